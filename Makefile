@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# partmob top-level Makefile.
+#
+#   make                 partmob.ko (against KDIR) and user/partmobctl
+#   make deps            install packages, fetch the kernel test matrix
+#   make check           lint + selftests in QEMU guests (TARGET=, T=)
+#   make lint            checkpatch, sparse and W=1 on every target kernel
+#   make demo            boot a guest and show partmob at work
+#
+# KDIR defaults to the Debian kernel that `make deps` installs on the host
+# (x86_64) or extracts into the cache (ARCH=powerpc).
+
+PARTMOB_CACHE ?= $(HOME)/.cache/partmob
+export PARTMOB_CACHE
+
+ifeq ($(ARCH),powerpc)
+CROSS_COMPILE ?= powerpc64le-linux-gnu-
+KDIR ?= $(PARTMOB_CACHE)/targets/ppc64le-6.1/kdir
+else
+KDIR ?= $(firstword $(wildcard /lib/modules/*-amd64/build))
+endif
+
+KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) $(if $(ARCH),ARCH=$(ARCH)) \
+	$(if $(CROSS_COMPILE),CROSS_COMPILE=$(CROSS_COMPILE))
+
+QEMU_DIR := selftests/partmob/qemu
+
+.PHONY: all module user selftests deps check lint demo bench clean
+
+all: module user
+
+module:
+	@test -n "$(KDIR)" -a -d "$(KDIR)" || \
+		{ echo "partmob: no kernel headers at KDIR='$(KDIR)'; run 'make deps' or set KDIR=" >&2; exit 1; }
+	$(MAKE) $(KBUILD_ARGS) modules
+
+user:
+	$(MAKE) -C user
+
+selftests:
+	$(MAKE) -C selftests/partmob
+
+deps:
+	bash $(QEMU_DIR)/deps.sh
+
+lint:
+	bash $(QEMU_DIR)/lint.sh
+
+check:
+	bash $(QEMU_DIR)/check.sh
+
+demo:
+	bash $(QEMU_DIR)/demo.sh
+
+clean:
+	-$(if $(wildcard $(KDIR)),$(MAKE) $(KBUILD_ARGS) clean)
+	$(MAKE) -C user clean
+	$(MAKE) -C selftests/partmob clean
+	rm -rf build

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef PARTMOBCTL_H
+#define PARTMOBCTL_H
+
+#include <stdbool.h>
+
+/* Exit codes, documented in Documentation/partmobctl.8. */
+enum {
+	PM_EXIT_OK = 0,
+	PM_EXIT_FAIL = 1,	/* the operation failed */
+	PM_EXIT_USAGE = 2,	/* bad command line */
+	PM_EXIT_NOMODULE = 3,	/* partmob.ko not loaded / family missing */
+	PM_EXIT_PERM = 4,	/* caller lacks the needed capability */
+};
+
+struct pm_opts {
+	bool json;
+	bool pretty;
+};
+
+extern const char *pm_prog;
+
+/* info.c */
+int cmd_info(int argc, char **argv, struct pm_opts *o);
+
+/* partmobctl.c */
+int pm_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int pm_parse_common(int argc, char **argv, struct pm_opts *o,
+		    void (*help)(FILE *), int *first_arg);
+
+#endif
