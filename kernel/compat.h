@@ -10,9 +10,57 @@
 #define _PARTMOB_COMPAT_H
 
 #include <linux/version.h>
+#include <linux/device.h>
+#include <linux/err.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
 #error "partmob needs Linux 6.1 or newer"
+#endif
+
+/* 6.3 made vma->vm_flags read-only behind vm_flags_set(). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+static inline void partmob_vm_flags_set(struct vm_area_struct *vma,
+					unsigned long flags)
+{
+	vma->vm_flags |= flags;
+}
+#else
+#define partmob_vm_flags_set(vma, flags) vm_flags_set(vma, flags)
+#endif
+
+/* 6.2 made the struct device argument of devnode callbacks const. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+#define PARTMOB_DEVNODE_CONST
+#else
+#define PARTMOB_DEVNODE_CONST const
+#endif
+
+/* 6.4 dropped the owner argument of class_create(). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 4, 0)
+#define partmob_class_create(name) class_create(THIS_MODULE, name)
+#else
+#define partmob_class_create(name) class_create(name)
+#endif
+
+/*
+ * filemap_lock_folio() answers NULL for a missing folio before 6.3 and
+ * ERR_PTR(-ENOENT) after; callers here want NULL.
+ */
+static inline struct folio *partmob_lock_folio(struct address_space *mapping,
+					       pgoff_t index)
+{
+	struct folio *folio = filemap_lock_folio(mapping, index);
+
+	return IS_ERR(folio) ? NULL : folio;
+}
+
+/* 6.2 put a struct genl_info into struct genl_dumpit_info. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+#define partmob_dump_attrs(cb) (genl_dumpit_info(cb)->attrs)
+#else
+#define partmob_dump_attrs(cb) (genl_dumpit_info(cb)->info.attrs)
 #endif
 
 #endif /* _PARTMOB_COMPAT_H */

@@ -18,6 +18,12 @@ static int __init partmob_init(void)
 {
 	int ret;
 
+	ret = partmob_backing_init();
+	if (ret)
+		goto err_backing;
+	ret = partmob_region_init();
+	if (ret)
+		goto err_region;
 	ret = partmob_netlink_init();
 	if (ret)
 		goto err_netlink;
@@ -27,12 +33,18 @@ static int __init partmob_init(void)
 	return 0;
 
 err_netlink:
+	partmob_region_exit();
+err_region:
+	partmob_backing_exit();
+err_backing:
 	return ret;
 }
 
 static void __exit partmob_exit(void)
 {
 	partmob_netlink_exit();
+	partmob_region_exit();
+	partmob_backing_exit();
 }
 
 module_init(partmob_init);

@@ -4,8 +4,12 @@
  * Commands and attributes are documented in include/uapi/linux/partmob.h.
  */
 
+#include <linux/bitmap.h>
+#include <linux/capability.h>
 #include <linux/kernel.h>
+#include <linux/slab.h>
 #include <linux/utsname.h>
+#include <linux/vmalloc.h>
 #include <net/genetlink.h>
 #include <uapi/linux/partmob.h>
 
@@ -16,6 +20,27 @@
  * validation rejects ("Unsupported attribute"), and anything above
  * PARTMOB_A_MAX is an "Unknown attribute type".
  */
+static const struct nla_policy partmob_region_new_policy[PARTMOB_A_MAX + 1] = {
+	[PARTMOB_A_REGION_NAME] = { .type = NLA_NUL_STRING,
+				    .len = PARTMOB_REGION_NAME_MAX },
+	[PARTMOB_A_REGION_SIZE] = { .type = NLA_U64 },
+	[PARTMOB_A_REGION_FLAGS] = { .type = NLA_U32 },
+	[PARTMOB_A_REGION_UID] = { .type = NLA_U32 },
+	[PARTMOB_A_REGION_GID] = { .type = NLA_U32 },
+	[PARTMOB_A_REGION_MODE] = NLA_POLICY_MAX(NLA_U32, 0777),
+};
+
+static const struct nla_policy partmob_region_name_policy[PARTMOB_A_MAX + 1] = {
+	[PARTMOB_A_REGION_NAME] = { .type = NLA_NUL_STRING,
+				    .len = PARTMOB_REGION_NAME_MAX },
+};
+
+static const struct nla_policy partmob_region_dirty_policy[PARTMOB_A_MAX + 1] = {
+	[PARTMOB_A_REGION_NAME] = { .type = NLA_NUL_STRING,
+				    .len = PARTMOB_REGION_NAME_MAX },
+	[PARTMOB_A_DIRTY_FLAGS] = { .type = NLA_U32 },
+};
+
 static const struct nla_policy partmob_get_info_policy[PARTMOB_A_MAX + 1] = {
 };
 
@@ -67,11 +92,392 @@ err_msg:
 	return ret;
 }
 
+
+static bool sys_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
+{
+	if (netlink_capable(skb, CAP_SYS_ADMIN))
+		return true;
+	NL_SET_ERR_MSG_MOD(extack,
+			   "needs CAP_SYS_ADMIN in the initial user namespace");
+	return false;
+}
+
+static bool valid_name(const char *name)
+{
+	const char *p;
+
+	if (!*name || *name == '.' || *name == '-')
+		return false;
+	for (p = name; *p; p++)
+		if (!isalnum(*p) && *p != '_' && *p != '.' && *p != '-')
+			return false;
+	return true;
+}
+
+static int partmob_nl_region_new(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	u32 flags = 0, uid = 0, gid = 0, mode = 0600;
+	kuid_t kuid;
+	kgid_t kgid;
+	const char *name;
+	u64 size;
+
+	if (!sys_admin(skb, info->extack))
+		return -EPERM;
+	if (GENL_REQ_ATTR_CHECK(info, PARTMOB_A_REGION_NAME) ||
+	    GENL_REQ_ATTR_CHECK(info, PARTMOB_A_REGION_SIZE))
+		return -EINVAL;
+	name = nla_data(attrs[PARTMOB_A_REGION_NAME]);
+	if (!valid_name(name)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[PARTMOB_A_REGION_NAME],
+				    "region names are [A-Za-z0-9_.-], not starting with '.' or '-'");
+		return -EINVAL;
+	}
+	size = nla_get_u64(attrs[PARTMOB_A_REGION_SIZE]);
+	if (!size || !PAGE_ALIGNED(size) || size > PARTMOB_REGION_SIZE_MAX) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[PARTMOB_A_REGION_SIZE],
+				    "size must be a non-zero multiple of the page size, at most 4 TiB");
+		return -EINVAL;
+	}
+	if (attrs[PARTMOB_A_REGION_FLAGS])
+		flags = nla_get_u32(attrs[PARTMOB_A_REGION_FLAGS]);
+	if (flags & ~__PARTMOB_REGION_F_ALL) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[PARTMOB_A_REGION_FLAGS],
+				    "unknown region flags");
+		return -EOPNOTSUPP;
+	}
+	if (attrs[PARTMOB_A_REGION_UID])
+		uid = nla_get_u32(attrs[PARTMOB_A_REGION_UID]);
+	if (attrs[PARTMOB_A_REGION_GID])
+		gid = nla_get_u32(attrs[PARTMOB_A_REGION_GID]);
+	if (attrs[PARTMOB_A_REGION_MODE])
+		mode = nla_get_u32(attrs[PARTMOB_A_REGION_MODE]);
+	kuid = make_kuid(&init_user_ns, uid);
+	kgid = make_kgid(&init_user_ns, gid);
+	if (!uid_valid(kuid) || !gid_valid(kgid)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "invalid owner or group");
+		return -EINVAL;
+	}
+	return partmob_region_create(name, size, flags, kuid, kgid, mode,
+				     info->extack);
+}
+
+static int partmob_nl_region_del(struct sk_buff *skb, struct genl_info *info)
+{
+	if (!sys_admin(skb, info->extack))
+		return -EPERM;
+	if (GENL_REQ_ATTR_CHECK(info, PARTMOB_A_REGION_NAME))
+		return -EINVAL;
+	return partmob_region_delete(nla_data(info->attrs[PARTMOB_A_REGION_NAME]),
+				     info->extack);
+}
+
+static int put_u64(struct sk_buff *skb, int type, s64 val)
+{
+	return nla_put_u64_64bit(skb, type, val, PARTMOB_A_PAD);
+}
+
+static int fill_region(struct sk_buff *skb, struct partmob_region *r)
+{
+	const struct partmob_stats *st = &r->stats;
+
+	if (nla_put_string(skb, PARTMOB_A_REGION_NAME, r->name) ||
+	    put_u64(skb, PARTMOB_A_REGION_SIZE, r->size) ||
+	    nla_put_u32(skb, PARTMOB_A_REGION_FLAGS, r->flags) ||
+	    nla_put_u32(skb, PARTMOB_A_REGION_UID,
+			from_kuid_munged(&init_user_ns, r->uid)) ||
+	    nla_put_u32(skb, PARTMOB_A_REGION_GID,
+			from_kgid_munged(&init_user_ns, r->gid)) ||
+	    nla_put_u32(skb, PARTMOB_A_REGION_MODE, r->mode) ||
+	    nla_put_u32(skb, PARTMOB_A_REGION_USERS, atomic_read(&r->users)) ||
+	    nla_put_u8(skb, PARTMOB_A_REGION_FROZEN, READ_ONCE(r->frozen)) ||
+	    put_u64(skb, PARTMOB_A_REGION_STAT_FAULTS,
+		    atomic64_read(&st->faults)) ||
+	    put_u64(skb, PARTMOB_A_REGION_STAT_DIRTIED,
+		    atomic64_read(&st->dirtied)) ||
+	    put_u64(skb, PARTMOB_A_REGION_STAT_HARVESTS,
+		    atomic64_read(&st->harvests)) ||
+	    put_u64(skb, PARTMOB_A_REGION_STAT_HARVESTED,
+		    atomic64_read(&st->harvested)) ||
+	    put_u64(skb, PARTMOB_A_REGION_STAT_FROZEN_WAITS,
+		    atomic64_read(&st->frozen_waits)) ||
+	    put_u64(skb, PARTMOB_A_REGION_STAT_PINNED,
+		    atomic64_read(&st->pinned)) ||
+	    put_u64(skb, PARTMOB_A_REGION_STAT_REMOVED,
+		    atomic64_read(&st->removed)) ||
+	    put_u64(skb, PARTMOB_A_REGION_DIRTY,
+		    max_t(s64, 0, atomic64_read(&r->log.logged))))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static struct partmob_region *find_region(struct genl_info *info)
+{
+	struct partmob_region *r;
+
+	if (GENL_REQ_ATTR_CHECK(info, PARTMOB_A_REGION_NAME))
+		return ERR_PTR(-EINVAL);
+	r = partmob_region_find(nla_data(info->attrs[PARTMOB_A_REGION_NAME]));
+	if (!r) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    info->attrs[PARTMOB_A_REGION_NAME],
+				    "no region of that name");
+		return ERR_PTR(-ENOENT);
+	}
+	return r;
+}
+
+static int partmob_nl_region_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct partmob_region *r;
+	struct sk_buff *msg;
+	void *hdr;
+	int ret;
+
+	r = find_region(info);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg) {
+		ret = -ENOMEM;
+		goto err_put;
+	}
+	hdr = genlmsg_put_reply(msg, info, &partmob_family, 0,
+				PARTMOB_CMD_REGION_GET);
+	if (!hdr || fill_region(msg, r)) {
+		ret = -EMSGSIZE;
+		goto err_msg;
+	}
+	genlmsg_end(msg, hdr);
+	partmob_region_put(r);
+	return genlmsg_reply(msg, info);
+
+err_msg:
+	nlmsg_free(msg);
+err_put:
+	partmob_region_put(r);
+	return ret;
+}
+
+/* cb->args[0]: the next minor to look at. */
+static int partmob_nl_region_dump(struct sk_buff *skb,
+				  struct netlink_callback *cb)
+{
+	unsigned long pos = cb->args[0];
+	struct partmob_region *r;
+	void *hdr;
+	int ret;
+
+	while ((r = partmob_region_next(&pos))) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &partmob_family,
+				  NLM_F_MULTI, PARTMOB_CMD_REGION_GET);
+		ret = hdr ? fill_region(skb, r) : -EMSGSIZE;
+		partmob_region_put(r);
+		if (ret) {
+			if (hdr)
+				genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = pos;
+	}
+	return skb->len;
+}
+
+static int do_freeze_thaw(struct sk_buff *skb, struct genl_info *info,
+			  bool freeze)
+{
+	struct partmob_region *r;
+	int ret;
+
+	if (!sys_admin(skb, info->extack))
+		return -EPERM;
+	r = find_region(info);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	ret = freeze ? partmob_region_freeze(r) : partmob_region_thaw(r);
+	if (ret == -EALREADY && freeze)
+		NL_SET_ERR_MSG_MOD(info->extack, "region is already frozen");
+	else if (ret == -EALREADY)
+		NL_SET_ERR_MSG_MOD(info->extack, "region is not frozen");
+	partmob_region_put(r);
+	return ret;
+}
+
+static int partmob_nl_region_freeze(struct sk_buff *skb, struct genl_info *info)
+{
+	return do_freeze_thaw(skb, info, true);
+}
+
+static int partmob_nl_region_thaw(struct sk_buff *skb, struct genl_info *info)
+{
+	return do_freeze_thaw(skb, info, false);
+}
+
+/*
+ * A dirty dump harvests once, in start(), into a bitmap it then sends in
+ * chunks: cb->args[0] the region, [1] the bitmap, [2] the next page.
+ */
+static int harvest_to_bitmap(struct partmob_region *r, pgoff_t page,
+			     void *arg)
+{
+	__set_bit(page, arg);
+	return 0;
+}
+
+static int partmob_nl_dirty_start(struct netlink_callback *cb)
+{
+	struct nlattr **attrs = partmob_dump_attrs(cb);
+	struct netlink_ext_ack *extack = cb->extack;
+	struct partmob_region *r;
+	unsigned long *bitmap;
+	u32 flags = 0;
+	int ret;
+
+	if (!sys_admin(cb->skb, extack))
+		return -EPERM;
+	if (!attrs[PARTMOB_A_REGION_NAME]) {
+		NL_SET_ERR_MSG_MOD(extack, "missing region name");
+		return -EINVAL;
+	}
+	if (attrs[PARTMOB_A_DIRTY_FLAGS])
+		flags = nla_get_u32(attrs[PARTMOB_A_DIRTY_FLAGS]);
+	if (flags & ~__PARTMOB_DIRTY_F_ALL) {
+		NL_SET_ERR_MSG_MOD(extack, "unknown dirty flags");
+		return -EOPNOTSUPP;
+	}
+	r = partmob_region_find(nla_data(attrs[PARTMOB_A_REGION_NAME]));
+	if (!r) {
+		NL_SET_ERR_MSG_MOD(extack, "no region of that name");
+		return -ENOENT;
+	}
+	bitmap = kvcalloc(BITS_TO_LONGS(r->npages), sizeof(long), GFP_KERNEL);
+	if (!bitmap) {
+		ret = -ENOMEM;
+		goto err_put;
+	}
+	ret = partmob_dirty_harvest(r, flags, harvest_to_bitmap, bitmap);
+	if (ret < 0)
+		goto err_bitmap;
+	cb->args[0] = (long)r;
+	cb->args[1] = (long)bitmap;
+	cb->args[2] = 0;
+	return 0;
+
+err_bitmap:
+	kvfree(bitmap);
+err_put:
+	partmob_region_put(r);
+	return ret;
+}
+
+static int partmob_nl_dirty_done(struct netlink_callback *cb)
+{
+	struct partmob_region *r = (struct partmob_region *)cb->args[0];
+
+	kvfree((void *)cb->args[1]);
+	if (r)
+		partmob_region_put(r);
+	return 0;
+}
+
+static int partmob_nl_dirty_dump(struct sk_buff *skb,
+				 struct netlink_callback *cb)
+{
+	const unsigned long chunk = PARTMOB_DIRTY_CHUNK_BYTES * BITS_PER_BYTE;
+	struct partmob_region *r = (struct partmob_region *)cb->args[0];
+	unsigned long *bitmap = (unsigned long *)cb->args[1];
+	unsigned long pos = cb->args[2], first, end, i;
+	struct nlattr *nla;
+	u8 *bytes;
+	void *hdr;
+
+	for (;;) {
+		pos = find_next_bit(bitmap, r->npages, pos);
+		if (pos >= r->npages)
+			break;
+		first = rounddown(pos, chunk);
+		end = min(first + chunk, (unsigned long)r->npages);
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &partmob_family,
+				  NLM_F_MULTI, PARTMOB_CMD_REGION_DIRTY);
+		if (!hdr)
+			break;
+		if (put_u64(skb, PARTMOB_A_DIRTY_OFFSET, first))
+			goto cancel;
+		nla = nla_reserve(skb, PARTMOB_A_DIRTY_BITMAP,
+				  DIV_ROUND_UP(end - first, BITS_PER_BYTE));
+		if (!nla)
+			goto cancel;
+		bytes = nla_data(nla);
+		memset(bytes, 0, nla_len(nla));
+		for_each_set_bit_from(pos, bitmap, end) {
+			i = pos - first;
+			bytes[i / BITS_PER_BYTE] |= 1 << (i % BITS_PER_BYTE);
+		}
+		genlmsg_end(skb, hdr);
+		pos = end;
+		cb->args[2] = pos;
+		continue;
+cancel:
+		genlmsg_cancel(skb, hdr);
+		break;
+	}
+	return skb->len;
+}
+
 static const struct genl_ops partmob_ops[] = {
 	{
 		.cmd = PARTMOB_CMD_GET_INFO,
 		.doit = partmob_nl_get_info,
 		.policy = partmob_get_info_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_REGION_NEW,
+		.doit = partmob_nl_region_new,
+		.policy = partmob_region_new_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_REGION_DEL,
+		.doit = partmob_nl_region_del,
+		.policy = partmob_region_name_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_REGION_GET,
+		.doit = partmob_nl_region_get,
+		.dumpit = partmob_nl_region_dump,
+		.policy = partmob_region_name_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_REGION_DIRTY,
+		.start = partmob_nl_dirty_start,
+		.dumpit = partmob_nl_dirty_dump,
+		.done = partmob_nl_dirty_done,
+		.policy = partmob_region_dirty_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_REGION_FREEZE,
+		.doit = partmob_nl_region_freeze,
+		.policy = partmob_region_name_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_REGION_THAW,
+		.doit = partmob_nl_region_thaw,
+		.policy = partmob_region_name_policy,
 		.maxattr = PARTMOB_A_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},

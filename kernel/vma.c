@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmap of a region and write-notify.
+ *
+ * The vma is pointed at the region's shmem file and set up by shmem's own
+ * mmap; then it gets a copy of shmem's vm_operations with page_mkwrite
+ * added. With page_mkwrite present the core maps read faults read-only and
+ * calls page_mkwrite on the first write to a page, and again only after
+ * the page was write-protected by a harvest (dirty.c).
+ *
+ * Each vma holds a reference and a user count of its region, taken in
+ * mmap and in vm_ops->open (fork, split) and dropped in vm_ops->close.
+ */
+
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/pagemap.h>
+#include <linux/sched/signal.h>
+
+#include "partmob.h"
+
+/*
+ * shmem's vm_operations are not exported: they are copied from the first
+ * vma that shmem sets up, once, under vm_ops_lock; afterwards both fields
+ * are constant.
+ */
+static DEFINE_MUTEX(vm_ops_lock);
+static const struct vm_operations_struct *shmem_vm_ops;
+static struct vm_operations_struct region_vm_ops;
+
+static void region_vm_open(struct vm_area_struct *vma)
+{
+	struct partmob_region *r = vma->vm_private_data;
+
+	partmob_region_get(r);
+	atomic_inc(&r->users);
+	if (shmem_vm_ops->open)
+		shmem_vm_ops->open(vma);
+}
+
+static void region_vm_close(struct vm_area_struct *vma)
+{
+	struct partmob_region *r = vma->vm_private_data;
+
+	if (shmem_vm_ops->close)
+		shmem_vm_ops->close(vma);
+	partmob_region_put_user(r);
+	partmob_region_put(r);
+}
+
+static vm_fault_t region_page_mkwrite(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct partmob_region *r = vma->vm_private_data;
+	struct folio *folio = page_folio(vmf->page);
+	pgoff_t first;
+	unsigned long nr;
+
+	atomic64_inc(&r->stats.faults);
+again:
+	folio_lock(folio);
+	if (folio->mapping != vma->vm_file->f_mapping) {
+		/* Truncated or punched meanwhile: let the fault start over. */
+		folio_unlock(folio);
+		return VM_FAULT_NOPAGE;
+	}
+	/*
+	 * A large folio can be mapped writable whole by one fault: log all
+	 * of its pages. vmf->pgoff is right for tail pages, page->index not.
+	 */
+	if (folio_test_large(folio)) {
+		first = folio->index;
+		nr = folio_nr_pages(folio);
+	} else {
+		first = vmf->pgoff;
+		nr = 1;
+	}
+	partmob_dirty_mark(r, first, nr);
+	/* Pairs with the barrier in partmob_region_freeze(). */
+	smp_mb();
+	if (unlikely(READ_ONCE(r->frozen))) {
+		folio_unlock(folio);
+		atomic64_inc(&r->stats.frozen_waits);
+		/*
+		 * This sleeps with mmap_lock (or the per-VMA lock) held for
+		 * read: documented in the uapi header. A killed writer gets
+		 * SIGBUS, which also ends a kernel-mode copy with -EFAULT
+		 * instead of faulting again forever.
+		 */
+		if (wait_event_killable(r->thaw_wq, !READ_ONCE(r->frozen)))
+			return VM_FAULT_SIGBUS;
+		goto again;
+	}
+	return VM_FAULT_LOCKED;
+}
+
+static int setup_vm_ops(const struct vm_operations_struct *ops)
+{
+	int ret = 0;
+
+	mutex_lock(&vm_ops_lock);
+	if (!shmem_vm_ops) {
+		region_vm_ops = *ops;
+		region_vm_ops.open = region_vm_open;
+		region_vm_ops.close = region_vm_close;
+		region_vm_ops.page_mkwrite = region_page_mkwrite;
+		shmem_vm_ops = ops;
+	} else if (shmem_vm_ops != ops) {
+		ret = -EINVAL;
+	}
+	mutex_unlock(&vm_ops_lock);
+	return ret;
+}
+
+/**
+ * partmob_vma_mmap() - map a region
+ * @r: the region, held by the caller's open file
+ * @vma: the new vma
+ *
+ * Only MAP_SHARED mappings that lie inside the region are accepted.
+ *
+ * Return: 0 or a negative errno.
+ */
+int partmob_vma_mmap(struct partmob_region *r, struct vm_area_struct *vma)
+{
+	unsigned long pages = vma_pages(vma);
+	int ret;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (vma->vm_pgoff >= r->npages || pages > r->npages - vma->vm_pgoff)
+		return -EINVAL;
+
+	vma_set_file(vma, r->backing);
+	ret = call_mmap(r->backing, vma);
+	if (ret)
+		return ret;
+	if (!vma->vm_ops || vma->vm_ops->page_mkwrite) {
+		WARN_ONCE(1, "partmob: unexpected shmem vm_ops\n");
+		return -EINVAL;
+	}
+	ret = setup_vm_ops(vma->vm_ops);
+	if (ret)
+		return ret;
+
+	partmob_vm_flags_set(vma, VM_DONTEXPAND | VM_NOHUGEPAGE);
+	vma->vm_private_data = r;
+	vma->vm_ops = &region_vm_ops;
+	partmob_region_get(r);
+	atomic_inc(&r->users);
+	return 0;
+}
