@@ -89,37 +89,94 @@ void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
 }
 
 /*
- * Write-protect and clean every PTE that maps the folio of @page, unless
- * @flags asks not to. Returns the folio's page count (0 if none is cached:
- * a hole or a page on swap is not mapped, so there is nothing to re-arm).
+ * Re-arming: write-protect and clean every PTE that maps the pages of a
+ * run, holding the folio locks of the run so that a write fault in flight
+ * (which holds its folio lock from logging to making the PTE writable) is
+ * either finished before the write-protect or logs its page again after
+ * it. A run of one page uses folio_mkclean() (one rmap walk); longer runs
+ * use wp_shared_mapping_range() and clean_record_shared_mapping_range()
+ * with one walk, one TLB flush and one MMU-notifier call each for the
+ * whole run. Those skip PMD mappings, so large folios also get
+ * folio_mkclean(). A dirty PTE found when cleaning keeps the folio dirty.
  */
-static unsigned long rearm_page(struct partmob_region *r, pgoff_t page,
-				u32 flags)
-{
-	struct address_space *mapping = r->backing->f_mapping;
-	struct folio *folio;
-	unsigned long nr;
+#define REARM_MAX BITS_PER_LONG
 
-	folio = partmob_lock_folio(mapping, page);
-	if (!folio)
-		return 0;
-	nr = folio_nr_pages(folio);
-	if (!(flags & PARTMOB_DIRTY_F_NO_REARM)) {
-		/* A dirty PTE means the folio must stay dirty for swap. */
-		if (folio_mkclean(folio))
-			folio_mark_dirty(folio);
-	}
+struct rearm_run {
+	struct folio *folios[REARM_MAX];
+	unsigned int nfolios;
+	DECLARE_BITMAP(recorded, REARM_MAX);
+};
+
+static void keep_pinned(struct partmob_region *r, struct folio *folio)
+{
 	/*
 	 * A page pinned for DMA (O_DIRECT, process_vm_writev, RDMA) can be
 	 * written through the pin without a fault: keep it logged.
 	 */
 	if (folio_maybe_dma_pinned(folio)) {
-		atomic64_add(nr, &r->stats.pinned);
-		partmob_dirty_mark(r, folio->index, nr);
+		atomic64_add(folio_nr_pages(folio), &r->stats.pinned);
+		partmob_dirty_mark(r, folio->index, folio_nr_pages(folio));
 	}
-	folio_unlock(folio);
-	folio_put(folio);
-	return nr;
+}
+
+static void rearm_run(struct partmob_region *r, pgoff_t first,
+		      unsigned long nr, u32 flags, struct rearm_run *run)
+{
+	struct address_space *mapping = r->backing->f_mapping;
+	bool rearm = !(flags & PARTMOB_DIRTY_F_NO_REARM);
+	pgoff_t start, end, i;
+	struct folio *folio;
+	unsigned int f;
+
+	run->nfolios = 0;
+	for (i = first; i < first + nr; i++) {
+		folio = partmob_lock_folio(mapping, i);
+		/* A hole or a page on swap is not mapped: nothing to arm. */
+		if (!folio)
+			continue;
+		if (rearm && (nr == 1 || folio_test_large(folio)) &&
+		    folio_mkclean(folio))
+			folio_mark_dirty(folio);
+		run->folios[run->nfolios++] = folio;
+		/* The rest of a large folio is covered by this one. */
+		if (folio_test_large(folio))
+			i = folio->index + folio_nr_pages(folio) - 1;
+	}
+	if (rearm && nr > 1 && run->nfolios) {
+		bitmap_zero(run->recorded, REARM_MAX);
+		start = nr;
+		end = 0;
+		wp_shared_mapping_range(mapping, first, nr);
+		if (clean_record_shared_mapping_range(mapping, first, nr, first,
+						      run->recorded, &start,
+						      &end)) {
+			for (f = 0; f < run->nfolios; f++) {
+				folio = run->folios[f];
+				i = max(folio->index, first) - first;
+				if (test_bit(i, run->recorded))
+					folio_mark_dirty(folio);
+			}
+		}
+	}
+	for (f = 0; f < run->nfolios; f++) {
+		folio = run->folios[f];
+		keep_pinned(r, folio);
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+}
+
+/* Re-arm the pages set in @word, the word at index @w of the log. */
+static void rearm_word(struct partmob_region *r, unsigned long w,
+		       unsigned long word, u32 flags, struct rearm_run *run)
+{
+	unsigned long b = 0, e;
+
+	while ((b = find_next_bit(&word, BITS_PER_LONG, b)) < BITS_PER_LONG) {
+		e = find_next_zero_bit(&word, BITS_PER_LONG, b);
+		rearm_run(r, w * BITS_PER_LONG + b, e - b, flags, run);
+		b = e;
+	}
 }
 
 /**
@@ -139,8 +196,12 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 {
 	struct partmob_dirty_log *log = &r->log;
 	unsigned long w, word, b;
+	struct rearm_run *run;
 	int count = 0, ret = 0;
 
+	run = kmalloc(sizeof(*run), GFP_KERNEL);
+	if (!run)
+		return -ENOMEM;
 	mutex_lock(&r->harvest_lock);
 	atomic64_inc(&r->stats.harvests);
 	for_each_set_bit(w, log->summary, log->nwords) {
@@ -150,10 +211,10 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 		if (!word)
 			continue;
 		atomic64_sub(hweight_long(word), &log->logged);
+		rearm_word(r, w, word, flags, run);
 		for_each_set_bit(b, &word, BITS_PER_LONG) {
 			pgoff_t page = w * BITS_PER_LONG + b;
 
-			rearm_page(r, page, flags);
 			if (fn) {
 				ret = fn(r, page, arg);
 				if (ret < 0) {
@@ -175,6 +236,7 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 out:
 	atomic64_add(count, &r->stats.harvested);
 	mutex_unlock(&r->harvest_lock);
+	kfree(run);
 	return ret < 0 ? ret : count;
 }
 
@@ -187,16 +249,21 @@ out:
  * still to be read. From the return on, no writable PTE of the region
  * exists and every writer waits in page_mkwrite until the thaw.
  *
- * Return: 0, or -EALREADY if frozen.
+ * Return: 0, -ENOMEM, or -EALREADY if frozen.
  */
 int partmob_region_freeze(struct partmob_region *r)
 {
 	struct partmob_dirty_log *log = &r->log;
-	unsigned long w, b;
+	struct rearm_run *run;
+	unsigned long w;
 
+	run = kmalloc(sizeof(*run), GFP_KERNEL);
+	if (!run)
+		return -ENOMEM;
 	mutex_lock(&r->harvest_lock);
 	if (r->frozen) {
 		mutex_unlock(&r->harvest_lock);
+		kfree(run);
 		return -EALREADY;
 	}
 	WRITE_ONCE(r->frozen, true);
@@ -206,13 +273,11 @@ int partmob_region_freeze(struct partmob_region *r)
 	down_write(&r->file_sem);
 	up_write(&r->file_sem);
 	for_each_set_bit(w, log->summary, log->nwords) {
-		unsigned long word = READ_ONCE(log->bits[w]);
-
-		for_each_set_bit(b, &word, BITS_PER_LONG)
-			rearm_page(r, w * BITS_PER_LONG + b, 0);
+		rearm_word(r, w, READ_ONCE(log->bits[w]), 0, run);
 		cond_resched();
 	}
 	mutex_unlock(&r->harvest_lock);
+	kfree(run);
 	return 0;
 }
 
