@@ -1,0 +1,190 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh: `make check`. Lint, then for every target kernel: build, pack an
+# initramfs, boot it in QEMU, run the selftests there and judge the console.
+#
+# Selectors (make variables or environment):
+#   TARGET=x86_64-6.1[,ppc64le-6.12...]   targets (default: all four)
+#   T=info[,other]                        test programs (default: all)
+#   LINT=0                                skip lint.sh
+#   BUILD=0                               reuse build/<target>/ as it is
+#   JOBS=N                                guests booted at once (default 1; 2 measured no faster)
+#   TIMEOUT=S      (or PARTMOB_TIMEOUT)   seconds per guest (default 600)
+#   TEST_TIMEOUT=S (or PARTMOB_TEST_TIMEOUT) seconds per test program in
+#                                         the guest (default 300)
+#   PARTMOB_ACCEL=tcg|kvm|auto            see lib.sh
+#
+# Per target, build/<target>/ gets console.log (serial console),
+# console.log.cmd (the QEMU command line, to rerun by hand), initramfs.cpio.gz
+# and failures.txt; build/logs/ gets lint.log and build-<target>.log;
+# build/summary gets the last line.
+#
+# The last line printed is "N passed, N failed, N skipped" (lint checks
+# included); the exit status is non-zero if anything failed.
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+export PARTMOB_TIMEOUT=${TIMEOUT:-${PARTMOB_TIMEOUT:-600}}
+export PARTMOB_TEST_TIMEOUT=${TEST_TIMEOUT:-${PARTMOB_TEST_TIMEOUT:-300}}
+jobs=${JOBS:-1}
+targets=$(pm_select_targets | tr '\n' ' ')
+tsel=${T:-}
+tsel=${tsel//,/ }
+logs="$PM_ROOT/build/logs"
+
+total_pass=0 total_fail=0 total_skip=0
+declare -A t_pass t_fail t_skip t_note
+
+now() { date +%s; }
+
+# ---- dependencies --------------------------------------------------------
+missing=()
+for t in $targets; do
+	[ -r "$(pm_env_file "$t")" ] || missing+=("$(pm_env_file "$t")")
+done
+[ -r "$PARTMOB_CACHE/ksft/kselftest_harness.h" ] ||
+	missing+=("$PARTMOB_CACHE/ksft/kselftest_harness.h")
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "partmob: the kernel test matrix is missing from $PARTMOB_CACHE:" >&2
+	printf '  %s\n' "${missing[@]}" >&2
+	echo "partmob: run 'make deps' first (it fetches kernels, headers and tools)" >&2
+	exit 2
+fi
+for tool in cpio gzip timeout; do
+	command -v $tool >/dev/null || pm_die "$tool not installed; run 'make deps'"
+done
+mkdir -p "$logs"
+rm -f "$PM_ROOT/build/summary"
+
+# ---- lint ----------------------------------------------------------------
+if [ "${LINT:-1}" != 0 ]; then
+	echo "== lint"
+	start=$(now)
+	lrc=0
+	bash "$PM_QEMU_DIR/lint.sh" >"$logs/lint.log" 2>&1 || lrc=$?
+	lp=$(grep -Ec '^ok [0-9]+ - lint:' "$logs/lint.log" || true)
+	ls_=$(grep -E '^(not )?ok [0-9]+ - lint:' "$logs/lint.log" | grep -Eic '#[[:space:]]*skip' || true)
+	lf=$(grep -Ec '^not ok [0-9]+ - lint:' "$logs/lint.log" || true)
+	lp=$((lp - ls_))
+	grep -E '^not ok [0-9]+ - lint:' "$logs/lint.log" | sed 's/^/  FAIL /' || true
+	if [ "$lrc" != 0 ] && [ "$lf" = 0 ]; then
+		echo "  FAIL lint.sh exited rc=$lrc without a failing check; last lines:"
+		tail -n 15 "$logs/lint.log" | sed 's/^/      /'
+		lf=1
+	fi
+	echo "lint: $lp passed, $lf failed, $ls_ skipped ($(( $(now) - start )) s, log: build/logs/lint.log)"
+	total_pass=$((total_pass + lp)) total_fail=$((total_fail + lf)) total_skip=$((total_skip + ls_))
+	[ "$lf" = 0 ] || t_note[lint]="lint: $lf failed (build/logs/lint.log)"
+fi
+
+# ---- build and pack ------------------------------------------------------
+ready=()
+declare -A t_tests
+for t in $targets; do
+	bdir="$PM_ROOT/build/$t"
+	t_pass[$t]=0 t_fail[$t]=0 t_skip[$t]=0
+	if [ "${BUILD:-1}" != 0 ]; then
+		echo "== $t: build"
+		start=$(now)
+		if ! bash "$PM_QEMU_DIR/build-target.sh" "$t" >"$logs/build-$t.log" 2>&1; then
+			echo "  FAIL $t: build failed; last lines of build/logs/build-$t.log:"
+			tail -n 30 "$logs/build-$t.log" | sed 's/^/      /'
+			t_fail[$t]=1 t_note[$t]="build failed"
+			continue
+		fi
+		echo "   built in $(( $(now) - start )) s"
+	fi
+	all=""
+	[ -f "$bdir/tests/list" ] &&
+		all=$(grep -v '^[[:space:]]*\(#\|$\)' "$bdir/tests/list" | tr '\n' ' ')
+	run="$all"
+	if [ -n "$tsel" ]; then
+		run=""
+		for p in $tsel; do
+			case " $all " in
+			*" $p "*) run="${run:+$run }$p" ;;
+			*) echo "  FAIL $t: no test program '$p' (build/$t/tests/list: ${all:-empty})"
+			   t_fail[$t]=$(( ${t_fail[$t]} + 1 )) ;;
+			esac
+		done
+	fi
+	[ -n "$all" ] || echo "   note: build/$t/tests/list is missing or empty; the guest only loads and unloads the module"
+	run=$(echo $run)
+	t_tests[$t]="$run"
+	if ! bash "$PM_QEMU_DIR/mkinitramfs.sh" "$t" "$bdir/initramfs.cpio.gz" check $run \
+			>"$logs/initramfs-$t.log" 2>&1; then
+		echo "  FAIL $t: initramfs: $(tail -n 3 "$logs/initramfs-$t.log")"
+		t_fail[$t]=$(( ${t_fail[$t]} + 1 )) t_note[$t]="initramfs failed"
+		continue
+	fi
+	ready+=("$t")
+done
+
+# ---- boot ----------------------------------------------------------------
+boot()
+{
+	local t=$1 bdir="$PM_ROOT/build/$1" rc=0
+	bash "$PM_QEMU_DIR/run-guest.sh" "$t" "$bdir/initramfs.cpio.gz" \
+		"$bdir/console.log" >"$logs/qemu-$t.log" 2>&1 || rc=$?
+	echo "$rc" >"$bdir/console.log.rc"
+}
+
+pids=()
+for t in "${ready[@]}"; do
+	if [ ${#pids[@]} -ge "$jobs" ]; then
+		wait "${pids[0]}" || true
+		pids=("${pids[@]:1}")
+	fi
+	echo "== $t: boot ($(pm_load_env "$t"; pm_accel "$t"), tests: ${t_tests[$t]:-none})"
+	boot "$t" &
+	pids+=($!)
+	[ "$jobs" -gt 1 ] || { wait "${pids[0]}" || true; pids=(); }
+done
+for p in "${pids[@]}"; do wait "$p" || true; done
+
+# ---- judge ---------------------------------------------------------------
+echo
+for t in $targets; do
+	bdir="$PM_ROOT/build/$t"
+	case " ${ready[*]} " in *" $t "*) ;; *) continue ;; esac
+	read -r accel secs _ <"$bdir/console.log.time" 2>/dev/null || { accel='?'; secs='?'; }
+	rc=$(cat "$bdir/console.log.rc" 2>/dev/null || echo 255)
+	[ -f "$bdir/console.log" ] || : >"$bdir/console.log"
+	# shellcheck disable=SC2086 # t_tests holds a list of names
+	out=$(bash "$PM_QEMU_DIR/tap.sh" "$bdir/console.log" ${t_tests[$t]}) ||
+		out="  FAIL tap.sh could not read build/$t/console.log
+COUNTS 0 1 0"
+	read -r _ p f s <<<"$(tail -n 1 <<<"$out")"
+	failures=$(sed '$d' <<<"$out")
+	if [ "$rc" = 124 ]; then
+		failures="${failures:+$failures
+}  FAIL guest timed out after ${PARTMOB_TIMEOUT}s"
+		f=$((f + 1))
+	elif [ "$rc" != 0 ]; then
+		failures="${failures:+$failures
+}  FAIL qemu exited rc=$rc: $(grep -v '^$' "$logs/qemu-$t.log" | tail -n 3 | tr '\n' ' ')"
+		f=$((f + 1))
+	fi
+	t_pass[$t]=$(( ${t_pass[$t]} + p )) t_fail[$t]=$(( ${t_fail[$t]} + f ))
+	t_skip[$t]=$(( ${t_skip[$t]} + s ))
+	printf '%s\n' "$failures" | grep -v '^$' >"$bdir/failures.txt" || true
+	echo "$t: ${t_pass[$t]} passed, ${t_fail[$t]} failed, ${t_skip[$t]} skipped" \
+		"(guest $accel ${secs}s, log: build/$t/console.log)"
+	[ -z "$failures" ] || printf '%s\n' "$failures"
+done
+for t in $targets; do
+	case " ${ready[*]} " in *" $t "*) continue ;; esac
+	echo "$t: ${t_pass[$t]} passed, ${t_fail[$t]} failed, ${t_skip[$t]} skipped (${t_note[$t]:-not run})"
+done
+
+for t in $targets; do
+	total_pass=$((total_pass + ${t_pass[$t]}))
+	total_fail=$((total_fail + ${t_fail[$t]}))
+	total_skip=$((total_skip + ${t_skip[$t]}))
+done
+summary="$total_pass passed, $total_fail failed, $total_skip skipped"
+echo "$summary" >"$PM_ROOT/build/summary"
+echo "$summary"
+[ "$total_fail" = 0 ]

@@ -1,0 +1,148 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# /init of the partmob test guest (busybox sh). mkinitramfs.sh installs it.
+#
+# /etc/partmob.conf (written by mkinitramfs.sh) sets the defaults:
+#   PARTMOB_MODE          check | demo | shell
+#   PARTMOB_TESTS         test programs to run, in order (check mode)
+#   PARTMOB_TEST_TIMEOUT  seconds per test program (0 = none)
+# and the kernel command line may override them with partmob_mode=,
+# partmob_tests= (comma list) and partmob_test_timeout=.
+#
+# Everything the host parses is framed by lines starting with "### partmob-":
+#   ### partmob-guest-begin kernel=REL arch=ARCH
+#   ### partmob-insmod rc=N
+#   ### partmob-test-begin NAME
+#   ... TAP of NAME ...
+#   ### partmob-test-end NAME rc=N
+#   ### partmob-dmesg-begin NAME   (kernel log written while NAME ran)
+#   ### partmob-dmesg-end NAME
+#   ### partmob-rmmod rc=N
+#   ### partmob-guest-end
+# The kernel console is kept quiet (loglevel 1) so that printk never
+# interleaves with TAP; the kernel log is read with dmesg instead.
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /root /bin /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+export PARTMOB_KO=/lib/partmob/partmob.ko
+export PARTMOBCTL=/usr/sbin/partmobctl
+TESTDIR=/usr/lib/partmob/tests
+
+dmesg -n 1
+hostname partmob-guest
+ip link set lo up 2>/dev/null
+
+PARTMOB_MODE=check
+PARTMOB_TESTS=
+PARTMOB_TEST_TIMEOUT=300
+[ -r /etc/partmob.conf ] && . /etc/partmob.conf
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	partmob_mode=*) PARTMOB_MODE=${arg#*=} ;;
+	partmob_tests=*) PARTMOB_TESTS=$(echo "${arg#*=}" | tr , ' ') ;;
+	partmob_test_timeout=*) PARTMOB_TEST_TIMEOUT=${arg#*=} ;;
+	esac
+done
+
+# dmesg_section NAME: print and clear the kernel log between markers.
+dmesg_section()
+{
+	echo "### partmob-dmesg-begin $1"
+	dmesg -c
+	echo "### partmob-dmesg-end $1"
+}
+
+finish()
+{
+	dmesg_section final
+	echo "### partmob-guest-end"
+	sync
+	poweroff -f
+	sleep 10
+	echo o >/proc/sysrq-trigger
+}
+
+echo "### partmob-guest-begin kernel=$(uname -r) arch=$(uname -m) mode=$PARTMOB_MODE"
+dmesg_section boot
+
+if [ "$PARTMOB_MODE" = shell ]; then
+	echo "partmob: shell; PARTMOB_KO=$PARTMOB_KO PARTMOBCTL=$PARTMOBCTL; exit to power off"
+	setsid cttyhack sh
+	finish
+fi
+
+insmod "$PARTMOB_KO"
+rc=$?
+echo "### partmob-insmod rc=$rc"
+if [ $rc -ne 0 ]; then
+	dmesg_section insmod
+	finish
+fi
+
+case "$PARTMOB_MODE" in
+check)
+	for t in $PARTMOB_TESTS; do
+		echo "### partmob-test-begin $t"
+		if [ ! -x "$TESTDIR/$t" ]; then
+			echo "not ok 1 $t: no such test program in the guest"
+			rc=127
+		else
+			cd /tmp
+			if [ "${PARTMOB_TEST_TIMEOUT:-0}" -gt 0 ]; then
+				timeout "$PARTMOB_TEST_TIMEOUT" "$TESTDIR/$t" </dev/null 2>&1
+			else
+				"$TESTDIR/$t" </dev/null 2>&1
+			fi
+			rc=$?
+			cd /
+		fi
+		# A test's last line may lack its newline: start the marker afresh.
+		echo
+		if [ $rc -eq 143 ] && [ "${PARTMOB_TEST_TIMEOUT:-0}" -gt 0 ]; then
+			echo "### partmob-test-end $t rc=$rc timed-out=$PARTMOB_TEST_TIMEOUT"
+		else
+			echo "### partmob-test-end $t rc=$rc"
+		fi
+		dmesg_section "$t"
+	done
+	;;
+demo)
+	echo "### partmob-demo-begin"
+	demo_rc=0
+	echo "# insmod $PARTMOB_KO"
+	echo "# partmobctl info"
+	"$PARTMOBCTL" info 2>&1 || demo_rc=$?
+	echo "# partmobctl info --json"
+	"$PARTMOBCTL" info --json 2>&1 || demo_rc=$?
+	echo
+	echo "### partmob-demo-end rc=$demo_rc"
+	;;
+*)
+	echo "partmob: unknown mode '$PARTMOB_MODE'"
+	;;
+esac
+
+# Unloading must work after the tests (references dropped, nothing leaked
+# that pins the module). A test may have unloaded it already.
+if grep -q '^partmob ' /proc/modules; then
+	rmmod partmob
+	echo "### partmob-rmmod rc=$?"
+else
+	echo "### partmob-rmmod rc=0 (not loaded)"
+fi
+finish

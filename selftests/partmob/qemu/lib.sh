@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared helpers of the QEMU harness; sourced by check.sh, run-guest.sh,
+# mkinitramfs.sh and demo.sh (bash).
+#
+# Environment knobs (all optional):
+#   PARTMOB_CACHE    cache made by deps.sh (default ~/.cache/partmob)
+#   PARTMOB_ACCEL    tcg | kvm | auto (default auto: KVM only if the guest
+#                    arch is the host arch and a probe guest really boots)
+#   PARTMOB_QEMU_CPU override -cpu (default: host with KVM; max / power10
+#                    with TCG)
+#   PARTMOB_TIMEOUT  seconds per guest (default 600)
+
+PM_QEMU_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PM_ROOT=$(cd "$PM_QEMU_DIR/../../.." && pwd)
+PARTMOB_CACHE=${PARTMOB_CACHE:-$HOME/.cache/partmob}
+export PARTMOB_CACHE
+PM_ALL_TARGETS="x86_64-6.1 x86_64-6.12 ppc64le-6.1 ppc64le-6.12"
+
+pm_die()
+{
+	echo "partmob: $*" >&2
+	exit 1
+}
+
+pm_env_file()
+{
+	echo "$PARTMOB_CACHE/targets/$1/env"
+}
+
+# pm_load_env TARGET: source the target's env (made by deps.sh) into this
+# shell and check it has what the harness needs.
+pm_load_env()
+{
+	local f v
+	f=$(pm_env_file "$1")
+	[ -r "$f" ] || pm_die "no $f; run 'make deps' first"
+	# shellcheck disable=SC1090
+	. "$f"
+	for v in TARGET KREL KARCH KIMAGE QEMU BUSYBOX; do
+		[ -n "${!v:-}" ] || pm_die "$f does not set $v"
+	done
+}
+
+# Guest architecture name (uname -m) of a target.
+pm_target_arch()
+{
+	echo "${1%%-*}"
+}
+
+# pm_kvm_usable TARGET: 0 if KVM can run this target's guests here. The
+# probe boots the target kernel under KVM with a throwaway initramfs and
+# a short timeout (a broken /dev/kvm hangs or asserts); the answer is cached
+# per host boot.
+pm_kvm_usable()
+{
+	local arch probe dir out ok bootid
+	arch=$(pm_target_arch "$1")
+	[ "$arch" = "$(uname -m)" ] || return 1
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
+	bootid=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
+	probe="$PARTMOB_CACHE/kvm-probe.$arch"
+	if [ -f "$probe" ] && [ "$(sed -n 1p "$probe")" = "$bootid" ]; then
+		[ "$(sed -n 2p "$probe")" = yes ]
+		return
+	fi
+	dir=$(mktemp -d)
+	mkdir -p "$dir/root/bin"
+	cp "$BUSYBOX" "$dir/root/bin/busybox"
+	printf '#!/bin/busybox sh\n/bin/busybox echo partmob-kvm-probe-ok\n/bin/busybox poweroff -f\n' \
+		>"$dir/root/init"
+	chmod +x "$dir/root/init"
+	(cd "$dir/root" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$dir/probe.gz"
+	out=$(pm_qemu_args kvm "$dir/probe.gz" "" &&
+	      timeout -k 5 30 "${PM_QEMU_ARGS[@]}" </dev/null 2>&1 | tr -d '\r')
+	ok=no
+	grep -q '^partmob-kvm-probe-ok' <<<"$out" && ok=yes
+	rm -rf "$dir"
+	mkdir -p "$PARTMOB_CACHE"
+	printf '%s\n%s\n' "$bootid" "$ok" >"$probe"
+	[ $ok = yes ]
+}
+
+# pm_accel TARGET: print tcg or kvm.
+pm_accel()
+{
+	case "${PARTMOB_ACCEL:-auto}" in
+	tcg) echo tcg ;;
+	kvm) echo kvm ;;
+	auto) if pm_kvm_usable "$1"; then echo kvm; else echo tcg; fi ;;
+	*) pm_die "PARTMOB_ACCEL must be tcg, kvm or auto" ;;
+	esac
+}
+
+# pm_qemu_args ACCEL INITRD APPEND: fill the array PM_QEMU_ARGS with the
+# QEMU command line for the loaded target env. The serial console is
+# QEMU's stdio (-nographic).
+pm_qemu_args()
+{
+	local accel=$1 initrd=$2 append=$3 cpu
+	case "$KARCH" in
+	x86)
+		if [ "$accel" = kvm ]; then cpu=host; else cpu=max; fi
+		PM_QEMU_ARGS=("$QEMU" -accel "$accel" -cpu "${PARTMOB_QEMU_CPU:-$cpu}"
+			-m 2G -smp 2 -nic none
+			-kernel "$KIMAGE" -initrd "$initrd"
+			-append "console=ttyS0 panic=-1 $append"
+			-nographic -no-reboot)
+		;;
+	powerpc)
+		local machine=pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off
+		cpu=power10
+		[ "$accel" = kvm ] && cpu=host
+		PM_QEMU_ARGS=("$QEMU" -M "$machine" -accel "$accel"
+			-cpu "${PARTMOB_QEMU_CPU:-$cpu}"
+			-m 2G -smp 2 -nic none -vga none
+			-kernel "$KIMAGE" -initrd "$initrd"
+			-append "console=hvc0 panic=-1 $append"
+			-nographic -no-reboot)
+		;;
+	*)
+		pm_die "unknown KARCH '$KARCH'"
+		;;
+	esac
+}
+
+# pm_select_targets: print the targets chosen by $TARGET (comma or space
+# separated list; default all).
+pm_select_targets()
+{
+	local t sel
+	sel=${TARGET:-$PM_ALL_TARGETS}
+	for t in ${sel//,/ }; do
+		case " $PM_ALL_TARGETS " in
+		*" $t "*) echo "$t" ;;
+		*) pm_die "unknown TARGET '$t' (known: $PM_ALL_TARGETS)" ;;
+		esac
+	done
+}
