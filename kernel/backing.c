@@ -25,27 +25,38 @@
 
 #include "partmob.h"
 
+/*
+ * shmem's file_operations are not exported: backing_fops and
+ * backing_inode_fops forward to the ones of the first backing file, saved
+ * once under backing_fops_lock and constant afterwards.
+ */
 static struct vfsmount *backing_mnt;
 static const struct file_operations *shmem_fops;
-static struct file_operations backing_fops;
-static struct file_operations backing_inode_fops;
 static DEFINE_MUTEX(backing_fops_lock);
 
+/*
+ * The region of a backing file is its private_data: set at creation for
+ * the region's own file, and by backing_open() for files opened through
+ * the inode. (inode->i_private belongs to shmem, which uses it while it
+ * punches holes.)
+ */
 static struct partmob_region *file_region(struct file *file)
 {
-	return file_inode(file)->i_private;
+	return file->private_data;
 }
 
 static int backing_open(struct inode *inode, struct file *file)
 {
-	struct partmob_region *r = inode->i_private;
+	struct partmob_region *r;
 	int ret;
 
-	if (!r || !partmob_region_get_user(r))
+	r = partmob_region_get_user_by_inode(inode);
+	if (!r)
 		return -ENODEV;
 	ret = shmem_fops->open ? shmem_fops->open(inode, file) : 0;
 	if (ret)
 		goto err_open;
+	file->private_data = r;
 	return 0;
 
 err_open:
@@ -56,7 +67,7 @@ err_open:
 
 static int backing_release(struct inode *inode, struct file *file)
 {
-	struct partmob_region *r = inode->i_private;
+	struct partmob_region *r = file->private_data;
 
 	if (shmem_fops->release)
 		shmem_fops->release(inode, file);
@@ -128,20 +139,89 @@ static long backing_fallocate(struct file *file, int mode, loff_t offset,
 	return ret;
 }
 
-static void setup_fops(const struct file_operations *ops)
+static int backing_mmap(struct file *file, struct vm_area_struct *vma)
 {
+	/* A mapping of the backing file is a tracked region mapping too. */
+	return partmob_vma_mmap(file_region(file), vma);
+}
+
+static loff_t backing_llseek(struct file *file, loff_t offset, int whence)
+{
+	return shmem_fops->llseek(file, offset, whence);
+}
+
+static ssize_t backing_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	return shmem_fops->read_iter(iocb, to);
+}
+
+static ssize_t backing_splice_read(struct file *in, loff_t *ppos,
+				   struct pipe_inode_info *pipe, size_t len,
+				   unsigned int flags)
+{
+	return shmem_fops->splice_read(in, ppos, pipe, len, flags);
+}
+
+/* The region's own file: made by the module, never opened. */
+static const struct file_operations backing_fops = {
+	.owner = THIS_MODULE,
+	.mmap = backing_mmap,
+	.llseek = backing_llseek,
+	.read_iter = backing_read_iter,
+	.write_iter = backing_write_iter,
+	.fsync = noop_fsync,
+	.splice_read = backing_splice_read,
+	.splice_write = iter_file_splice_write,
+	.fallocate = backing_fallocate,
+};
+
+/* Files opened through the inode, e.g. /proc/PID/map_files/. */
+static const struct file_operations backing_inode_fops = {
+	.owner = THIS_MODULE,
+	.open = backing_open,
+	.release = backing_release,
+	.mmap = backing_mmap,
+	.llseek = backing_llseek,
+	.read_iter = backing_read_iter,
+	.write_iter = backing_write_iter,
+	.fsync = noop_fsync,
+	.splice_read = backing_splice_read,
+	.splice_write = iter_file_splice_write,
+	.fallocate = backing_fallocate,
+};
+
+static int save_fops(const struct file_operations *ops)
+{
+	int ret = 0;
+
+	/*
+	 * What the tables above forward to, and nothing they would lose:
+	 * shmem's get_unmapped_area only aligns for huge pages, which
+	 * regions do not use; its open (6.12) is called by backing_open().
+	 */
+	if (!ops->mmap || !ops->llseek || !ops->read_iter ||
+	    !ops->write_iter || !ops->splice_read || !ops->fallocate ||
+	    ops->release)
+		return -EINVAL;
 	mutex_lock(&backing_fops_lock);
-	if (!shmem_fops) {
-		backing_fops = *ops;
-		backing_fops.owner = THIS_MODULE;
-		backing_fops.write_iter = backing_write_iter;
-		backing_fops.fallocate = backing_fallocate;
-		backing_inode_fops = backing_fops;
-		backing_inode_fops.open = backing_open;
-		backing_inode_fops.release = backing_release;
+	if (!shmem_fops)
 		shmem_fops = ops;
-	}
+	else if (shmem_fops != ops)
+		ret = -EINVAL;
 	mutex_unlock(&backing_fops_lock);
+	return ret;
+}
+
+/**
+ * partmob_backing_shmem_mmap() - let shmem set up a vma of a backing file
+ * @file: the backing file
+ * @vma: the vma, whose vm_file is @file
+ *
+ * Return: shmem's answer.
+ */
+int partmob_backing_shmem_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	return shmem_fops->mmap(file, vma);
 }
 
 /**
@@ -159,6 +239,7 @@ struct file *partmob_backing_create(struct partmob_region *r)
 	unsigned long vmflags = 0;
 	struct inode *inode;
 	struct file *file;
+	int ret;
 
 	if (r->flags & PARTMOB_REGION_F_OVERCOMMIT)
 		vmflags |= VM_NORESERVE;
@@ -166,13 +247,13 @@ struct file *partmob_backing_create(struct partmob_region *r)
 					 vmflags);
 	if (IS_ERR(file))
 		return file;
-	if (WARN_ON_ONCE(!file->f_op->write_iter || !file->f_op->fallocate)) {
+	ret = save_fops(file->f_op);
+	if (WARN_ONCE(ret, "partmob: unexpected shmem file operations\n")) {
 		fput(file);
-		return ERR_PTR(-EINVAL);
+		return ERR_PTR(ret);
 	}
-	setup_fops(file->f_op);
 	inode = file_inode(file);
-	inode->i_private = r;
+	file->private_data = r;
 	/* Neither ftruncate nor a write past the end may change the size. */
 	SHMEM_I(inode)->seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 	inode->i_fop = &backing_inode_fops;

@@ -56,6 +56,31 @@ static inline struct folio *partmob_lock_folio(struct address_space *mapping,
 	return IS_ERR(folio) ? NULL : folio;
 }
 
+/*
+ * wp_shared_mapping_range() and clean_record_shared_mapping_range() exist
+ * only with CONFIG_MAPPING_DIRTY_HELPERS, which Debian enables on x86_64
+ * (for vmwgfx) but not on ppc64le. Without them re-arm is per folio.
+ */
+#define PARTMOB_HAVE_RANGE_REARM IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
+
+#if !IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
+static inline unsigned long
+wp_shared_mapping_range(struct address_space *mapping, pgoff_t first_index,
+			pgoff_t nr)
+{
+	return 0;
+}
+
+static inline unsigned long
+clean_record_shared_mapping_range(struct address_space *mapping,
+				  pgoff_t first_index, pgoff_t nr,
+				  pgoff_t bitmap_pgoff, unsigned long *bitmap,
+				  pgoff_t *start, pgoff_t *end)
+{
+	return 0;
+}
+#endif
+
 /* 6.2 put a struct genl_info into struct genl_dumpit_info. */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
 #define partmob_dump_attrs(cb) (genl_dumpit_info(cb)->attrs)

@@ -98,6 +98,8 @@ void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
  * with one walk, one TLB flush and one MMU-notifier call each for the
  * whole run. Those skip PMD mappings, so large folios also get
  * folio_mkclean(). A dirty PTE found when cleaning keeps the folio dirty.
+ * Kernels built without CONFIG_MAPPING_DIRTY_HELPERS (Debian's ppc64le)
+ * re-arm every folio with folio_mkclean() (see compat.h).
  */
 #define REARM_MAX BITS_PER_LONG
 
@@ -124,6 +126,7 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 {
 	struct address_space *mapping = r->backing->f_mapping;
 	bool rearm = !(flags & PARTMOB_DIRTY_F_NO_REARM);
+	bool batch = PARTMOB_HAVE_RANGE_REARM && nr > 1;
 	pgoff_t start, end, i;
 	struct folio *folio;
 	unsigned int f;
@@ -134,7 +137,7 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 		/* A hole or a page on swap is not mapped: nothing to arm. */
 		if (!folio)
 			continue;
-		if (rearm && (nr == 1 || folio_test_large(folio)) &&
+		if (rearm && (!batch || folio_test_large(folio)) &&
 		    folio_mkclean(folio))
 			folio_mark_dirty(folio);
 		run->folios[run->nfolios++] = folio;
@@ -142,7 +145,7 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 		if (folio_test_large(folio))
 			i = folio->index + folio_nr_pages(folio) - 1;
 	}
-	if (rearm && nr > 1 && run->nfolios) {
+	if (rearm && batch && run->nfolios) {
 		bitmap_zero(run->recorded, REARM_MAX);
 		start = nr;
 		end = 0;
@@ -177,6 +180,14 @@ static void rearm_word(struct partmob_region *r, unsigned long w,
 		rearm_run(r, w * BITS_PER_LONG + b, e - b, flags, run);
 		b = e;
 	}
+}
+
+/* Log again the pages of @word from bit @b on: they were not handed out. */
+static void give_back(struct partmob_region *r, unsigned long w,
+		      unsigned long word, unsigned long b)
+{
+	for (; b < BITS_PER_LONG; b = find_next_bit(&word, BITS_PER_LONG, b + 1))
+		partmob_dirty_mark(r, w * BITS_PER_LONG + b, 1);
 }
 
 /**
@@ -218,14 +229,7 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 			if (fn) {
 				ret = fn(r, page, arg);
 				if (ret < 0) {
-					/* Give back what was not handed out. */
-					partmob_dirty_mark(r, page, 1);
-					while ((b = find_next_bit(&word,
-						BITS_PER_LONG, b + 1)) <
-					       BITS_PER_LONG)
-						partmob_dirty_mark(r,
-							w * BITS_PER_LONG + b,
-							1);
+					give_back(r, w, word, b);
 					goto out;
 				}
 			}

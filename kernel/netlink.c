@@ -27,7 +27,8 @@ static const struct nla_policy partmob_region_new_policy[PARTMOB_A_MAX + 1] = {
 	[PARTMOB_A_REGION_FLAGS] = { .type = NLA_U32 },
 	[PARTMOB_A_REGION_UID] = { .type = NLA_U32 },
 	[PARTMOB_A_REGION_GID] = { .type = NLA_U32 },
-	[PARTMOB_A_REGION_MODE] = NLA_POLICY_MAX(NLA_U32, 0777),
+	/* devtmpfs would turn mode 0 into 0600. */
+	[PARTMOB_A_REGION_MODE] = NLA_POLICY_RANGE(NLA_U32, 1, 0777),
 };
 
 static const struct nla_policy partmob_region_name_policy[PARTMOB_A_MAX + 1] = {
@@ -92,7 +93,6 @@ err_msg:
 	return ret;
 }
 
-
 static bool sys_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
 {
 	if (netlink_capable(skb, CAP_SYS_ADMIN))
@@ -100,6 +100,19 @@ static bool sys_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
 	NL_SET_ERR_MSG_MOD(extack,
 			   "needs CAP_SYS_ADMIN in the initial user namespace");
 	return false;
+}
+
+/* GENL_REQ_ATTR_CHECK() with a message the CLI can show. */
+static bool attr_absent(struct genl_info *info, int attr)
+{
+	if (info->attrs[attr])
+		return false;
+	GENL_REQ_ATTR_CHECK(info, attr);
+	if (attr == PARTMOB_A_REGION_NAME)
+		GENL_SET_ERR_MSG(info, "missing region name");
+	else
+		GENL_SET_ERR_MSG(info, "missing region size");
+	return true;
 }
 
 static bool valid_name(const char *name)
@@ -125,8 +138,8 @@ static int partmob_nl_region_new(struct sk_buff *skb, struct genl_info *info)
 
 	if (!sys_admin(skb, info->extack))
 		return -EPERM;
-	if (GENL_REQ_ATTR_CHECK(info, PARTMOB_A_REGION_NAME) ||
-	    GENL_REQ_ATTR_CHECK(info, PARTMOB_A_REGION_SIZE))
+	if (attr_absent(info, PARTMOB_A_REGION_NAME) ||
+	    attr_absent(info, PARTMOB_A_REGION_SIZE))
 		return -EINVAL;
 	name = nla_data(attrs[PARTMOB_A_REGION_NAME]);
 	if (!valid_name(name)) {
@@ -167,7 +180,7 @@ static int partmob_nl_region_del(struct sk_buff *skb, struct genl_info *info)
 {
 	if (!sys_admin(skb, info->extack))
 		return -EPERM;
-	if (GENL_REQ_ATTR_CHECK(info, PARTMOB_A_REGION_NAME))
+	if (attr_absent(info, PARTMOB_A_REGION_NAME))
 		return -EINVAL;
 	return partmob_region_delete(nla_data(info->attrs[PARTMOB_A_REGION_NAME]),
 				     info->extack);
@@ -216,7 +229,7 @@ static struct partmob_region *find_region(struct genl_info *info)
 {
 	struct partmob_region *r;
 
-	if (GENL_REQ_ATTR_CHECK(info, PARTMOB_A_REGION_NAME))
+	if (attr_absent(info, PARTMOB_A_REGION_NAME))
 		return ERR_PTR(-EINVAL);
 	r = partmob_region_find(nla_data(info->attrs[PARTMOB_A_REGION_NAME]));
 	if (!r) {
@@ -317,8 +330,10 @@ static int partmob_nl_region_thaw(struct sk_buff *skb, struct genl_info *info)
 }
 
 /*
- * A dirty dump harvests once, in start(), into a bitmap it then sends in
- * chunks: cb->args[0] the region, [1] the bitmap, [2] the next page.
+ * A dirty dump harvests once, in its first dumpit call (where an extack is
+ * available on every kernel; start() has none on 6.1), into a bitmap it
+ * then sends in chunks: cb->args[0] the region, [1] the bitmap, [2] the
+ * next page.
  */
 static int harvest_to_bitmap(struct partmob_region *r, pgoff_t page,
 			     void *arg)
@@ -327,7 +342,7 @@ static int harvest_to_bitmap(struct partmob_region *r, pgoff_t page,
 	return 0;
 }
 
-static int partmob_nl_dirty_start(struct netlink_callback *cb)
+static int dirty_dump_begin(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct nlattr **attrs = partmob_dump_attrs(cb);
 	struct netlink_ext_ack *extack = cb->extack;
@@ -345,12 +360,14 @@ static int partmob_nl_dirty_start(struct netlink_callback *cb)
 	if (attrs[PARTMOB_A_DIRTY_FLAGS])
 		flags = nla_get_u32(attrs[PARTMOB_A_DIRTY_FLAGS]);
 	if (flags & ~__PARTMOB_DIRTY_F_ALL) {
-		NL_SET_ERR_MSG_MOD(extack, "unknown dirty flags");
+		NL_SET_ERR_MSG_ATTR(extack, attrs[PARTMOB_A_DIRTY_FLAGS],
+				    "unknown dirty flags");
 		return -EOPNOTSUPP;
 	}
 	r = partmob_region_find(nla_data(attrs[PARTMOB_A_REGION_NAME]));
 	if (!r) {
-		NL_SET_ERR_MSG_MOD(extack, "no region of that name");
+		NL_SET_ERR_MSG_ATTR(extack, attrs[PARTMOB_A_REGION_NAME],
+				    "no region of that name");
 		return -ENOENT;
 	}
 	bitmap = kvcalloc(BITS_TO_LONGS(r->npages), sizeof(long), GFP_KERNEL);
@@ -387,13 +404,22 @@ static int partmob_nl_dirty_dump(struct sk_buff *skb,
 				 struct netlink_callback *cb)
 {
 	const unsigned long chunk = PARTMOB_DIRTY_CHUNK_BYTES * BITS_PER_BYTE;
-	struct partmob_region *r = (struct partmob_region *)cb->args[0];
-	unsigned long *bitmap = (unsigned long *)cb->args[1];
-	unsigned long pos = cb->args[2], first, end, i;
+	struct partmob_region *r;
+	unsigned long *bitmap;
+	unsigned long pos, first, end, i;
 	struct nlattr *nla;
 	u8 *bytes;
 	void *hdr;
+	int ret;
 
+	if (!cb->args[0]) {
+		ret = dirty_dump_begin(skb, cb);
+		if (ret)
+			return ret;
+	}
+	r = (struct partmob_region *)cb->args[0];
+	bitmap = (unsigned long *)cb->args[1];
+	pos = cb->args[2];
 	for (;;) {
 		pos = find_next_bit(bitmap, r->npages, pos);
 		if (pos >= r->npages)
@@ -460,7 +486,6 @@ static const struct genl_ops partmob_ops[] = {
 	},
 	{
 		.cmd = PARTMOB_CMD_REGION_DIRTY,
-		.start = partmob_nl_dirty_start,
 		.dumpit = partmob_nl_dirty_dump,
 		.done = partmob_nl_dirty_done,
 		.policy = partmob_region_dirty_policy,
@@ -492,6 +517,7 @@ static struct genl_family partmob_family __ro_after_init = {
 	.version = PARTMOB_GENL_VERSION,
 	.maxattr = PARTMOB_A_MAX,
 	.netnsok = true,
+	.parallel_ops = true,
 	.module = THIS_MODULE,
 	.ops = partmob_ops,
 	.n_ops = ARRAY_SIZE(partmob_ops),

@@ -25,6 +25,7 @@
 struct cdev;
 struct device;
 struct file;
+struct inode;
 struct netlink_ext_ack;
 
 /**
@@ -103,8 +104,8 @@ struct partmob_region {
 
 	bool frozen;
 	wait_queue_head_t thaw_wq;
-	struct mutex harvest_lock;
-	struct rw_semaphore file_sem;
+	struct mutex harvest_lock;	/* see @harvest_lock above */
+	struct rw_semaphore file_sem;	/* see @file_sem above */
 
 	struct partmob_dirty_log log;
 	struct partmob_stats stats;
@@ -121,13 +122,14 @@ struct partmob_region *partmob_region_find(const char *name);
 struct partmob_region *partmob_region_next(unsigned long *pos);
 void partmob_region_get(struct partmob_region *r);
 void partmob_region_put(struct partmob_region *r);
-bool partmob_region_get_user(struct partmob_region *r);
+struct partmob_region *partmob_region_get_user_by_inode(struct inode *inode);
 void partmob_region_put_user(struct partmob_region *r);
 
 /* backing.c: the shmem file behind a region */
 int partmob_backing_init(void);
 void partmob_backing_exit(void);
 struct file *partmob_backing_create(struct partmob_region *r);
+int partmob_backing_shmem_mmap(struct file *file, struct vm_area_struct *vma);
 
 /* vma.c: mmap of a region and write-notify */
 int partmob_vma_mmap(struct partmob_region *r, struct vm_area_struct *vma);

@@ -59,24 +59,28 @@ void partmob_region_put(struct partmob_region *r)
 }
 
 /**
- * partmob_region_get_user() - become a user of a listed region
- * @r: the region, whose memory the caller knows to be alive
+ * partmob_region_get_user_by_inode() - become a user of the region whose
+ *	backing file has @inode
+ * @inode: an inode of the private tmpfs mount
  *
- * Return: true with a reference and a user count taken, false if the
- * region was deleted.
+ * Return: the region with a reference and a user count taken, or NULL.
  */
-bool partmob_region_get_user(struct partmob_region *r)
+struct partmob_region *partmob_region_get_user_by_inode(struct inode *inode)
 {
-	bool ok;
+	struct partmob_region *r;
+	int id;
 
 	mutex_lock(&partmob_regions_lock);
-	ok = !r->dead;
-	if (ok) {
-		kref_get(&r->ref);
-		atomic_inc(&r->users);
+	idr_for_each_entry(&region_idr, r, id) {
+		if (!r->dead && file_inode(r->backing) == inode) {
+			kref_get(&r->ref);
+			atomic_inc(&r->users);
+			mutex_unlock(&partmob_regions_lock);
+			return r;
+		}
 	}
 	mutex_unlock(&partmob_regions_lock);
-	return ok;
+	return NULL;
 }
 
 /**

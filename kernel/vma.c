@@ -3,8 +3,8 @@
  * mmap of a region and write-notify.
  *
  * The vma is pointed at the region's shmem file and set up by shmem's own
- * mmap; then it gets a copy of shmem's vm_operations with page_mkwrite
- * added. With page_mkwrite present the core maps read faults read-only and
+ * mmap; then it gets region_vm_ops, which forward to shmem's and add
+ * page_mkwrite. With page_mkwrite present the core maps read faults read-only and
  * calls page_mkwrite on the first write to a page, and again only after
  * the page was write-protected by a harvest (dirty.c).
  *
@@ -21,13 +21,12 @@
 #include "partmob.h"
 
 /*
- * shmem's vm_operations are not exported: they are copied from the first
- * vma that shmem sets up, once, under vm_ops_lock; afterwards both fields
- * are constant.
+ * shmem's vm_operations are not exported: region_vm_ops forwards to the
+ * ones shmem installed on the first region vma, saved once under
+ * vm_ops_lock and constant afterwards.
  */
 static DEFINE_MUTEX(vm_ops_lock);
 static const struct vm_operations_struct *shmem_vm_ops;
-static struct vm_operations_struct region_vm_ops;
 
 static void region_vm_open(struct vm_area_struct *vma)
 {
@@ -47,6 +46,17 @@ static void region_vm_close(struct vm_area_struct *vma)
 		shmem_vm_ops->close(vma);
 	partmob_region_put_user(r);
 	partmob_region_put(r);
+}
+
+static vm_fault_t region_fault(struct vm_fault *vmf)
+{
+	return shmem_vm_ops->fault(vmf);
+}
+
+static vm_fault_t region_map_pages(struct vm_fault *vmf, pgoff_t start,
+				   pgoff_t end)
+{
+	return shmem_vm_ops->map_pages(vmf, start, end);
 }
 
 static vm_fault_t region_page_mkwrite(struct vm_fault *vmf)
@@ -95,20 +105,27 @@ again:
 	return VM_FAULT_LOCKED;
 }
 
-static int setup_vm_ops(const struct vm_operations_struct *ops)
+static const struct vm_operations_struct region_vm_ops = {
+	.open = region_vm_open,
+	.close = region_vm_close,
+	.fault = region_fault,
+	.map_pages = region_map_pages,
+	.page_mkwrite = region_page_mkwrite,
+};
+
+static int save_vm_ops(const struct vm_operations_struct *ops)
 {
 	int ret = 0;
 
+	/* What region_vm_ops forwards to, and nothing it would lose. */
+	if (!ops->fault || !ops->map_pages || ops->page_mkwrite ||
+	    ops->open || ops->close || ops->huge_fault || ops->pfn_mkwrite)
+		return -EINVAL;
 	mutex_lock(&vm_ops_lock);
-	if (!shmem_vm_ops) {
-		region_vm_ops = *ops;
-		region_vm_ops.open = region_vm_open;
-		region_vm_ops.close = region_vm_close;
-		region_vm_ops.page_mkwrite = region_page_mkwrite;
+	if (!shmem_vm_ops)
 		shmem_vm_ops = ops;
-	} else if (shmem_vm_ops != ops) {
+	else if (shmem_vm_ops != ops)
 		ret = -EINVAL;
-	}
 	mutex_unlock(&vm_ops_lock);
 	return ret;
 }
@@ -127,21 +144,18 @@ int partmob_vma_mmap(struct partmob_region *r, struct vm_area_struct *vma)
 	unsigned long pages = vma_pages(vma);
 	int ret;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	/* A read-only MAP_SHARED mapping has VM_MAYSHARE without VM_SHARED. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vma->vm_pgoff >= r->npages || pages > r->npages - vma->vm_pgoff)
 		return -EINVAL;
 
 	vma_set_file(vma, r->backing);
-	ret = call_mmap(r->backing, vma);
+	ret = partmob_backing_shmem_mmap(r->backing, vma);
 	if (ret)
 		return ret;
-	if (!vma->vm_ops || vma->vm_ops->page_mkwrite) {
-		WARN_ONCE(1, "partmob: unexpected shmem vm_ops\n");
-		return -EINVAL;
-	}
-	ret = setup_vm_ops(vma->vm_ops);
-	if (ret)
+	ret = vma->vm_ops ? save_vm_ops(vma->vm_ops) : -EINVAL;
+	if (WARN_ONCE(ret, "partmob: unexpected shmem vm_ops\n"))
 		return ret;
 
 	partmob_vm_flags_set(vma, VM_DONTEXPAND | VM_NOHUGEPAGE);

@@ -125,6 +125,7 @@ enum partmob_cmd {
 
 	__PARTMOB_CMD_MAX
 };
+
 #define PARTMOB_CMD_MAX (__PARTMOB_CMD_MAX - 1)
 
 enum partmob_attr {
@@ -158,6 +159,7 @@ enum partmob_attr {
 
 	__PARTMOB_A_MAX
 };
+
 #define PARTMOB_A_MAX (__PARTMOB_A_MAX - 1)
 
 #define PARTMOB_REGION_NAME_MAX		32	/* characters, without NUL */
