@@ -26,6 +26,7 @@ static const struct {
 	const char *name;
 } features[] = {
 	{ PARTMOB_F_INFO, "info" },
+	{ PARTMOB_F_REGIONS, "regions" },
 };
 
 static void copy_str(char *dst, size_t n, struct nlattr *a)

@@ -49,10 +49,15 @@ static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
 	if (len <= 0)
 		return NL_STOP;
 	tlvs = (struct nlattr *)((char *)nlh + off);
-	if (nla_parse(tb, NLMSGERR_ATTR_MAX, tlvs, len, NULL) == 0 &&
-	    tb[NLMSGERR_ATTR_MSG])
+	if (nla_parse(tb, NLMSGERR_ATTR_MAX, tlvs, len, NULL))
+		return NL_STOP;
+	if (tb[NLMSGERR_ATTR_MSG])
 		snprintf(ctx->nl->extack, sizeof(ctx->nl->extack), "%s",
 			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
+	else if (tb[NLMSGERR_ATTR_MISS_TYPE])
+		snprintf(ctx->nl->extack, sizeof(ctx->nl->extack),
+			 "the request lacks required attribute %u",
+			 nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
 	return NL_STOP;
 }
 
@@ -62,6 +67,37 @@ static int on_ack(struct nl_msg *msg, void *arg)
 
 	(void)msg;
 	ctx->done = 1;
+	return NL_STOP;
+}
+
+/*
+ * NLMSG_DONE ends a dump. An error the kernel hit while dumping travels in
+ * it (a negative errno as payload, then the extack attributes when
+ * NLM_F_ACK_TLVS is set), not in an NLMSG_ERROR.
+ */
+static int on_finish(struct nl_msg *msg, void *arg)
+{
+	struct req_ctx *ctx = arg;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
+	int off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(int));
+	int err = 0;
+
+	ctx->done = 1;
+	if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
+		memcpy(&err, nlmsg_data(nlh), sizeof(err));
+	if (err >= 0)
+		return NL_STOP;
+	ctx->ret = err;
+	ctx->nl->err = -err;
+	ctx->nl->extack[0] = '\0';
+	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && (int)nlh->nlmsg_len > off &&
+	    nla_parse(tb, NLMSGERR_ATTR_MAX,
+		      (struct nlattr *)((char *)nlh + off),
+		      (int)nlh->nlmsg_len - off, NULL) == 0 &&
+	    tb[NLMSGERR_ATTR_MSG])
+		snprintf(ctx->nl->extack, sizeof(ctx->nl->extack), "%s",
+			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
 	return NL_STOP;
 }
 
@@ -169,7 +205,8 @@ struct nl_msg *pm_nl_msg(struct pm_nl *nl, uint8_t cmd, int flags)
 /**
  * pm_nl_request() - send @msg (consumed) and feed every reply to @parse
  * @nl: open session
- * @msg: request from pm_nl_msg()
+ * @msg: request from pm_nl_msg(); with NLM_F_DUMP every message of the dump
+ *	 goes to @parse, and an error the dump ends with is returned
  * @parse: called per reply message, may be NULL
  * @arg: passed to @parse
  *
@@ -191,7 +228,7 @@ int pm_nl_request(struct pm_nl *nl, struct nl_msg *msg, pm_nl_parse_t parse,
 	}
 	nl_cb_err(cb, NL_CB_CUSTOM, on_error, &ctx);
 	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, on_ack, &ctx);
-	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, on_ack, &ctx);
+	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, on_finish, &ctx);
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_valid, &ctx);
 
 	ret = nl_send_auto(nl->sk, msg);

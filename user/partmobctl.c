@@ -22,6 +22,7 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{ "info", cmd_info, "show the loaded module's version, page size, features" },
+	{ "region", cmd_region, "create, list, delete, harvest, freeze and thaw regions" },
 };
 
 static void usage(FILE *f)

@@ -23,6 +23,9 @@ extern const char *pm_prog;
 /* info.c */
 int cmd_info(int argc, char **argv, struct pm_opts *o);
 
+/* region.c */
+int cmd_region(int argc, char **argv, struct pm_opts *o);
+
 /* partmobctl.c */
 int pm_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -24,6 +24,9 @@
 struct ctx {
 	struct tnl *t;
 	int done;
+	tnl_dump_cb dump_cb;
+	void *dump_arg;
+	int cb_err;
 };
 
 static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
@@ -42,12 +45,17 @@ static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
 	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
 		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
 	len = (int)nlh->nlmsg_len - off;
-	if (len > 0 &&
-	    !nla_parse(tb, NLMSGERR_ATTR_MAX,
-		       (struct nlattr *)((char *)nlh + off), len, NULL) &&
-	    tb[NLMSGERR_ATTR_MSG])
+	if (len <= 0 ||
+	    nla_parse(tb, NLMSGERR_ATTR_MAX,
+		      (struct nlattr *)((char *)nlh + off), len, NULL))
+		return NL_STOP;
+	if (tb[NLMSGERR_ATTR_MSG])
 		snprintf(c->t->extack, sizeof(c->t->extack), "%s",
 			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
+	else if (tb[NLMSGERR_ATTR_MISS_TYPE])	/* GENL_REQ_ATTR_CHECK */
+		snprintf(c->t->extack, sizeof(c->t->extack),
+			 "(missing attribute %u)",
+			 nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
 	return NL_STOP;
 }
 
@@ -60,10 +68,52 @@ static int on_ack(struct nl_msg *msg, void *arg)
 	return NL_STOP;
 }
 
+/* NLMSG_DONE: a dump ended; an error hit while dumping travels here. */
+static int on_finish(struct nl_msg *msg, void *arg)
+{
+	struct ctx *c = arg;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
+	int off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(int));
+	int err = 0;
+
+	c->done = 1;
+	if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
+		memcpy(&err, nlmsg_data(nlh), sizeof(err));
+	if (err >= 0)
+		return NL_STOP;
+	c->t->err = err;
+	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && (int)nlh->nlmsg_len > off &&
+	    !nla_parse(tb, NLMSGERR_ATTR_MAX,
+		       (struct nlattr *)((char *)nlh + off),
+		       (int)nlh->nlmsg_len - off, NULL) &&
+	    tb[NLMSGERR_ATTR_MSG])
+		snprintf(c->t->extack, sizeof(c->t->extack), "%s",
+			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
+	return NL_STOP;
+}
+
 static int on_valid(struct nl_msg *msg, void *arg)
 {
 	struct ctx *c = arg;
 
+	if (c->dump_cb) {
+		struct nlattr *tb[PARTMOB_A_MAX + 1];
+		int ret;
+
+		c->t->nreplies++;
+		if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, PARTMOB_A_MAX, NULL)) {
+			c->t->err = -EBADMSG;
+			return NL_STOP;
+		}
+		ret = c->dump_cb(tb, c->dump_arg);
+		if (ret < 0) {
+			c->cb_err = ret;
+			return NL_SKIP;	/* read the rest of the dump */
+		}
+		return NL_OK;
+	}
+	c->t->nreplies++;
 	if (c->t->reply)
 		nlmsg_free(c->t->reply);
 	nlmsg_get(msg);
@@ -112,7 +162,8 @@ void tnl_close(struct tnl *t)
 
 struct nl_msg *tnl_msg(struct tnl *t, uint8_t cmd, int flags)
 {
-	struct nl_msg *msg = nlmsg_alloc();
+	/* Room for the oversized attributes the tests send. */
+	struct nl_msg *msg = nlmsg_alloc_size(65536);
 
 	if (msg && !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, t->family, 0,
 				flags, cmd, PARTMOB_GENL_VERSION)) {
@@ -122,23 +173,31 @@ struct nl_msg *tnl_msg(struct tnl *t, uint8_t cmd, int flags)
 	return msg;
 }
 
-int tnl_request(struct tnl *t, struct nl_msg *msg)
+static int request(struct tnl *t, struct nl_msg *msg, tnl_dump_cb cb,
+		   void *arg)
 {
-	struct ctx c = { .t = t };
-	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	struct ctx c = { .t = t, .dump_cb = cb, .dump_arg = arg };
+	struct nl_cb *nlcb = nl_cb_alloc(NL_CB_DEFAULT);
 	int ret;
 
 	t->err = 0;
+	t->nreplies = 0;
 	t->extack[0] = '\0';
 	memset(t->tb, 0, sizeof(t->tb));
-	if (!cb) {
-		nlmsg_free(msg);
-		return -ENOMEM;
+	if (t->reply)
+		nlmsg_free(t->reply);
+	t->reply = NULL;
+	if (!msg || !nlcb) {
+		if (msg)
+			nlmsg_free(msg);
+		if (nlcb)
+			nl_cb_put(nlcb);
+		return t->err = -ENOMEM;
 	}
-	nl_cb_err(cb, NL_CB_CUSTOM, on_error, &c);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, on_ack, &c);
-	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, on_ack, &c);
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_valid, &c);
+	nl_cb_err(nlcb, NL_CB_CUSTOM, on_error, &c);
+	nl_cb_set(nlcb, NL_CB_ACK, NL_CB_CUSTOM, on_ack, &c);
+	nl_cb_set(nlcb, NL_CB_FINISH, NL_CB_CUSTOM, on_finish, &c);
+	nl_cb_set(nlcb, NL_CB_VALID, NL_CB_CUSTOM, on_valid, &c);
 	ret = nl_send_auto(t->sk, msg);
 	nlmsg_free(msg);
 	if (ret < 0) {
@@ -146,13 +205,259 @@ int tnl_request(struct tnl *t, struct nl_msg *msg)
 		goto out;
 	}
 	while (!c.done && !t->err) {
-		ret = nl_recvmsgs(t->sk, cb);
+		ret = nl_recvmsgs(t->sk, nlcb);
 		if (ret < 0 && !c.done && !t->err)
 			t->err = -EIO;
 	}
+	if (!t->err && c.cb_err)
+		t->err = c.cb_err;
 out:
-	nl_cb_put(cb);
+	nl_cb_put(nlcb);
 	return t->err;
+}
+
+int tnl_request(struct tnl *t, struct nl_msg *msg)
+{
+	return request(t, msg, NULL, NULL);
+}
+
+int tnl_dump(struct tnl *t, struct nl_msg *msg, tnl_dump_cb cb, void *arg)
+{
+	return request(t, msg, cb, arg);
+}
+
+/* ---- regions ------------------------------------------------------------ */
+
+int pm_region_create(struct tnl *t, const char *name, uint64_t size,
+		     int64_t flags, int64_t uid, int64_t gid, int64_t mode)
+{
+	struct nl_msg *m = tnl_msg(t, PARTMOB_CMD_REGION_NEW, 0);
+
+	if (m && ((name && nla_put_string(m, PARTMOB_A_REGION_NAME, name)) ||
+		  nla_put_u64(m, PARTMOB_A_REGION_SIZE, size) ||
+		  (flags >= 0 &&
+		   nla_put_u32(m, PARTMOB_A_REGION_FLAGS, (uint32_t)flags)) ||
+		  (uid >= 0 &&
+		   nla_put_u32(m, PARTMOB_A_REGION_UID, (uint32_t)uid)) ||
+		  (gid >= 0 &&
+		   nla_put_u32(m, PARTMOB_A_REGION_GID, (uint32_t)gid)) ||
+		  (mode >= 0 &&
+		   nla_put_u32(m, PARTMOB_A_REGION_MODE, (uint32_t)mode)))) {
+		nlmsg_free(m);
+		m = NULL;
+	}
+	return tnl_request(t, m);
+}
+
+int pm_region_cmd(struct tnl *t, uint8_t cmd, const char *name)
+{
+	struct nl_msg *m = tnl_msg(t, cmd, 0);
+
+	if (m && nla_put_string(m, PARTMOB_A_REGION_NAME, name)) {
+		nlmsg_free(m);
+		m = NULL;
+	}
+	return tnl_request(t, m);
+}
+
+int pm_region_delete(struct tnl *t, const char *name)
+{
+	return pm_region_cmd(t, PARTMOB_CMD_REGION_DEL, name);
+}
+
+static void fill_info(struct nlattr **tb, struct pm_region_info *ri)
+{
+	memset(ri, 0, sizeof(*ri));
+	if (tb[PARTMOB_A_REGION_NAME])
+		snprintf(ri->name, sizeof(ri->name), "%s",
+			 nla_get_string(tb[PARTMOB_A_REGION_NAME]));
+#define U64(a, f) if (tb[a]) ri->f = nla_get_u64(tb[a])
+#define U32(a, f) if (tb[a]) ri->f = nla_get_u32(tb[a])
+	U64(PARTMOB_A_REGION_SIZE, size);
+	U32(PARTMOB_A_REGION_FLAGS, flags);
+	U32(PARTMOB_A_REGION_UID, uid);
+	U32(PARTMOB_A_REGION_GID, gid);
+	U32(PARTMOB_A_REGION_MODE, mode);
+	U32(PARTMOB_A_REGION_USERS, users);
+	U64(PARTMOB_A_REGION_STAT_FAULTS, faults);
+	U64(PARTMOB_A_REGION_STAT_DIRTIED, dirtied);
+	U64(PARTMOB_A_REGION_STAT_HARVESTS, harvests);
+	U64(PARTMOB_A_REGION_STAT_HARVESTED, harvested);
+	U64(PARTMOB_A_REGION_STAT_FROZEN_WAITS, frozen_waits);
+	U64(PARTMOB_A_REGION_STAT_PINNED, pinned);
+	U64(PARTMOB_A_REGION_STAT_REMOVED, removed);
+	U64(PARTMOB_A_REGION_DIRTY, dirty);
+#undef U64
+#undef U32
+	if (tb[PARTMOB_A_REGION_FROZEN])
+		ri->frozen = nla_get_u8(tb[PARTMOB_A_REGION_FROZEN]);
+	ri->have_all = tb[PARTMOB_A_REGION_NAME] && tb[PARTMOB_A_REGION_SIZE] &&
+		tb[PARTMOB_A_REGION_FLAGS] && tb[PARTMOB_A_REGION_UID] &&
+		tb[PARTMOB_A_REGION_GID] && tb[PARTMOB_A_REGION_MODE] &&
+		tb[PARTMOB_A_REGION_USERS] && tb[PARTMOB_A_REGION_FROZEN] &&
+		tb[PARTMOB_A_REGION_STAT_FAULTS] &&
+		tb[PARTMOB_A_REGION_STAT_DIRTIED] &&
+		tb[PARTMOB_A_REGION_STAT_HARVESTS] &&
+		tb[PARTMOB_A_REGION_STAT_HARVESTED] &&
+		tb[PARTMOB_A_REGION_STAT_FROZEN_WAITS] &&
+		tb[PARTMOB_A_REGION_STAT_PINNED] &&
+		tb[PARTMOB_A_REGION_STAT_REMOVED] && tb[PARTMOB_A_REGION_DIRTY];
+}
+
+int pm_region_get(struct tnl *t, const char *name, struct pm_region_info *ri)
+{
+	int ret = pm_region_cmd(t, PARTMOB_CMD_REGION_GET, name);
+
+	if (!ret)
+		fill_info(t->tb, ri);
+	return ret;
+}
+
+struct list_ctx {
+	struct pm_region_info *ri;
+	int max, n;
+};
+
+static int list_cb(struct nlattr **tb, void *arg)
+{
+	struct list_ctx *l = arg;
+
+	if (l->n < l->max)
+		fill_info(tb, &l->ri[l->n]);
+	l->n++;
+	return 0;
+}
+
+int pm_region_list(struct tnl *t, struct pm_region_info *ri, int max)
+{
+	struct list_ctx l = { .ri = ri, .max = max };
+	int ret;
+
+	ret = tnl_dump(t, tnl_msg(t, PARTMOB_CMD_REGION_GET, NLM_F_DUMP),
+		       list_cb, &l);
+	return ret ? ret : l.n;
+}
+
+struct find_ctx {
+	const char *name;
+	int found;
+};
+
+static int find_cb(struct nlattr **tb, void *arg)
+{
+	struct find_ctx *f = arg;
+
+	if (tb[PARTMOB_A_REGION_NAME] &&
+	    !strcmp(nla_get_string(tb[PARTMOB_A_REGION_NAME]), f->name))
+		f->found++;
+	return 0;
+}
+
+int pm_region_exists(const char *name)
+{
+	struct find_ctx f = { .name = name };
+	struct tnl t;
+	int ret;
+
+	ret = tnl_open(&t);
+	if (ret)
+		return ret;
+	ret = tnl_dump(&t, tnl_msg(&t, PARTMOB_CMD_REGION_GET, NLM_F_DUMP),
+		       find_cb, &f);
+	tnl_close(&t);
+	return ret ? ret : f.found;
+}
+
+int pm_region_count(void)
+{
+	struct tnl t;
+	int ret;
+
+	ret = tnl_open(&t);
+	if (ret)
+		return ret;
+	ret = pm_region_list(&t, NULL, 0);
+	tnl_close(&t);
+	return ret;
+}
+
+struct harvest_ctx {
+	unsigned long *bitmap;
+	uint64_t npages;
+	long pages;
+	int bad;
+};
+
+static int harvest_cb(struct nlattr **tb, void *arg)
+{
+	struct harvest_ctx *h = arg;
+	const unsigned char *b;
+	uint64_t off, p;
+	int i, len;
+
+	if (!tb[PARTMOB_A_DIRTY_OFFSET] || !tb[PARTMOB_A_DIRTY_BITMAP]) {
+		h->bad = 1;
+		return -EBADMSG;
+	}
+	off = nla_get_u64(tb[PARTMOB_A_DIRTY_OFFSET]);
+	len = nla_len(tb[PARTMOB_A_DIRTY_BITMAP]);
+	b = nla_data(tb[PARTMOB_A_DIRTY_BITMAP]);
+	if (len > PARTMOB_DIRTY_CHUNK_BYTES) {
+		h->bad = 1;
+		return -EBADMSG;
+	}
+	for (i = 0; i < len * 8; i++) {
+		if (!(b[i / 8] & (1U << (i % 8))))
+			continue;
+		p = off + i;
+		if (p >= h->npages) {
+			h->bad = 1;
+			return -ERANGE;
+		}
+		if (h->bitmap)
+			h->bitmap[p / PM_BITS_PER_LONG] |=
+				1UL << (p % PM_BITS_PER_LONG);
+		h->pages++;
+	}
+	return 0;
+}
+
+long pm_region_harvest(struct tnl *t, const char *name, int64_t flags,
+		       unsigned long *bitmap, uint64_t npages)
+{
+	struct harvest_ctx h = { .bitmap = bitmap, .npages = npages };
+	struct nl_msg *m = tnl_msg(t, PARTMOB_CMD_REGION_DIRTY, NLM_F_DUMP);
+	int ret;
+
+	if (m && (nla_put_string(m, PARTMOB_A_REGION_NAME, name) ||
+		  (flags >= 0 &&
+		   nla_put_u32(m, PARTMOB_A_DIRTY_FLAGS, (uint32_t)flags)))) {
+		nlmsg_free(m);
+		m = NULL;
+	}
+	ret = tnl_dump(t, m, harvest_cb, &h);
+	return ret ? ret : h.pages;
+}
+
+int pm_regions_cleanup(const char *prefix)
+{
+	struct pm_region_info ri[256];
+	struct tnl t;
+	int i, n, left = 0;
+
+	if (tnl_open(&t))
+		return -ENOENT;
+	n = pm_region_list(&t, ri, 256);
+	for (i = 0; i < n && i < 256; i++) {
+		if (strncmp(ri[i].name, prefix, strlen(prefix)))
+			continue;
+		if (ri[i].frozen)
+			pm_region_cmd(&t, PARTMOB_CMD_REGION_THAW, ri[i].name);
+		if (pm_region_delete(&t, ri[i].name))
+			left++;
+	}
+	tnl_close(&t);
+	return left;
 }
 
 const char *pm_ko_path(void)

@@ -21,17 +21,66 @@ struct tnl {
 	struct nl_sock *sk;
 	int family;
 	int err;		/* negative errno of the last request */
+	int nreplies;		/* messages answered to the last request */
 	char extack[256];
 	struct nlattr *tb[PARTMOB_A_MAX + 1];	/* attrs of the last reply */
 	struct nl_msg *reply;
 };
 
+/* Called per message of a dump; a negative return fails the dump. */
+typedef int (*tnl_dump_cb)(struct nlattr **tb, void *arg);
+
 /* Open a socket and resolve the family: 0, or -ENOENT if it is missing. */
 int tnl_open(struct tnl *t);
 void tnl_close(struct tnl *t);
 struct nl_msg *tnl_msg(struct tnl *t, uint8_t cmd, int flags);
-/* Send @msg (consumed); returns 0 or the kernel's negative errno. */
+/*
+ * Send @msg (consumed; NULL counts as -ENOMEM); returns 0 or the kernel's
+ * negative errno, with t->extack. tnl_request() keeps the last answer in
+ * t->tb; tnl_dump() hands every answer to @cb and also returns an error the
+ * kernel ends a dump with (in NLMSG_DONE).
+ */
 int tnl_request(struct tnl *t, struct nl_msg *msg);
+int tnl_dump(struct tnl *t, struct nl_msg *msg, tnl_dump_cb cb, void *arg);
+
+/* ---- regions ---- */
+
+#define PM_BITS_PER_LONG (8 * sizeof(unsigned long))
+
+struct pm_region_info {
+	char name[PARTMOB_REGION_NAME_MAX + 1];
+	uint64_t size;
+	uint32_t flags, uid, gid, mode, users;
+	int frozen;
+	uint64_t faults, dirtied, harvests, harvested, frozen_waits, pinned,
+		 removed, dirty;
+	int have_all;		/* every documented attribute was there */
+};
+
+/*
+ * PARTMOB_CMD_REGION_NEW. @name NULL leaves the name out; @flags, @uid,
+ * @gid, @mode < 0 leave that attribute out. Returns 0 or -errno.
+ */
+int pm_region_create(struct tnl *t, const char *name, uint64_t size,
+		     int64_t flags, int64_t uid, int64_t gid, int64_t mode);
+int pm_region_delete(struct tnl *t, const char *name);
+/* A do-request of @cmd carrying only PARTMOB_A_REGION_NAME. */
+int pm_region_cmd(struct tnl *t, uint8_t cmd, const char *name);
+int pm_region_get(struct tnl *t, const char *name, struct pm_region_info *ri);
+/* GET dump: fills up to @max entries, returns the number of regions. */
+int pm_region_list(struct tnl *t, struct pm_region_info *ri, int max);
+/* Times @name appears in a GET dump (on a fresh socket), or -errno. */
+int pm_region_exists(const char *name);
+int pm_region_count(void);
+/*
+ * PARTMOB_CMD_REGION_DIRTY dump: OR the harvested pages into @bitmap
+ * (@npages bits, may be NULL) and return how many were reported, or
+ * -errno. @flags < 0 sends no PARTMOB_A_DIRTY_FLAGS.
+ */
+long pm_region_harvest(struct tnl *t, const char *name, int64_t flags,
+		       unsigned long *bitmap, uint64_t npages);
+/* Thaw and delete every region whose name starts with @prefix. */
+int pm_regions_cleanup(const char *prefix);
 
 /* Module control through finit_module()/delete_module(). */
 int pm_module_load(void);	/* 0 or -errno */
