@@ -101,9 +101,18 @@ void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
  * Kernels built without CONFIG_MAPPING_DIRTY_HELPERS (Debian's ppc64le)
  * re-arm every folio with folio_mkclean() (see compat.h).
  */
-#define REARM_MAX BITS_PER_LONG
+#define REARM_MAX 512
+#define BATCH_WORDS (REARM_MAX / BITS_PER_LONG)
 
+/*
+ * Scratch space of one harvest or freeze: up to BATCH_WORDS words taken
+ * from the log, re-armed together (runs may cross words), and the folios
+ * of the run being re-armed.
+ */
 struct rearm_run {
+	unsigned long w[BATCH_WORDS];
+	unsigned long word[BATCH_WORDS];
+	unsigned int nwords;
 	struct folio *folios[REARM_MAX];
 	unsigned int nfolios;
 	DECLARE_BITMAP(recorded, REARM_MAX);
@@ -169,25 +178,71 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 	}
 }
 
-/* Re-arm the pages set in @word, the word at index @w of the log. */
-static void rearm_word(struct partmob_region *r, unsigned long w,
-		       unsigned long word, u32 flags, struct rearm_run *run)
+/* Re-arm the pages of the words batched in @run, in runs of pages. */
+static void rearm_batch(struct partmob_region *r, u32 flags,
+			struct rearm_run *run)
 {
-	unsigned long b = 0, e;
+	unsigned long first = 0, len = 0, page, b;
+	unsigned int i;
 
-	while ((b = find_next_bit(&word, BITS_PER_LONG, b)) < BITS_PER_LONG) {
-		e = find_next_zero_bit(&word, BITS_PER_LONG, b);
-		rearm_run(r, w * BITS_PER_LONG + b, e - b, flags, run);
-		b = e;
+	for (i = 0; i < run->nwords; i++) {
+		for_each_set_bit(b, &run->word[i], BITS_PER_LONG) {
+			page = run->w[i] * BITS_PER_LONG + b;
+			if (len && page == first + len && len < REARM_MAX) {
+				len++;
+				continue;
+			}
+			if (len)
+				rearm_run(r, first, len, flags, run);
+			first = page;
+			len = 1;
+		}
+	}
+	if (len)
+		rearm_run(r, first, len, flags, run);
+}
+
+/* Log again the batched pages from word @i, bit @b on: not handed out. */
+static void give_back(struct partmob_region *r, struct rearm_run *run,
+		      unsigned int i, unsigned long b)
+{
+	for (; i < run->nwords; i++, b = 0) {
+		unsigned long word = run->word[i];
+
+		for (b = find_next_bit(&word, BITS_PER_LONG, b); b < BITS_PER_LONG;
+		     b = find_next_bit(&word, BITS_PER_LONG, b + 1))
+			partmob_dirty_mark(r, run->w[i] * BITS_PER_LONG + b, 1);
 	}
 }
 
-/* Log again the pages of @word from bit @b on: they were not handed out. */
-static void give_back(struct partmob_region *r, unsigned long w,
-		      unsigned long word, unsigned long b)
+/*
+ * Re-arm the batched words, then hand their pages to @fn: re-armed first,
+ * so that what @fn reads includes every write logged so far.
+ */
+static int hand_out(struct partmob_region *r, u32 flags,
+		    struct rearm_run *run, partmob_harvest_fn fn, void *arg,
+		    int *count)
 {
-	for (; b < BITS_PER_LONG; b = find_next_bit(&word, BITS_PER_LONG, b + 1))
-		partmob_dirty_mark(r, w * BITS_PER_LONG + b, 1);
+	unsigned int i;
+	unsigned long b;
+	int ret;
+
+	rearm_batch(r, flags, run);
+	for (i = 0; i < run->nwords; i++) {
+		for_each_set_bit(b, &run->word[i], BITS_PER_LONG) {
+			if (fn) {
+				ret = fn(r, run->w[i] * BITS_PER_LONG + b, arg);
+				if (ret < 0) {
+					give_back(r, run, i, b);
+					run->nwords = 0;
+					return ret;
+				}
+			}
+			(*count)++;
+		}
+	}
+	run->nwords = 0;
+	return 0;
 }
 
 /**
@@ -206,7 +261,7 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 			  partmob_harvest_fn fn, void *arg)
 {
 	struct partmob_dirty_log *log = &r->log;
-	unsigned long w, word, b;
+	unsigned long w, word;
 	struct rearm_run *run;
 	int count = 0, ret = 0;
 
@@ -215,6 +270,7 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 		return -ENOMEM;
 	mutex_lock(&r->harvest_lock);
 	atomic64_inc(&r->stats.harvests);
+	run->nwords = 0;
 	for_each_set_bit(w, log->summary, log->nwords) {
 		if (!test_and_clear_bit(w, log->summary))
 			continue;
@@ -222,21 +278,16 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 		if (!word)
 			continue;
 		atomic64_sub(hweight_long(word), &log->logged);
-		rearm_word(r, w, word, flags, run);
-		for_each_set_bit(b, &word, BITS_PER_LONG) {
-			pgoff_t page = w * BITS_PER_LONG + b;
-
-			if (fn) {
-				ret = fn(r, page, arg);
-				if (ret < 0) {
-					give_back(r, w, word, b);
-					goto out;
-				}
-			}
-			count++;
-		}
+		run->w[run->nwords] = w;
+		run->word[run->nwords++] = word;
+		if (run->nwords < BATCH_WORDS)
+			continue;
+		ret = hand_out(r, flags, run, fn, arg, &count);
+		if (ret < 0)
+			goto out;
 		cond_resched();
 	}
+	ret = hand_out(r, flags, run, fn, arg, &count);
 out:
 	atomic64_add(count, &r->stats.harvested);
 	mutex_unlock(&r->harvest_lock);
@@ -276,10 +327,17 @@ int partmob_region_freeze(struct partmob_region *r)
 	/* Wait for writers through the backing file that passed the check. */
 	down_write(&r->file_sem);
 	up_write(&r->file_sem);
+	run->nwords = 0;
 	for_each_set_bit(w, log->summary, log->nwords) {
-		rearm_word(r, w, READ_ONCE(log->bits[w]), 0, run);
-		cond_resched();
+		run->w[run->nwords] = w;
+		run->word[run->nwords++] = READ_ONCE(log->bits[w]);
+		if (run->nwords == BATCH_WORDS) {
+			rearm_batch(r, 0, run);
+			run->nwords = 0;
+			cond_resched();
+		}
 	}
+	rearm_batch(r, 0, run);
 	mutex_unlock(&r->harvest_lock);
 	kfree(run);
 	return 0;

@@ -4,11 +4,12 @@
 # /init of the partmob test guest (busybox sh). mkinitramfs.sh installs it.
 #
 # /etc/partmob.conf (written by mkinitramfs.sh) sets the defaults:
-#   PARTMOB_MODE          check | demo | shell
+#   PARTMOB_MODE          check | demo | bench | shell
 #   PARTMOB_TESTS         test programs to run, in order (check mode)
 #   PARTMOB_TEST_TIMEOUT  seconds per test program (0 = none)
 # and the kernel command line may override them with partmob_mode=,
-# partmob_tests= (comma list) and partmob_test_timeout=.
+# partmob_tests= (comma list), partmob_test_timeout= and
+# partmob_bench_args= (arguments of pmbench in bench mode).
 #
 # Everything the host parses is framed by lines starting with "### partmob-":
 #   ### partmob-guest-begin kernel=REL arch=ARCH
@@ -56,6 +57,7 @@ for arg in $(cat /proc/cmdline); do
 	partmob_mode=*) PARTMOB_MODE=${arg#*=} ;;
 	partmob_tests=*) PARTMOB_TESTS=$(echo "${arg#*=}" | tr , ' ') ;;
 	partmob_test_timeout=*) PARTMOB_TEST_TIMEOUT=${arg#*=} ;;
+	partmob_bench_args=*) PARTMOB_BENCH_ARGS=${arg#*=} ;;
 	esac
 done
 
@@ -120,6 +122,16 @@ check)
 		fi
 		dmesg_section "$t"
 	done
+	;;
+bench)
+	# pmbench prints its own ### partmob-bench-begin/end frame.
+	cd /tmp
+	"$TESTDIR/pmbench" $PARTMOB_BENCH_ARGS 2>&1
+	rc=$?
+	echo
+	echo "### partmob-bench-rc rc=$rc"
+	cd /
+	dmesg_section bench
 	;;
 demo)
 	echo "### partmob-demo-begin"

@@ -102,7 +102,7 @@ pm_qemu_args()
 	x86)
 		if [ "$accel" = kvm ]; then cpu=host; else cpu=max; fi
 		PM_QEMU_ARGS=("$QEMU" -accel "$accel" -cpu "${PARTMOB_QEMU_CPU:-$cpu}"
-			-m 2G -smp 2 -nic none
+			-m "${PARTMOB_GUEST_MEM:-2G}" -smp 2 -nic none
 			-kernel "$KIMAGE" -initrd "$initrd"
 			-append "console=ttyS0 panic=-1 $append"
 			-nographic -no-reboot)
@@ -113,7 +113,7 @@ pm_qemu_args()
 		[ "$accel" = kvm ] && cpu=host
 		PM_QEMU_ARGS=("$QEMU" -M "$machine" -accel "$accel"
 			-cpu "${PARTMOB_QEMU_CPU:-$cpu}"
-			-m 2G -smp 2 -nic none -vga none
+			-m "${PARTMOB_GUEST_MEM:-2G}" -smp 2 -nic none -vga none
 			-kernel "$KIMAGE" -initrd "$initrd"
 			-append "console=hvc0 panic=-1 $append"
 			-nographic -no-reboot)

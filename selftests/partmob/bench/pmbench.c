@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pmbench: the tracking figures of `make bench`, measured in the guest,
+ * partmob side by side with soft-dirty (CRIU's mechanism) on the same
+ * workload in the same boot. Prints one JSON object of flat keys between
+ * "### partmob-bench-begin" and "### partmob-bench-end"; each figure is
+ * the median of PMB_RUNS runs, with every run under KEY_runs.
+ *
+ *   pmbench [small]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+
+#include "../lib.h"
+
+#define PMB_RUNS 3
+#define PM_NAME "pmbench"
+
+static long ps;
+static struct tnl t;
+static int first_key = 1;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void emit(const char *key, double runs[PMB_RUNS])
+{
+	int i;
+
+	qsort(runs, PMB_RUNS, sizeof(double), cmp);
+	printf("%s\n  \"%s\": %.4f,\n  \"%s_runs\": [", first_key ? "{" : ",",
+	       key, runs[PMB_RUNS / 2], key);
+	for (i = 0; i < PMB_RUNS; i++)
+		printf("%s%.4f", i ? ", " : "", runs[i]);
+	printf("]");
+	first_key = 0;
+	fflush(stdout);
+}
+
+static void emit_skip(const char *key, const char *why)
+{
+	printf("%s\n  \"%s_skipped\": \"%s\"", first_key ? "{" : ",", key, why);
+	first_key = 0;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "pmbench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static unsigned char *region_map(const char *name, uint64_t size,
+				 int overcommit)
+{
+	char path[64];
+	void *p;
+	int fd;
+
+	pm_region_delete(&t, name);
+	if (pm_region_create(&t, name, size,
+			     overcommit ? PARTMOB_REGION_F_OVERCOMMIT : -1,
+			     -1, -1, -1))
+		die("region create");
+	snprintf(path, sizeof(path), "/dev/partmob/%s", name);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		die(path);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap region");
+	close(fd);
+	return p;
+}
+
+static void region_unmap(const char *name, unsigned char *p, uint64_t size)
+{
+	munmap(p, size);
+	pm_region_delete(&t, name);
+}
+
+static unsigned char *memfd_map(uint64_t size)
+{
+	int fd = memfd_create("pmbench", 0);
+	void *p;
+
+	if (fd < 0 || ftruncate(fd, size))
+		die("memfd");
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap memfd");
+	close(fd);
+	return p;
+}
+
+static void touch(unsigned char *p, size_t npages, size_t step)
+{
+	size_t i;
+
+	for (i = 0; i < npages; i += step)
+		((volatile unsigned char *)p)[i * ps]++;
+}
+
+static long harvest(const char *name, size_t npages)
+{
+	long n = pm_region_harvest(&t, name, -1, NULL, npages);
+
+	if (n < 0) {
+		errno = -n;
+		die("harvest");
+	}
+	return n;
+}
+
+static void clear_refs(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY);
+
+	if (fd < 0 || write(fd, "4", 1) != 1)
+		die("clear_refs");
+	close(fd);
+}
+
+/* Soft-dirty pages of [p, p + npages): what CRIU reads after a clear. */
+static size_t softdirty_scan(unsigned char *p, size_t npages)
+{
+	static uint64_t buf[4096];
+	size_t i, n = 0, done = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		die("pagemap");
+	while (done < npages) {
+		size_t want = npages - done > 4096 ? 4096 : npages - done;
+		off_t off = ((uintptr_t)p / ps + done) * 8;
+
+		if (pread(fd, buf, want * 8, off) != (ssize_t)(want * 8))
+			die("pagemap read");
+		for (i = 0; i < want; i++)
+			n += (buf[i] >> 55) & 1;
+		done += want;
+	}
+	close(fd);
+	return n;
+}
+
+static int softdirty_works(void)
+{
+	unsigned char *p = memfd_map(16 * ps);
+	int ok;
+
+	touch(p, 16, 1);
+	clear_refs();
+	ok = softdirty_scan(p, 16) == 0;
+	touch(p, 16, 2);
+	ok = ok && softdirty_scan(p, 16) == 8;
+	munmap(p, 16 * ps);
+	return ok;
+}
+
+/* Cost of one tracked first write and of one re-arm, partmob. */
+static void bench_partmob_fault_rearm(size_t npages, double *fault,
+				      double *rearm)
+{
+	unsigned char *p = region_map(PM_NAME, npages * ps, 0);
+	double t0;
+	int r;
+
+	touch(p, npages, 1);
+	harvest(PM_NAME, npages);
+	for (r = 0; r < PMB_RUNS; r++) {
+		t0 = now();
+		touch(p, npages, 1);
+		fault[r] = (now() - t0) * 1e6 / npages;
+		t0 = now();
+		if (harvest(PM_NAME, npages) != (long)npages) {
+			fprintf(stderr, "pmbench: harvest missed pages\n");
+			exit(1);
+		}
+		rearm[r] = (now() - t0) * 1e6 / npages;
+	}
+	region_unmap(PM_NAME, p, npages * ps);
+}
+
+static void bench_softdirty_fault_rearm(size_t npages, double *fault,
+					double *rearm)
+{
+	unsigned char *p = memfd_map(npages * ps);
+	double t0;
+	int r;
+
+	touch(p, npages, 1);
+	clear_refs();
+	for (r = 0; r < PMB_RUNS; r++) {
+		t0 = now();
+		touch(p, npages, 1);
+		fault[r] = (now() - t0) * 1e6 / npages;
+		t0 = now();
+		if (softdirty_scan(p, npages) != npages) {
+			fprintf(stderr, "pmbench: soft-dirty missed pages\n");
+			exit(1);
+		}
+		clear_refs();
+		rearm[r] = (now() - t0) * 1e6 / npages;
+	}
+	munmap(p, npages * ps);
+}
+
+struct hot {
+	unsigned char *p;
+	size_t bytes;
+	double secs;
+	atomic_int stop;
+	uint64_t stores;
+	const char *harvest_name;
+	size_t npages;
+};
+
+static void *hot_writer(void *arg)
+{
+	struct hot *h = arg;
+	uint64_t x = 88172645463325252ULL, n = 0;
+	size_t words = h->bytes / 8;
+	volatile uint64_t *w = (volatile uint64_t *)h->p;
+	int i;
+
+	while (!atomic_load_explicit(&h->stop, memory_order_relaxed)) {
+		for (i = 0; i < 4096; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			w[x % words] = n + i;
+		}
+		n += 4096;
+	}
+	h->stores = n;
+	return NULL;
+}
+
+static double hot_run(unsigned char *p, size_t bytes, double secs,
+		      const char *harvest_name, size_t npages)
+{
+	struct hot h = { .p = p, .bytes = bytes, .secs = secs };
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	pthread_t th;
+	double t0, t1;
+
+	touch(p, bytes / ps, 1);
+	t0 = now();
+	if (pthread_create(&th, NULL, hot_writer, &h))
+		die("pthread_create");
+	while (now() - t0 < secs) {
+		nanosleep(&tick, NULL);
+		if (harvest_name)
+			harvest(harvest_name, npages);
+	}
+	atomic_store(&h.stop, 1);
+	pthread_join(th, NULL);
+	t1 = now();
+	return h.stores / (t1 - t0);
+}
+
+static void bench_hot(double secs, double *ratio)
+{
+	size_t bytes = 8 << 20, npages = bytes / ps;
+	unsigned char *tracked = region_map(PM_NAME, bytes, 0);
+	unsigned char *plain = memfd_map(bytes);
+	int r;
+
+	for (r = 0; r < PMB_RUNS; r++) {
+		double a = hot_run(tracked, bytes, secs, PM_NAME, npages);
+		double b = hot_run(plain, bytes, secs, NULL, 0);
+
+		ratio[r] = a / b;
+	}
+	munmap(plain, bytes);
+	region_unmap(PM_NAME, tracked, bytes);
+}
+
+/* Harvest cost per dirty page, big region / small region, same pages. */
+static void bench_scale(uint64_t small, uint64_t big, size_t step,
+			double *ratio)
+{
+	unsigned char *a = region_map("pmbench-small", small, 0);
+	unsigned char *b = region_map("pmbench-big", big, 1);
+	size_t npages = small / ps, dirty = (npages + step - 1) / step;
+	double t0, ta, tb;
+	int r;
+
+	touch(a, npages, step);
+	touch(b, npages, step);
+	harvest("pmbench-small", npages);
+	harvest("pmbench-big", big / ps);
+	for (r = 0; r < PMB_RUNS; r++) {
+		touch(a, npages, step);
+		t0 = now();
+		if (harvest("pmbench-small", npages) != (long)dirty)
+			die("harvest small");
+		ta = (now() - t0) / dirty;
+		touch(b, npages, step);
+		t0 = now();
+		if (harvest("pmbench-big", big / ps) != (long)dirty)
+			die("harvest big");
+		tb = (now() - t0) / dirty;
+		ratio[r] = tb / ta;
+	}
+	region_unmap("pmbench-small", a, small);
+	region_unmap("pmbench-big", b, big);
+}
+
+int main(int argc, char **argv)
+{
+	int small = argc > 1 && !strcmp(argv[1], "small");
+	size_t fault_pages = (small ? 64 : 256) * 1024 * 1024 / sysconf(_SC_PAGESIZE);
+	double f[PMB_RUNS], rr[PMB_RUNS], sf[PMB_RUNS], sr[PMB_RUNS];
+	double hot[PMB_RUNS], scale[PMB_RUNS];
+
+	ps = sysconf(_SC_PAGESIZE);
+	if (tnl_open(&t)) {
+		fprintf(stderr, "pmbench: partmob.ko is not loaded\n");
+		return 1;
+	}
+	printf("### partmob-bench-begin\n");
+	bench_partmob_fault_rearm(fault_pages, f, rr);
+	emit("track_fault_us", f);
+	emit("rearm_us", rr);
+	if (softdirty_works()) {
+		bench_softdirty_fault_rearm(fault_pages, sf, sr);
+		emit("softdirty_fault_us", sf);
+		emit("softdirty_rearm_us", sr);
+	} else {
+		emit_skip("softdirty_fault_us", "soft-dirty not available in this kernel");
+		emit_skip("softdirty_rearm_us", "soft-dirty not available in this kernel");
+	}
+	bench_hot(small ? 1.0 : 3.0, hot);
+	emit("tracking_ratio_hot", hot);
+	bench_scale(256ULL << 20, 4ULL << 30, 16, scale);
+	emit("harvest_scale_ratio", scale);
+	printf("\n}\n### partmob-bench-end\n");
+	tnl_close(&t);
+	return 0;
+}
