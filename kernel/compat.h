@@ -45,18 +45,6 @@ static inline void partmob_vm_flags_set(struct vm_area_struct *vma,
 #endif
 
 /*
- * filemap_lock_folio() answers NULL for a missing folio before 6.3 and
- * ERR_PTR(-ENOENT) after; callers here want NULL.
- */
-static inline struct folio *partmob_lock_folio(struct address_space *mapping,
-					       pgoff_t index)
-{
-	struct folio *folio = filemap_lock_folio(mapping, index);
-
-	return IS_ERR(folio) ? NULL : folio;
-}
-
-/*
  * wp_shared_mapping_range() and clean_record_shared_mapping_range() exist
  * only with CONFIG_MAPPING_DIRTY_HELPERS, which Debian enables on x86_64
  * (for vmwgfx) but not on ppc64le. Without them re-arm is per folio.

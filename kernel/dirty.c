@@ -16,6 +16,7 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/pagevec.h>
 #include <linux/rmap.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -101,7 +102,7 @@ void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
  * Kernels built without CONFIG_MAPPING_DIRTY_HELPERS (Debian's ppc64le)
  * re-arm every folio with folio_mkclean() (see compat.h).
  */
-#define REARM_MAX 512
+#define REARM_MAX 4096
 #define BATCH_WORDS (REARM_MAX / BITS_PER_LONG)
 
 /*
@@ -136,23 +137,34 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 	struct address_space *mapping = r->backing->f_mapping;
 	bool rearm = !(flags & PARTMOB_DIRTY_F_NO_REARM);
 	bool batch = PARTMOB_HAVE_RANGE_REARM && nr > 1;
-	pgoff_t start, end, i;
+	pgoff_t start, end, i, index = first;
+	struct folio_batch fbatch;
 	struct folio *folio;
 	unsigned int f;
 
 	run->nfolios = 0;
-	for (i = first; i < first + nr; i++) {
-		folio = partmob_lock_folio(mapping, i);
-		/* A hole or a page on swap is not mapped: nothing to arm. */
-		if (!folio)
-			continue;
-		if (rearm && (!batch || folio_test_large(folio)) &&
-		    folio_mkclean(folio))
-			folio_mark_dirty(folio);
-		run->folios[run->nfolios++] = folio;
-		/* The rest of a large folio is covered by this one. */
-		if (folio_test_large(folio))
-			i = folio->index + folio_nr_pages(folio) - 1;
+	folio_batch_init(&fbatch);
+	/*
+	 * One lookup per batch of folios; holes and pages on swap are not
+	 * returned: they are not mapped, so there is nothing to arm.
+	 */
+	while (filemap_get_folios(mapping, &index, first + nr - 1, &fbatch)) {
+		for (f = 0; f < folio_batch_count(&fbatch); f++) {
+			folio = fbatch.folios[f];
+			folio_lock(folio);
+			if (folio->mapping != mapping) {
+				/* Truncated meanwhile: no PTE maps it. */
+				folio_unlock(folio);
+				folio_put(folio);
+				continue;
+			}
+			if (rearm && (!batch || folio_test_large(folio)) &&
+			    folio_mkclean(folio))
+				folio_mark_dirty(folio);
+			run->folios[run->nfolios++] = folio;
+		}
+		/* The references moved to run->folios. */
+		folio_batch_init(&fbatch);
 	}
 	if (rearm && batch && run->nfolios) {
 		bitmap_zero(run->recorded, REARM_MAX);
@@ -182,80 +194,73 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 static void rearm_batch(struct partmob_region *r, u32 flags,
 			struct rearm_run *run)
 {
-	unsigned long first = 0, len = 0, page, b;
+	unsigned long first = 0, len = 0, page, b, e, n;
 	unsigned int i;
 
 	for (i = 0; i < run->nwords; i++) {
-		for_each_set_bit(b, &run->word[i], BITS_PER_LONG) {
+		unsigned long word = run->word[i];
+
+		for (b = find_first_bit(&word, BITS_PER_LONG); b < BITS_PER_LONG;
+		     b = find_next_bit(&word, BITS_PER_LONG, e)) {
+			e = find_next_zero_bit(&word, BITS_PER_LONG, b);
 			page = run->w[i] * BITS_PER_LONG + b;
-			if (len && page == first + len && len < REARM_MAX) {
-				len++;
+			n = e - b;
+			if (len && page == first + len && len + n <= REARM_MAX) {
+				len += n;
 				continue;
 			}
 			if (len)
 				rearm_run(r, first, len, flags, run);
 			first = page;
-			len = 1;
+			len = n;
 		}
 	}
 	if (len)
 		rearm_run(r, first, len, flags, run);
 }
 
-/* Log again the batched pages from word @i, bit @b on: not handed out. */
-static void give_back(struct partmob_region *r, struct rearm_run *run,
-		      unsigned int i, unsigned long b)
-{
-	for (; i < run->nwords; i++, b = 0) {
-		unsigned long word = run->word[i];
-
-		for (b = find_next_bit(&word, BITS_PER_LONG, b); b < BITS_PER_LONG;
-		     b = find_next_bit(&word, BITS_PER_LONG, b + 1))
-			partmob_dirty_mark(r, run->w[i] * BITS_PER_LONG + b, 1);
-	}
-}
-
 /*
- * Re-arm the batched words, then hand their pages to @fn: re-armed first,
- * so that what @fn reads includes every write logged so far.
+ * Re-arm the batched words, then hand them to @fn, a word at a time:
+ * re-armed first, so that what @fn reads includes every write logged so
+ * far. If @fn fails, the words it did not take are logged again.
  */
 static int hand_out(struct partmob_region *r, u32 flags,
 		    struct rearm_run *run, partmob_harvest_fn fn, void *arg,
 		    int *count)
 {
-	unsigned int i;
+	unsigned int i, j;
 	unsigned long b;
-	int ret;
+	int ret = 0;
 
 	rearm_batch(r, flags, run);
 	for (i = 0; i < run->nwords; i++) {
-		for_each_set_bit(b, &run->word[i], BITS_PER_LONG) {
-			if (fn) {
-				ret = fn(r, run->w[i] * BITS_PER_LONG + b, arg);
-				if (ret < 0) {
-					give_back(r, run, i, b);
-					run->nwords = 0;
-					return ret;
-				}
-			}
-			(*count)++;
+		if (fn) {
+			ret = fn(r, run->w[i] * BITS_PER_LONG, run->word[i],
+				 arg);
+			if (ret < 0)
+				break;
 		}
+		*count += hweight_long(run->word[i]);
 	}
+	for (j = i; j < run->nwords; j++)
+		for_each_set_bit(b, &run->word[j], BITS_PER_LONG)
+			partmob_dirty_mark(r, run->w[j] * BITS_PER_LONG + b, 1);
 	run->nwords = 0;
-	return 0;
+	return ret;
 }
 
 /**
  * partmob_dirty_harvest() - take the dirty log and re-arm it
  * @r: the region
  * @flags: enum partmob_dirty_flags
- * @fn: called for each harvested page after it has been re-armed, so that
- *	reading the page from @fn sees every write logged so far; may be NULL
+ * @fn: called for each word of harvested pages after they have been
+ *	re-armed, so that reading them from @fn sees every write logged so
+ *	far; may be NULL
  * @arg: passed to @fn
  *
  * Context: process context, may sleep. Takes @r->harvest_lock.
  * Return: the number of pages harvested, or the first negative value
- * returned by @fn (the pages not yet handed out stay logged).
+ * returned by @fn (the words not yet handed out stay logged).
  */
 int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 			  partmob_harvest_fn fn, void *arg)
@@ -265,7 +270,7 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 	struct rearm_run *run;
 	int count = 0, ret = 0;
 
-	run = kmalloc(sizeof(*run), GFP_KERNEL);
+	run = kvmalloc(sizeof(*run), GFP_KERNEL);
 	if (!run)
 		return -ENOMEM;
 	mutex_lock(&r->harvest_lock);
@@ -291,7 +296,7 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 out:
 	atomic64_add(count, &r->stats.harvested);
 	mutex_unlock(&r->harvest_lock);
-	kfree(run);
+	kvfree(run);
 	return ret < 0 ? ret : count;
 }
 
@@ -312,13 +317,13 @@ int partmob_region_freeze(struct partmob_region *r)
 	struct rearm_run *run;
 	unsigned long w;
 
-	run = kmalloc(sizeof(*run), GFP_KERNEL);
+	run = kvmalloc(sizeof(*run), GFP_KERNEL);
 	if (!run)
 		return -ENOMEM;
 	mutex_lock(&r->harvest_lock);
 	if (r->frozen) {
 		mutex_unlock(&r->harvest_lock);
-		kfree(run);
+		kvfree(run);
 		return -EALREADY;
 	}
 	WRITE_ONCE(r->frozen, true);
@@ -339,7 +344,7 @@ int partmob_region_freeze(struct partmob_region *r)
 	}
 	rearm_batch(r, 0, run);
 	mutex_unlock(&r->harvest_lock);
-	kfree(run);
+	kvfree(run);
 	return 0;
 }
 

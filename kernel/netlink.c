@@ -335,10 +335,13 @@ static int partmob_nl_region_thaw(struct sk_buff *skb, struct genl_info *info)
  * then sends in chunks: cb->args[0] the region, [1] the bitmap, [2] the
  * next page.
  */
-static int harvest_to_bitmap(struct partmob_region *r, pgoff_t page,
-			     void *arg)
+static int harvest_to_bitmap(struct partmob_region *r, pgoff_t first,
+			     unsigned long mask, void *arg)
 {
-	__set_bit(page, arg);
+	unsigned long *bitmap = arg;
+
+	/* The harvest hands out whole, aligned words of the log. */
+	bitmap[first / BITS_PER_LONG] |= mask;
 	return 0;
 }
 
@@ -438,11 +441,11 @@ static int partmob_nl_dirty_dump(struct sk_buff *skb,
 		if (!nla)
 			goto cancel;
 		bytes = nla_data(nla);
-		memset(bytes, 0, nla_len(nla));
-		for_each_set_bit_from(pos, bitmap, end) {
-			i = pos - first;
-			bytes[i / BITS_PER_BYTE] |= 1 << (i % BITS_PER_BYTE);
-		}
+		/* Chunks start on a word; bit i is byte i / 8, bit i % 8. */
+		for (i = 0; i < nla_len(nla); i++)
+			bytes[i] = bitmap[(first + i * BITS_PER_BYTE) /
+					  BITS_PER_LONG] >>
+				   ((i * BITS_PER_BYTE) % BITS_PER_LONG);
 		genlmsg_end(skb, hdr);
 		pos = end;
 		cb->args[2] = pos;

@@ -139,8 +139,9 @@ int partmob_dirty_init(struct partmob_dirty_log *log, pgoff_t npages);
 void partmob_dirty_free(struct partmob_dirty_log *log);
 void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
 			unsigned long nr);
-typedef int (*partmob_harvest_fn)(struct partmob_region *r, pgoff_t page,
-				  void *arg);
+/* Pages @first + i for every bit i set in @mask were harvested. */
+typedef int (*partmob_harvest_fn)(struct partmob_region *r, pgoff_t first,
+				  unsigned long mask, void *arg);
 int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 			  partmob_harvest_fn fn, void *arg);
 int partmob_region_freeze(struct partmob_region *r);

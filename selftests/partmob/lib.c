@@ -407,6 +407,15 @@ static int harvest_cb(struct nlattr **tb, void *arg)
 		return -EBADMSG;
 	}
 	for (i = 0; i < len * 8; i++) {
+		if (!b[i / 8]) {
+			i += 7;		/* a whole clean byte */
+			continue;
+		}
+		if (!h->bitmap && b[i / 8] == 0xff && off + i + 8 <= h->npages) {
+			h->pages += 8;	/* a whole dirty byte */
+			i += 7;
+			continue;
+		}
 		if (!(b[i / 8] & (1U << (i % 8))))
 			continue;
 		p = off + i;
