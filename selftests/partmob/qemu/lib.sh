@@ -106,6 +106,11 @@ pm_qemu_args()
 			-kernel "$KIMAGE" -initrd "$initrd"
 			-append "console=ttyS0 panic=-1 $append"
 			-nographic -no-reboot)
+		# The host's root, read-only: tests run the host's own
+		# qemu-system-x86_64 from it (PARTMOB_HOSTFS=0 to leave it out).
+		if [ "${PARTMOB_HOSTFS:-1}" = 1 ]; then
+			PM_QEMU_ARGS+=(-virtfs "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap")
+		fi
 		;;
 	powerpc)
 		local machine=pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off

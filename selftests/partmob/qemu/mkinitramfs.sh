@@ -10,7 +10,7 @@
 #   /lib/partmob/partmob.ko       build/TARGET/partmob.ko
 #   /usr/sbin/partmobctl          build/TARGET/partmobctl (if built)
 #   /usr/lib/partmob/tests/       build/TARGET/tests/* (programs + list)
-#   /lib/modules/KREL/            $PARTMOB_GUEST_MODULES (default: veth tls zram)
+#   /lib/modules/KREL/            $PARTMOB_GUEST_MODULES (default: veth tls zram 9p 9pnet_virtio virtio_pci)
 #                                 and their dependencies, for modprobe
 #   /etc/passwd, /etc/group       root and nobody (65534)
 #   /etc/partmob.conf             MODE (check | demo | shell, default check)
@@ -74,8 +74,8 @@ fi
 # Kernel modules the tests may modprobe, with their dependencies; compressed
 # ones are unpacked so that busybox modprobe needs no decompressor.
 moddir="${MODROOT:-/}/lib/modules/$KREL"
-if [ -f "$moddir/modules.dep" ] && [ -n "${PARTMOB_GUEST_MODULES-veth tls zram}" ]; then
-	mods=$(awk -v want="${PARTMOB_GUEST_MODULES-veth tls zram}" '
+if [ -f "$moddir/modules.dep" ] && [ -n "${PARTMOB_GUEST_MODULES-veth tls zram 9p 9pnet_virtio virtio_pci}" ]; then
+	mods=$(awk -v want="${PARTMOB_GUEST_MODULES-veth tls zram 9p 9pnet_virtio virtio_pci}" '
 		BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) wanted[w[i]] = 1 }
 		{
 			sub(":", "", $1)
