@@ -18,6 +18,11 @@ export PARTMOB_CACHE
 ifeq ($(ARCH),powerpc)
 CROSS_COMPILE ?= powerpc64le-linux-gnu-
 KDIR ?= $(PARTMOB_CACHE)/targets/ppc64le-6.1/kdir
+# partmobctl for ppc64le: static, against the libnl of the cache's sysroot.
+PPC_SYSROOT := $(PARTMOB_CACHE)/sysroot/ppc64el
+USER_ARGS := CC=$(CROSS_COMPILE)gcc STATIC=1 \
+	LIBNL_CFLAGS=-I$(PPC_SYSROOT)/usr/include/libnl3 \
+	LIBNL_LIBS="-L$(PPC_SYSROOT)/usr/lib/powerpc64le-linux-gnu -lnl-genl-3 -lnl-3"
 else
 KDIR ?= $(firstword $(wildcard /lib/modules/*-amd64/build))
 endif
@@ -37,7 +42,7 @@ module:
 	$(MAKE) $(KBUILD_ARGS) modules
 
 user:
-	$(MAKE) -C user
+	$(MAKE) -C user $(USER_ARGS)
 
 selftests:
 	$(MAKE) -C selftests/partmob

@@ -142,11 +142,22 @@ bench)
 demo)
 	echo "### partmob-demo-begin"
 	demo_rc=0
+	demo()
+	{
+		echo "# $*"
+		"$@" 2>&1 || demo_rc=$?
+	}
 	echo "# insmod $PARTMOB_KO"
-	echo "# partmobctl info"
-	"$PARTMOBCTL" info 2>&1 || demo_rc=$?
-	echo "# partmobctl info --json"
-	"$PARTMOBCTL" info --json 2>&1 || demo_rc=$?
+	demo partmobctl info
+	demo partmobctl info --json
+	demo partmobctl region create vm0 64M --owner 65534 --mode 0600
+	demo ls -l /dev/partmob/
+	demo partmobctl region list
+	demo partmobctl region freeze vm0
+	demo partmobctl region show vm0 --json
+	demo partmobctl region thaw vm0
+	demo partmobctl region dirty vm0 --count
+	demo partmobctl region delete vm0
 	echo
 	echo "### partmob-demo-end rc=$demo_rc"
 	;;
