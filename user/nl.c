@@ -15,6 +15,7 @@
 
 #include <linux/partmob.h>
 
+#include "extack.h"
 #include "nl.h"
 #include "partmobctl.h"
 
@@ -29,35 +30,12 @@ struct req_ctx {
 static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
 {
 	struct req_ctx *ctx = arg;
-	struct nlmsghdr *nlh = (struct nlmsghdr *)((char *)e - NLMSG_HDRLEN);
-	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
-	struct nlattr *tlvs;
-	int off, len;
 
 	(void)who;
 	ctx->done = 1;
 	ctx->ret = e->error;
 	ctx->nl->err = -e->error;
-	ctx->nl->extack[0] = '\0';
-
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NL_STOP;
-	off = NLMSG_HDRLEN + sizeof(*e);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-	len = (int)nlh->nlmsg_len - off;
-	if (len <= 0)
-		return NL_STOP;
-	tlvs = (struct nlattr *)((char *)nlh + off);
-	if (nla_parse(tb, NLMSGERR_ATTR_MAX, tlvs, len, NULL))
-		return NL_STOP;
-	if (tb[NLMSGERR_ATTR_MSG])
-		snprintf(ctx->nl->extack, sizeof(ctx->nl->extack), "%s",
-			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
-	else if (tb[NLMSGERR_ATTR_MISS_TYPE])
-		snprintf(ctx->nl->extack, sizeof(ctx->nl->extack),
-			 "the request lacks required attribute %u",
-			 nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
+	pm_extack_error(e, ctx->nl->extack, sizeof(ctx->nl->extack));
 	return NL_STOP;
 }
 
@@ -78,26 +56,15 @@ static int on_ack(struct nl_msg *msg, void *arg)
 static int on_finish(struct nl_msg *msg, void *arg)
 {
 	struct req_ctx *ctx = arg;
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
-	int off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(int));
-	int err = 0;
+	int err;
 
 	ctx->done = 1;
-	if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
-		memcpy(&err, nlmsg_data(nlh), sizeof(err));
-	if (err >= 0)
-		return NL_STOP;
-	ctx->ret = err;
-	ctx->nl->err = -err;
-	ctx->nl->extack[0] = '\0';
-	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && (int)nlh->nlmsg_len > off &&
-	    nla_parse(tb, NLMSGERR_ATTR_MAX,
-		      (struct nlattr *)((char *)nlh + off),
-		      (int)nlh->nlmsg_len - off, NULL) == 0 &&
-	    tb[NLMSGERR_ATTR_MSG])
-		snprintf(ctx->nl->extack, sizeof(ctx->nl->extack), "%s",
-			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
+	err = pm_extack_done(nlmsg_hdr(msg), ctx->nl->extack,
+			     sizeof(ctx->nl->extack));
+	if (err) {
+		ctx->ret = err;
+		ctx->nl->err = -err;
+	}
 	return NL_STOP;
 }
 

@@ -19,6 +19,7 @@
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 
+#include "extack.h"
 #include "lib.h"
 
 struct ctx {
@@ -32,30 +33,11 @@ struct ctx {
 static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
 {
 	struct ctx *c = arg;
-	struct nlmsghdr *nlh = (struct nlmsghdr *)((char *)e - NLMSG_HDRLEN);
-	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
-	int off, len;
 
 	(void)who;
 	c->done = 1;
 	c->t->err = e->error;
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NL_STOP;
-	off = NLMSG_HDRLEN + sizeof(*e);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-	len = (int)nlh->nlmsg_len - off;
-	if (len <= 0 ||
-	    nla_parse(tb, NLMSGERR_ATTR_MAX,
-		      (struct nlattr *)((char *)nlh + off), len, NULL))
-		return NL_STOP;
-	if (tb[NLMSGERR_ATTR_MSG])
-		snprintf(c->t->extack, sizeof(c->t->extack), "%s",
-			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
-	else if (tb[NLMSGERR_ATTR_MISS_TYPE])	/* GENL_REQ_ATTR_CHECK */
-		snprintf(c->t->extack, sizeof(c->t->extack),
-			 "(missing attribute %u)",
-			 nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
+	pm_extack_error(e, c->t->extack, sizeof(c->t->extack));
 	return NL_STOP;
 }
 
@@ -72,24 +54,13 @@ static int on_ack(struct nl_msg *msg, void *arg)
 static int on_finish(struct nl_msg *msg, void *arg)
 {
 	struct ctx *c = arg;
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
-	int off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(int));
-	int err = 0;
+	int err;
 
 	c->done = 1;
-	if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
-		memcpy(&err, nlmsg_data(nlh), sizeof(err));
-	if (err >= 0)
-		return NL_STOP;
-	c->t->err = err;
-	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && (int)nlh->nlmsg_len > off &&
-	    !nla_parse(tb, NLMSGERR_ATTR_MAX,
-		       (struct nlattr *)((char *)nlh + off),
-		       (int)nlh->nlmsg_len - off, NULL) &&
-	    tb[NLMSGERR_ATTR_MSG])
-		snprintf(c->t->extack, sizeof(c->t->extack), "%s",
-			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
+	err = pm_extack_done(nlmsg_hdr(msg), c->t->extack,
+			     sizeof(c->t->extack));
+	if (err)
+		c->t->err = err;
 	return NL_STOP;
 }
 
@@ -446,6 +417,32 @@ long pm_region_harvest(struct tnl *t, const char *name, int64_t flags,
 	}
 	ret = tnl_dump(t, m, harvest_cb, &h);
 	return ret ? ret : h.pages;
+}
+
+int pm_regions_supported(struct tnl *t)
+{
+	int ret = tnl_request(t, tnl_msg(t, PARTMOB_CMD_GET_INFO, 0));
+
+	if (ret)
+		return ret;
+	if (!t->tb[PARTMOB_A_INFO_FEATURES])
+		return -EBADMSG;
+	return !!(nla_get_u64(t->tb[PARTMOB_A_INFO_FEATURES]) &
+		  PARTMOB_F_REGIONS);
+}
+
+int pm_write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)strlen(val) ? 0 : -EIO;
 }
 
 int pm_regions_cleanup(const char *prefix)

@@ -79,6 +79,10 @@ int pm_region_count(void);
  */
 long pm_region_harvest(struct tnl *t, const char *name, int64_t flags,
 		       unsigned long *bitmap, uint64_t npages);
+/* Does the module implement regions (PARTMOB_F_REGIONS)? 1, 0, or -errno. */
+int pm_regions_supported(struct tnl *t);
+/* Write @val to the file at @path (sysfs, cgroupfs): 0 or -errno. */
+int pm_write_file(const char *path, const char *val);
 /* Thaw and delete every region whose name starts with @prefix. */
 int pm_regions_cleanup(const char *prefix);
 

@@ -30,18 +30,6 @@
 #define BLOB_SIZE 0x3000UL
 #define THP_SHMEM "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
-static int put(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -errno : 0;
-}
-
 /* Start QEMU in a private mount namespace chrooted into the host root. */
 static pid_t start_qemu(void)
 {
@@ -134,14 +122,14 @@ FIXTURE_SETUP(qemu)
 			}
 		}
 		fclose(f);
-		put(THP_SHMEM, "always");
+		pm_write_file(THP_SHMEM, "always");
 	}
 }
 
 FIXTURE_TEARDOWN(qemu)
 {
 	if (self->thp_old[0])
-		put(THP_SHMEM, self->thp_old);
+		pm_write_file(THP_SHMEM, self->thp_old);
 	if (self->t.sk)
 		pm_region_delete(&self->t, NAME);
 	tnl_close(&self->t);

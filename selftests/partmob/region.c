@@ -68,17 +68,14 @@ FIXTURE(region) {
 
 FIXTURE_SETUP(region)
 {
-	uint64_t feat;
 
 	if (geteuid())
 		SKIP(return, "needs root");
 	if (!pm_module_loaded())
 		SKIP(return, "partmob.ko is not loaded");
 	ASSERT_EQ(0, tnl_open(&self->t));
-	ASSERT_EQ(0, tnl_request(&self->t, tnl_msg(&self->t,
-						   PARTMOB_CMD_GET_INFO, 0)));
-	feat = nla_get_u64(self->t.tb[PARTMOB_A_INFO_FEATURES]);
-	if (!(feat & PARTMOB_F_REGIONS))
+	ASSERT_LE(0, pm_regions_supported(&self->t));
+	if (!pm_regions_supported(&self->t))
 		SKIP(return, "the module does not implement regions");
 	pm_regions_cleanup(PFX);
 	self->page = page_size();

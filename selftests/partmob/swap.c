@@ -24,18 +24,6 @@
 #define REGION_MB 64
 #define LIMIT_MB 16
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -EIO;
-}
-
 static long read_long(const char *path)
 {
 	char buf[64] = "";
@@ -55,7 +43,7 @@ static int zram_cgroup_setup(void)
 	    system("modprobe zram num_devices=1 >/dev/null 2>&1"))
 		return -1;
 	if (read_long("/sys/block/zram0/disksize") <= 0 &&
-	    (write_file("/sys/block/zram0/disksize", "512M") ||
+	    (pm_write_file("/sys/block/zram0/disksize", "512M") ||
 	     system("mkswap /dev/zram0 >/dev/null 2>&1") ||
 	     system("swapon /dev/zram0 >/dev/null 2>&1")))
 		return -2;
@@ -64,7 +52,7 @@ static int zram_cgroup_setup(void)
 		if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL))
 			return -3;
 	}
-	if (write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory"))
+	if (pm_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory"))
 		return -4;
 	rmdir(CG);
 	if (mkdir(CG, 0755))
@@ -138,7 +126,7 @@ static int run_in_cgroup(size_t npages, long ps, int gen, int step)
 		int fd;
 
 		snprintf(pid, sizeof(pid), "%d", getpid());
-		if (write_file(CG "/cgroup.procs", pid))
+		if (pm_write_file(CG "/cgroup.procs", pid))
 			_exit(2);
 		fd = open("/dev/partmob/" REGION, O_RDWR);
 		if (fd < 0)
@@ -167,7 +155,7 @@ TEST_F(swap, swapped_pages_keep_log_and_data)
 	if (self->skip[0])
 		SKIP(return, "%s", self->skip);
 	snprintf(lim, sizeof(lim), "%d", LIMIT_MB << 20);
-	ASSERT_EQ(0, write_file(CG "/memory.max", lim));
+	ASSERT_EQ(0, pm_write_file(CG "/memory.max", lim));
 
 	/* Generation 1: every page written, most of them pushed to swap. */
 	ASSERT_EQ(0, run_in_cgroup(self->npages, self->ps, 1, 1));
