@@ -257,8 +257,12 @@ static void *hot_writer(void *arg)
 	return NULL;
 }
 
+/* How the hot-set writer's memory is re-armed every 100 ms. */
+enum hot_mode { HOT_UNTRACKED, HOT_PARTMOB, HOT_SOFTDIRTY };
+
 static double hot_run(unsigned char *p, size_t bytes, double secs,
-		      const char *harvest_name, size_t npages)
+		      enum hot_mode mode, const char *harvest_name,
+		      size_t npages)
 {
 	struct hot h = { .p = p, .bytes = bytes, .secs = secs };
 	struct timespec tick = { 0, 100 * 1000 * 1000 };
@@ -271,8 +275,12 @@ static double hot_run(unsigned char *p, size_t bytes, double secs,
 		die("pthread_create");
 	while (now() - t0 < secs) {
 		nanosleep(&tick, NULL);
-		if (harvest_name)
+		if (mode == HOT_PARTMOB) {
 			harvest(harvest_name, npages);
+		} else if (mode == HOT_SOFTDIRTY) {
+			softdirty_scan(p, npages);
+			clear_refs();
+		}
 	}
 	atomic_store(&h.stop, 1);
 	pthread_join(th, NULL);
@@ -280,7 +288,7 @@ static double hot_run(unsigned char *p, size_t bytes, double secs,
 	return h.stores / (t1 - t0);
 }
 
-static void bench_hot(double secs, double *ratio)
+static void bench_hot(double secs, double *ratio, double *sd_ratio)
 {
 	size_t bytes = 8 << 20, npages = bytes / ps;
 	unsigned char *tracked = region_map(PM_NAME, bytes, 0);
@@ -288,10 +296,15 @@ static void bench_hot(double secs, double *ratio)
 	int r;
 
 	for (r = 0; r < PMB_RUNS; r++) {
-		double a = hot_run(tracked, bytes, secs, PM_NAME, npages);
-		double b = hot_run(plain, bytes, secs, NULL, 0);
+		double a = hot_run(tracked, bytes, secs, HOT_PARTMOB, PM_NAME,
+				   npages);
+		double b = hot_run(plain, bytes, secs, HOT_UNTRACKED, NULL, 0);
+		double c = sd_ratio ? hot_run(plain, bytes, secs,
+					      HOT_SOFTDIRTY, NULL, npages) : 0;
 
 		ratio[r] = a / b;
+		if (sd_ratio)
+			sd_ratio[r] = c / b;
 	}
 	munmap(plain, bytes);
 	region_unmap(PM_NAME, tracked, bytes);
@@ -333,7 +346,8 @@ int main(int argc, char **argv)
 	int small = argc > 1 && !strcmp(argv[1], "small");
 	size_t fault_pages = (small ? 64 : 256) * 1024 * 1024 / sysconf(_SC_PAGESIZE);
 	double f[PMB_RUNS], rr[PMB_RUNS], sf[PMB_RUNS], sr[PMB_RUNS];
-	double hot[PMB_RUNS], scale[PMB_RUNS];
+	double hot[PMB_RUNS], sd_hot[PMB_RUNS], scale[PMB_RUNS];
+	int softdirty;
 
 	ps = sysconf(_SC_PAGESIZE);
 	if (tnl_open(&t)) {
@@ -344,7 +358,8 @@ int main(int argc, char **argv)
 	bench_partmob_fault_rearm(fault_pages, f, rr);
 	emit("track_fault_us", f);
 	emit("rearm_us", rr);
-	if (softdirty_works()) {
+	softdirty = softdirty_works();
+	if (softdirty) {
 		bench_softdirty_fault_rearm(fault_pages, sf, sr);
 		emit("softdirty_fault_us", sf);
 		emit("softdirty_rearm_us", sr);
@@ -352,8 +367,10 @@ int main(int argc, char **argv)
 		emit_skip("softdirty_fault_us", "soft-dirty not available in this kernel");
 		emit_skip("softdirty_rearm_us", "soft-dirty not available in this kernel");
 	}
-	bench_hot(small ? 1.0 : 3.0, hot);
+	bench_hot(small ? 1.0 : 3.0, hot, softdirty ? sd_hot : NULL);
 	emit("tracking_ratio_hot", hot);
+	if (softdirty)
+		emit("softdirty_tracking_ratio_hot", sd_hot);
 	bench_scale(256ULL << 20, 4ULL << 30, 16, scale);
 	emit("harvest_scale_ratio", scale);
 	printf("\n}\n### partmob-bench-end\n");
