@@ -276,8 +276,48 @@ TEST_F(dirty, read_syscall_into_region)
  * the file system has no O_DIRECT (tmpfs), a pipe: either way the kernel
  * writes the pages on our behalf.
  */
+/*
+ * A zram block device takes O_DIRECT where no file system here does (the
+ * guests' tmpfs does not): add one, sized @bytes. Returns an O_DIRECT fd
+ * and sets *id, or -1.
+ */
+static int zram_odirect(size_t bytes, int *id)
+{
+	char path[64], val[32];
+	int fd;
+
+	if (access("/sys/class/zram-control", F_OK) &&
+	    system("modprobe zram >/dev/null 2>&1"))
+		return -1;
+	fd = open("/sys/class/zram-control/hot_add", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	memset(val, 0, sizeof(val));
+	if (read(fd, val, sizeof(val) - 1) <= 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	*id = atoi(val);
+	snprintf(path, sizeof(path), "/sys/block/zram%d/disksize", *id);
+	snprintf(val, sizeof(val), "%zu", bytes);
+	if (pm_write_file(path, val))
+		return -1;
+	snprintf(path, sizeof(path), "/dev/zram%d", *id);
+	return open(path, O_RDWR | O_DIRECT);
+}
+
+static void zram_remove(int id)
+{
+	char val[16];
+
+	snprintf(val, sizeof(val), "%d", id);
+	pm_write_file("/sys/class/zram-control/hot_remove", val);
+}
+
 TEST_F(dirty, direct_or_pipe_read_into_region)
 {
+	int zram = -1;
 	static const char *const dirs[] = { "/tmp", "/var/tmp", "/root", "." };
 	unsigned char *buf;
 	char path[256];
@@ -303,6 +343,14 @@ TEST_F(dirty, direct_or_pipe_read_into_region)
 			}
 		}
 	}
+	if (fd < 0) {
+		fd = zram_odirect(1 << 20, &zram);
+		if (fd >= 0 && pwrite(fd, buf, 2 * self->page, 0) !=
+			       2 * self->page) {
+			close(fd);
+			fd = -1;
+		}
+	}
 	if (fd >= 0) {
 		self->p[50 * self->page] = 1;
 		EXPECT_EQ(1, harvest(self));
@@ -315,8 +363,10 @@ TEST_F(dirty, direct_or_pipe_read_into_region)
 				    2 * self->page));
 		close(fd);
 	} else {
-		TH_LOG("no file system here takes O_DIRECT; a pipe instead");
+		TH_LOG("neither a file system nor zram takes O_DIRECT here");
 	}
+	if (zram >= 0)
+		zram_remove(zram);
 
 	/* A pipe, filled by a child. */
 	ASSERT_EQ(0, pipe(pfd));
