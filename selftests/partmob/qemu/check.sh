@@ -123,22 +123,26 @@ for t in $targets; do
 done
 
 # ---- boot ----------------------------------------------------------------
-# A kernel that dies before it runs /init never saw partmob (seen once: an
-# int3 text-patching oops of Debian's 6.12 at boot under TCG): boot such a
-# guest once more, keep the first console as console.log.boot-failure and
-# say so in the log. A failure after /init is never retried.
+# A kernel that dies before it runs /init never saw partmob (seen about
+# one boot in ten: an int3 text-patching oops of Debian's 6.12 at boot
+# under multi-threaded TCG): boot such a guest again, up to twice, keeping
+# each failed console as console.log.boot-failure.N and saying so. A
+# failure after /init is never retried.
 boot()
 {
-	local t=$1 bdir="$PM_ROOT/build/$1" rc=0
-	bash "$PM_QEMU_DIR/run-guest.sh" "$t" "$bdir/initramfs.cpio.gz" \
-		"$bdir/console.log" >"$logs/qemu-$t.log" 2>&1 || rc=$?
-	if ! grep -q '### partmob-guest-begin' "$bdir/console.log"; then
-		mv "$bdir/console.log" "$bdir/console.log.boot-failure"
-		echo "   $t: the kernel died before /init (build/$t/console.log.boot-failure); booting it again" | tee -a "$logs/qemu-$t.log"
+	local t=$1 bdir="$PM_ROOT/build/$1" rc=0 try
+	: >"$logs/qemu-$t.log"
+	rm -f "$bdir"/console.log.boot-failure*
+	for try in 1 2 3; do
 		rc=0
 		bash "$PM_QEMU_DIR/run-guest.sh" "$t" "$bdir/initramfs.cpio.gz" \
 			"$bdir/console.log" >>"$logs/qemu-$t.log" 2>&1 || rc=$?
-	fi
+		grep -q '### partmob-guest-begin' "$bdir/console.log" && break
+		[ "$try" = 3 ] && break
+		mv "$bdir/console.log" "$bdir/console.log.boot-failure.$try"
+		echo "   $t: the kernel died before /init (build/$t/console.log.boot-failure.$try); booting it again" |
+			tee -a "$logs/qemu-$t.log"
+	done
 	echo "$rc" >"$bdir/console.log.rc"
 }
 
