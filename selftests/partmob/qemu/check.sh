@@ -9,6 +9,7 @@
 #   T=info[,other]                        test programs (default: all)
 #   LINT=0                                skip lint.sh
 #   BUILD=0                               reuse build/<target>/ as it is
+#   DEPS=0                                do not run deps.sh first
 #   JOBS=N                                guests booted at once (default 1; 2 measured no faster)
 #   TIMEOUT=S      (or PARTMOB_TIMEOUT)   seconds per guest (default 600)
 #   TEST_TIMEOUT=S (or PARTMOB_TEST_TIMEOUT) seconds per test program in
@@ -40,6 +41,17 @@ declare -A t_pass t_fail t_skip t_note
 now() { date +%s; }
 
 # ---- dependencies --------------------------------------------------------
+# deps.sh is the setup step; it is idempotent and takes about a second when
+# everything is there, so `make check` runs it too (DEPS=0 skips it), and a
+# fresh machine needs nothing but `make check` (or `make demo` first).
+mkdir -p "$logs"
+if [ "${DEPS:-1}" != 0 ]; then
+	echo "== deps (cache: $PARTMOB_CACHE)"
+	if ! bash "$PM_QEMU_DIR/deps.sh" >"$logs/deps.log" 2>&1; then
+		tail -n 20 "$logs/deps.log" >&2
+		pm_die "deps.sh failed (build/logs/deps.log)"
+	fi
+fi
 missing=()
 for t in $targets; do
 	[ -r "$(pm_env_file "$t")" ] || missing+=("$(pm_env_file "$t")")
