@@ -136,7 +136,9 @@ FIXTURE_TEARDOWN(qemu)
 	unlink("/tmp/kst-qemu-blob");
 }
 
-TEST_F(qemu, guest_ram_on_region)
+/* QEMU under TCG in a TCG guest: minutes on a debug kernel (the
+ * harness default is 30 s; the program limit in the guest is 300 s). */
+TEST_F_TIMEOUT(qemu, guest_ram_on_region, 280)
 {
 	unsigned char blob[BLOB_SIZE], *p;
 	unsigned long *dirty;
