@@ -255,9 +255,44 @@ struct cmd_ctx {
 	uint32_t uid, gid, mode;
 };
 
+/*
+ * --owner / --group: a numeric id, or a user (@group false) or group name
+ * looked up through /etc/passwd, /etc/group or NSS. Returns -1 to go on,
+ * or the usage error's exit code.
+ */
+static int resolve_id(struct cmd_ctx *c, const char *opt, const char *arg,
+		      bool group, uint32_t *id_out, bool *have)
+{
+	long long id = parse_id(arg);
+
+	if (id == -2)
+		return pm_usage_error(c->cmd, "%s: %s %s is out of range", opt,
+				      group ? "gid" : "uid", arg);
+	if (id < 0) {
+		struct passwd *pw = NULL;
+		struct group *gr = NULL;
+
+		errno = 0;
+		if (group)
+			gr = getgrnam(arg);
+		else
+			pw = getpwnam(arg);
+		if (!pw && !gr)
+			return pm_usage_error(c->cmd,
+				"%s: no %s '%s'%s%s (the name could not be resolved through %s or NSS; give a numeric %s)",
+				opt, group ? "group" : "user", arg,
+				errno ? ": " : "", errno ? strerror(errno) : "",
+				group ? "/etc/group" : "/etc/passwd",
+				group ? "gid" : "uid");
+		id = group ? gr->gr_gid : pw->pw_uid;
+	}
+	*id_out = (uint32_t)id;
+	*have = true;
+	return -1;
+}
+
 static int handle_opt(struct cmd_ctx *c, int opt, const char *arg)
 {
-	long long id;
 	char *end;
 
 	switch (opt) {
@@ -268,45 +303,11 @@ static int handle_opt(struct cmd_ctx *c, int opt, const char *arg)
 		c->count = true;
 		return -1;
 	case 'o':
-		id = parse_id(arg);
-		if (id == -2)
-			return pm_usage_error(c->cmd,
-				"--owner: uid %s is out of range", arg);
-		if (id < 0) {
-			struct passwd *pw;
-
-			errno = 0;
-			pw = getpwnam(arg);
-			if (!pw)
-				return pm_usage_error(c->cmd,
-					"--owner: no user '%s'%s%s (the name could not be resolved through /etc/passwd or NSS; give a numeric uid)",
-					arg, errno ? ": " : "",
-					errno ? strerror(errno) : "");
-			id = pw->pw_uid;
-		}
-		c->uid = (uint32_t)id;
-		c->have_uid = true;
-		return -1;
+		return resolve_id(c, "--owner", arg, false, &c->uid,
+				  &c->have_uid);
 	case 'g':
-		id = parse_id(arg);
-		if (id == -2)
-			return pm_usage_error(c->cmd,
-				"--group: gid %s is out of range", arg);
-		if (id < 0) {
-			struct group *gr;
-
-			errno = 0;
-			gr = getgrnam(arg);
-			if (!gr)
-				return pm_usage_error(c->cmd,
-					"--group: no group '%s'%s%s (the name could not be resolved through /etc/group or NSS; give a numeric gid)",
-					arg, errno ? ": " : "",
-					errno ? strerror(errno) : "");
-			id = gr->gr_gid;
-		}
-		c->gid = (uint32_t)id;
-		c->have_gid = true;
-		return -1;
+		return resolve_id(c, "--group", arg, true, &c->gid,
+				  &c->have_gid);
 	case 'm': {
 		unsigned long m;
 

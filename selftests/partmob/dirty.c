@@ -44,6 +44,7 @@ FIXTURE(dirty) {
 FIXTURE_SETUP(dirty)
 {
 	char path[64];
+	int supported;
 
 	self->fd = -1;
 	self->p = MAP_FAILED;
@@ -52,8 +53,9 @@ FIXTURE_SETUP(dirty)
 	if (!pm_module_loaded())
 		SKIP(return, "partmob.ko is not loaded");
 	ASSERT_EQ(0, tnl_open(&self->t));
-	ASSERT_LE(0, pm_regions_supported(&self->t));
-	if (!pm_regions_supported(&self->t))
+	supported = pm_regions_supported(&self->t);
+	ASSERT_LE(0, supported);
+	if (!supported)
 		SKIP(return, "the module does not implement regions");
 	pm_regions_cleanup("kst-dirty");
 	snprintf(region_name, sizeof(region_name), "kst-dirty-%d", getpid());

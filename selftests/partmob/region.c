@@ -68,14 +68,16 @@ FIXTURE(region) {
 
 FIXTURE_SETUP(region)
 {
+	int supported;
 
 	if (geteuid())
 		SKIP(return, "needs root");
 	if (!pm_module_loaded())
 		SKIP(return, "partmob.ko is not loaded");
 	ASSERT_EQ(0, tnl_open(&self->t));
-	ASSERT_LE(0, pm_regions_supported(&self->t));
-	if (!pm_regions_supported(&self->t))
+	supported = pm_regions_supported(&self->t);
+	ASSERT_LE(0, supported);
+	if (!supported)
 		SKIP(return, "the module does not implement regions");
 	pm_regions_cleanup(PFX);
 	self->page = page_size();
