@@ -90,26 +90,30 @@ static int on_valid(struct nl_msg *msg, void *arg)
 }
 
 /**
- * pm_nl_open() - connect to generic netlink and resolve the partmob family
+ * pm_nl_open_why() - pm_nl_open() that prints nothing
  * @nl: session to fill
+ * @why: receives the reason of a failure, one line without the program name
+ * @n: size of @why
  *
- * Return: PM_EXIT_OK, or an exit code after printing why not.
+ * For the listener, which logs in its own format.
+ * Return: PM_EXIT_OK, PM_EXIT_NOMODULE or PM_EXIT_FAIL.
  */
-int pm_nl_open(struct pm_nl *nl)
+int pm_nl_open_why(struct pm_nl *nl, char *why, size_t n)
 {
 	int one = 1;
 	int ret;
 
 	memset(nl, 0, sizeof(*nl));
+	why[0] = '\0';
 	nl->sk = nl_socket_alloc();
 	if (!nl->sk) {
-		fprintf(stderr, "%s: out of memory\n", pm_prog);
+		snprintf(why, n, "out of memory");
 		return PM_EXIT_FAIL;
 	}
 	ret = genl_connect(nl->sk);
 	if (ret < 0) {
-		fprintf(stderr, "%s: cannot open a generic netlink socket: %s\n",
-			pm_prog, nl_geterror(ret));
+		snprintf(why, n, "cannot open a generic netlink socket: %s",
+			 nl_geterror(ret));
 		goto err_sock;
 	}
 	/* Ask for the kernel's error text, and don't echo requests back. */
@@ -121,15 +125,15 @@ int pm_nl_open(struct pm_nl *nl)
 	nl->family = genl_ctrl_resolve(nl->sk, PARTMOB_GENL_NAME);
 	if (nl->family < 0) {
 		if (nl->family == -NLE_OBJ_NOTFOUND) {
-			fprintf(stderr,
-				"%s: the partmob kernel module is not loaded (no generic netlink family \"%s\"); load it with 'modprobe partmob' or 'insmod partmob.ko'\n",
-				pm_prog, PARTMOB_GENL_NAME);
+			snprintf(why, n,
+				 "the partmob kernel module is not loaded (no generic netlink family \"%s\"); load it with 'modprobe partmob' or 'insmod partmob.ko'",
+				 PARTMOB_GENL_NAME);
 			nl_socket_free(nl->sk);
 			nl->sk = NULL;
 			return PM_EXIT_NOMODULE;
 		}
-		fprintf(stderr, "%s: cannot resolve the partmob family: %s\n",
-			pm_prog, nl_geterror(nl->family));
+		snprintf(why, n, "cannot resolve the partmob family: %s",
+			 nl_geterror(nl->family));
 		goto err_sock;
 	}
 	return PM_EXIT_OK;
@@ -138,6 +142,23 @@ err_sock:
 	nl_socket_free(nl->sk);
 	nl->sk = NULL;
 	return PM_EXIT_FAIL;
+}
+
+/**
+ * pm_nl_open() - connect to generic netlink and resolve the partmob family
+ * @nl: session to fill
+ *
+ * Return: PM_EXIT_OK, or an exit code after printing why not.
+ */
+int pm_nl_open(struct pm_nl *nl)
+{
+	char why[256];
+	int ret;
+
+	ret = pm_nl_open_why(nl, why, sizeof(why));
+	if (ret)
+		fprintf(stderr, "%s: %s\n", pm_prog, why);
+	return ret;
 }
 
 void pm_nl_close(struct pm_nl *nl)

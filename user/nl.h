@@ -5,6 +5,7 @@
 
 #include <netlink/attr.h>
 #include <netlink/msg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct pm_nl {
@@ -18,6 +19,7 @@ struct pm_nl {
 typedef int (*pm_nl_parse_t)(struct nlattr **tb, void *arg);
 
 int pm_nl_open(struct pm_nl *nl);
+int pm_nl_open_why(struct pm_nl *nl, char *why, size_t n);
 void pm_nl_close(struct pm_nl *nl);
 struct nl_msg *pm_nl_msg(struct pm_nl *nl, uint8_t cmd, int flags);
 int pm_nl_request(struct pm_nl *nl, struct nl_msg *msg, pm_nl_parse_t parse,
