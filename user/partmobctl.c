@@ -23,6 +23,12 @@ static const struct {
 } commands[] = {
 	{ "info", cmd_info, "show the loaded module's version, page size, features" },
 	{ "region", cmd_region, "create, list, delete, harvest, freeze and thaw regions" },
+	{ "validate", cmd_validate, "ask a destination whether it would receive a region" },
+	{ "start", cmd_start, "migrate a region to a destination and watch it" },
+	{ "status", cmd_status, "show migrations: state, round, bytes, rates, times" },
+	{ "abort", cmd_abort, "abort a migration before its decision" },
+	{ "wait", cmd_wait, "wait until a migration has completed, failed or is in doubt" },
+	{ "recover", cmd_recover, "settle a destination region left in doubt" },
 };
 
 static void usage(FILE *f)
@@ -33,13 +39,16 @@ static void usage(FILE *f)
 		"Usage: %s [-j|--json] [-p|--pretty] OBJECT [COMMAND] [ARGS...]\n"
 		"       %s OBJECT --help\n"
 		"       %s --version\n"
-		"\nObjects:\n", pm_prog, pm_prog, pm_prog);
+		"\nObjects and commands:\n", pm_prog, pm_prog, pm_prog);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name,
 			commands[i].summary);
 	fprintf(f,
 		"\nExit codes: 0 success, 1 operation failed, 2 usage error,\n"
-		"3 partmob module not loaded, 4 permission denied.\n"
+		"3 partmob module not loaded, 4 permission denied,\n"
+		"5 refused by the destination, 6 migration failed or aborted before\n"
+		"the decision (the region runs on the source), 7 in doubt (use\n"
+		"recover), 8 wait timed out.\n"
 		"See partmobctl(8).\n");
 }
 

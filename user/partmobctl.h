@@ -3,6 +3,7 @@
 #define PARTMOBCTL_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Exit codes, documented in Documentation/partmobctl.8. */
 enum {
@@ -11,6 +12,10 @@ enum {
 	PM_EXIT_USAGE = 2,	/* bad command line */
 	PM_EXIT_NOMODULE = 3,	/* partmob.ko not loaded / family missing */
 	PM_EXIT_PERM = 4,	/* caller lacks the needed capability */
+	PM_EXIT_REFUSED = 5,	/* the destination refused (handshake) */
+	PM_EXIT_MIGFAIL = 6,	/* failed or aborted before the decision */
+	PM_EXIT_INDOUBT = 7,	/* destination prepared, outcome unknown */
+	PM_EXIT_TIMEOUT = 8,	/* wait timed out */
 };
 
 struct pm_opts {
@@ -25,6 +30,14 @@ int cmd_info(int argc, char **argv, struct pm_opts *o);
 
 /* region.c */
 int cmd_region(int argc, char **argv, struct pm_opts *o);
+
+/* mig.c */
+int cmd_validate(int argc, char **argv, struct pm_opts *o);
+int cmd_start(int argc, char **argv, struct pm_opts *o);
+int cmd_status(int argc, char **argv, struct pm_opts *o);
+int cmd_abort(int argc, char **argv, struct pm_opts *o);
+int cmd_wait(int argc, char **argv, struct pm_opts *o);
+int cmd_recover(int argc, char **argv, struct pm_opts *o);
 
 /* partmobctl.c */
 int pm_usage_error(const char *cmd, const char *fmt, ...)
