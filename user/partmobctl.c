@@ -23,6 +23,7 @@ static const struct {
 } commands[] = {
 	{ "info", cmd_info, "show the loaded module's version, page size, features" },
 	{ "region", cmd_region, "create, list, delete, harvest, freeze and thaw regions" },
+	{ "listen", cmd_listen, "receive migrations (the destination's service)" },
 	{ "validate", cmd_validate, "ask a destination whether it would receive a region" },
 	{ "start", cmd_start, "migrate a region to a destination and watch it" },
 	{ "status", cmd_status, "show migrations: state, round, bytes, rates, times" },

@@ -39,6 +39,9 @@ int cmd_abort(int argc, char **argv, struct pm_opts *o);
 int cmd_wait(int argc, char **argv, struct pm_opts *o);
 int cmd_recover(int argc, char **argv, struct pm_opts *o);
 
+/* listen.c */
+int cmd_listen(int argc, char **argv, struct pm_opts *o);
+
 /* partmobctl.c */
 int pm_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

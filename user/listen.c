@@ -1,0 +1,816 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * partmobctl listen: the destination's service.
+ *
+ *   partmobctl listen [--address A] [--port P] [--on-resume CMD] [--once]
+ *
+ * The parent accepts connections and forks one child per connection; the
+ * child reads the hello, checks it, answers, and for a migration starts
+ * the kernel side (PARTMOB_CMD_MIG_START, role destination), then watches
+ * the control file the module returns until the migration has ended.
+ * Every outcome is one log line on stderr, prefixed with a UTC timestamp.
+ *
+ * The listener never opens the destination region's device: the region
+ * belongs to the module until it is thawed, then to the on-resume hook.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "mig.h"
+
+#define WATCH_MS	1000	/* re-read the state at least this often */
+
+struct listen_opts {
+	const char *address;
+	const char *port;
+	const char *on_resume;
+	bool once;
+};
+
+/* One accepted connection, served by a child. */
+struct conn {
+	int fd;
+	char peer[INET6_ADDRSTRLEN];
+	const struct listen_opts *lo;
+	/*
+	 * --once: the pid of the child that started the one migration, in
+	 * memory shared by the parent and every child; 0 while none has.
+	 * That child writes its outcome (an exit code, one byte) to
+	 * outcome_fd as soon as it is known, before any hook runs.
+	 */
+	atomic_int *slot;
+	int outcome_fd;
+};
+
+/* ---- logging ------------------------------------------------------------ */
+
+/* One line on stderr: "2026-11-26T01:02:03Z partmob listen: ...". */
+static void lg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void lg(const char *fmt, ...)
+{
+	char buf[1024];
+	struct tm tm;
+	time_t t = time(NULL);
+	size_t len;
+	ssize_t w;
+	va_list ap;
+
+	gmtime_r(&t, &tm);
+	len = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ partmob listen: ",
+		       &tm);
+	va_start(ap, fmt);
+	vsnprintf(buf + len, sizeof(buf) - len - 1, fmt, ap);
+	va_end(ap);
+	len = strlen(buf);
+	buf[len++] = '\n';
+	/* One write(2): lines of concurrent children do not interleave. */
+	for (size_t off = 0; off < len; off += (size_t)w) {
+		w = write(STDERR_FILENO, buf + off, len - off);
+		if (w < 0 && errno == EINTR) {
+			w = 0;
+			continue;
+		}
+		if (w <= 0)
+			break;
+	}
+}
+
+/* ---- answering ------------------------------------------------------------ */
+
+static void reply(struct conn *c, struct pm_hs_reply *r, int status,
+		  const char *msg)
+{
+	int ret;
+
+	r->status = (uint16_t)status;
+	snprintf(r->message, sizeof(r->message), "%s", msg);
+	ret = pm_hs_send_reply(c->fd, r, PM_HS_TIMEOUT_MS);
+	if (ret)
+		lg("connection from %s: sending the reply: %s", c->peer,
+		   ret == -ETIMEDOUT ? "timed out" : strerror(-ret));
+}
+
+/* Refuse, log, close. */
+static void refuse(struct conn *c, struct pm_hs_reply *r, const char *who,
+		   const char *op, int status, const char *why)
+{
+	lg("%s from %s: %s%srefused (%s): %s", who, c->peer, op ? op : "",
+	   op ? ": " : "", pm_hs_status_name((unsigned int)status), why);
+	reply(c, r, status, why);
+	pm_hs_close_gently(c->fd);
+}
+
+/* ---- checks ------------------------------------------------------------------ */
+
+/*
+ * Everything a MIGRATE or VALIDATE hello is checked against here.
+ * Return: an enum partmob_hs_status, @why set if not OK.
+ */
+static int check_hello(struct pm_nl *nl, const struct pm_hs_hello *h,
+		       struct pm_hs_reply *r, char *why, size_t n)
+{
+	struct pm_region_attrs ra;
+	struct pm_hs_local hl = { 0 };
+	struct pm_local l;
+	char err[320];
+	uint64_t size;
+	uint32_t i;
+	int ret, st;
+
+	ret = pm_local_get(nl, &l);
+	if (ret < 0) {
+		snprintf(why, n, "the partmob module here: GET_INFO: %s",
+			 pm_nl_why(nl, ret, err, sizeof(err)));
+		return PARTMOB_HS_E_INTERNAL;
+	}
+	r->features = l.features;
+	hl.wire_version = l.wire_version;
+	hl.page_size = l.page_size;
+	hl.features = l.features;
+	hl.mem_available = r->mem_available;
+	snprintf(hl.arch, sizeof(hl.arch), "%s", l.arch);
+	st = pm_hs_check(h, &hl, why, n);
+	if (st != PARTMOB_HS_OK)
+		return st;
+
+	ret = pm_region_attrs_get(nl, h->region, &ra);
+	if (!ret) {
+		snprintf(why, n, "a region named %s exists here", h->region);
+		return PARTMOB_HS_E_EXISTS;
+	}
+	if (nl->err != ENOENT) {
+		snprintf(why, n, "the partmob module here: REGION_GET: %s",
+			 pm_nl_why(nl, ret, err, sizeof(err)));
+		return PARTMOB_HS_E_INTERNAL;
+	}
+
+	for (i = 0; i < h->npaths; i++) {
+		const struct pm_hs_path *p = &h->paths[i];
+
+		ret = pm_path_size(p->path, &size, err, sizeof(err));
+		if (ret == -ENOENT || ret == -ENOTDIR) {
+			snprintf(why, n, "required path %s does not exist here",
+				 p->path);
+			return PARTMOB_HS_E_PATH;
+		}
+		if (ret) {
+			snprintf(why, n, "required path %s", err);
+			return PARTMOB_HS_E_PATH;
+		}
+		if (size != p->size) {
+			snprintf(why, n,
+				 "required path %s is %" PRIu64 " bytes here, %" PRIu64 " on the source",
+				 p->path, size, p->size);
+			return PARTMOB_HS_E_PATH;
+		}
+	}
+	return PARTMOB_HS_OK;
+}
+
+/* QUERY: how did the source side of migration h->mig_id end here? */
+static void answer_query(struct conn *c, struct pm_nl *nl,
+			 const struct pm_hs_hello *h, struct pm_hs_reply *r)
+{
+	struct pm_mig *list, *found = NULL;
+	char err[320], why[400];
+	size_t i, n;
+	int ret;
+
+	ret = pm_mig_dump(nl, &list, &n);
+	if (ret < 0) {
+		snprintf(why, sizeof(why), "the partmob module here: MIG_GET: %s",
+			 pm_nl_why(nl, ret, err, sizeof(err)));
+		refuse(c, r, h->region, "query", PARTMOB_HS_E_INTERNAL, why);
+		return;
+	}
+	/*
+	 * The id names the migration; the name in the hello is the
+	 * destination's, which may differ from the source region's. Only
+	 * the source side can answer (both ends may share one kernel).
+	 */
+	for (i = 0; i < n; i++) {
+		if (PM_MIG(&list[i], ID) != h->mig_id ||
+		    PM_MIG(&list[i], ROLE) != PARTMOB_MIG_SOURCE)
+			continue;
+		if (!found || !strcmp(list[i].name, h->region))
+			found = &list[i];
+	}
+	if (!found)
+		r->outcome = PARTMOB_HS_OUTCOME_UNKNOWN;
+	else if (PM_MIG(found, STATE) == PARTMOB_MIG_S_COMMITTED ||
+		 PM_MIG(found, STATE) == PARTMOB_MIG_S_COMPLETED)
+		r->outcome = PARTMOB_HS_OUTCOME_COMMITTED;
+	else if (PM_MIG(found, STATE) == PARTMOB_MIG_S_FAILED)
+		r->outcome = PARTMOB_HS_OUTCOME_ABORTED;
+	else
+		r->outcome = PARTMOB_HS_OUTCOME_RUNNING;
+	snprintf(why, sizeof(why), "migration %016" PRIx64 " %s%s%s%s",
+		 h->mig_id, pm_hs_outcome_name(r->outcome),
+		 found ? " (source region " : ": no such migration here",
+		 found ? found->name : "", found ? ")" : "");
+	lg("%s from %s: query: %s", h->region, c->peer, why);
+	reply(c, r, PARTMOB_HS_OK, why);
+	pm_hs_close_gently(c->fd);
+	free(list);
+}
+
+/* ---- receiving ------------------------------------------------------------- */
+
+/* --once: tell the parent how the one migration ended. */
+static void tell_outcome(const struct conn *c, int code)
+{
+	unsigned char b = (unsigned char)code;
+
+	if (c->lo->once && write(c->outcome_fd, &b, 1) != 1)
+		lg("reporting the outcome: %s", strerror(errno));
+}
+
+static void run_hook(const char *cmd, const char *name, uint64_t id,
+		     const char *peer, const char *who)
+{
+	char dev[PARTMOB_REGION_NAME_MAX + 24 + 16], idt[20];
+	int status, fd;
+	pid_t pid;
+
+	snprintf(dev, sizeof(dev), "/dev/partmob/%s", name);
+	snprintf(idt, sizeof(idt), "%016" PRIx64, id);
+	pid = fork();
+	if (pid < 0) {
+		lg("%s: on-resume hook: fork: %s", who, strerror(errno));
+		return;
+	}
+	if (!pid) {
+		fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0 && fd != STDIN_FILENO) {
+			dup2(fd, STDIN_FILENO);
+			close(fd);
+		}
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		signal(SIGPIPE, SIG_DFL);
+		if (setenv("PARTMOB_REGION", name, 1) ||
+		    setenv("PARTMOB_DEVICE", dev, 1) ||
+		    setenv("PARTMOB_MIGRATION_ID", idt, 1) ||
+		    setenv("PARTMOB_PEER", peer, 1))
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			lg("%s: on-resume hook: waitpid: %s", who,
+			   strerror(errno));
+			return;
+		}
+	}
+	if (WIFEXITED(status))
+		lg("%s: on-resume hook exited with status %d", who,
+		   WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		lg("%s: on-resume hook killed by signal %d", who,
+		   WTERMSIG(status));
+}
+
+static int start_errno_status(int err)
+{
+	switch (err) {
+	case EEXIST:
+		return PARTMOB_HS_E_EXISTS;
+	case ENOMEM:
+		return PARTMOB_HS_E_MEMORY;
+	case EOPNOTSUPP:
+		return PARTMOB_HS_E_FEATURES;
+	}
+	return PARTMOB_HS_E_INTERNAL;
+}
+
+/*
+ * MIGRATE, checked: start the kernel side, then answer OK, then watch.
+ * Return: the child's exit code (0 completed, 6 failed, 7 in doubt), or
+ * -1 when nothing was started (a refusal).
+ */
+static int receive(struct conn *c, struct pm_nl *nl,
+		   const struct pm_hs_hello *h, struct pm_hs_reply *r)
+{
+	struct pm_region_attrs ra = {
+		.size = h->region_size, .flags = h->region_flags,
+		.uid = h->uid, .gid = h->gid, .mode = h->mode,
+	};
+	struct pm_mig_start ms = {
+		.name = h->region, .role = PARTMOB_MIG_DEST, .fd = c->fd,
+		.mig_id = h->mig_id, .peer = c->peer,
+		.peer_boot_id = h->boot_id, .region = &ra,
+	};
+	struct pollfd p;
+	struct pm_mig m = { 0 }, last = { 0 };
+	char who[PARTMOB_REGION_NAME_MAX + INET6_ADDRSTRLEN + 16];
+	char err[320], why[400], b[2][32];
+	int expected = 0, ctl, ret, pr;
+	bool have = false, gone = false, ended = false, doubt = false;
+	bool read_failed = false;
+	uint64_t cnt, state;
+	size_t len;
+
+	snprintf(who, sizeof(who), "%s from %s", h->region, c->peer);
+	if (c->lo->once &&
+	    !atomic_compare_exchange_strong(c->slot, &expected, (int)getpid())) {
+		refuse(c, r, h->region, NULL, PARTMOB_HS_E_INTERNAL,
+		       "this listener (--once) is already receiving a migration");
+		return -1;
+	}
+	ret = pm_mig_start(nl, &ms, &ctl);
+	if (ret < 0) {
+		if (c->lo->once)
+			atomic_store(c->slot, 0);
+		snprintf(why, sizeof(why), "cannot start receiving: %s",
+			 pm_nl_why(nl, ret, err, sizeof(err)));
+		refuse(c, r, h->region, NULL,
+		       nl->err ? start_errno_status(nl->err) :
+		       PARTMOB_HS_E_INTERNAL, why);
+		return -1;
+	}
+	snprintf(why, sizeof(why), "receiving %s as %s",
+		 pm_human(h->region_size, b[0], sizeof(b[0])), h->region);
+	r->status = PARTMOB_HS_OK;
+	len = strnlen(why, sizeof(r->message) - 1);
+	memcpy(r->message, why, len);
+	r->message[len] = '\0';
+	ret = pm_hs_send_reply(c->fd, r, PM_HS_TIMEOUT_MS);
+	/* The module holds its own reference to the socket. */
+	close(c->fd);
+	if (ret) {
+		lg("%s: sending the reply: %s; aborting", who,
+		   ret == -ETIMEDOUT ? "timed out" : strerror(-ret));
+		close(ctl);	/* before the decision: aborts */
+		tell_outcome(c, PM_EXIT_MIGFAIL);
+		return PM_EXIT_MIGFAIL;
+	}
+	lg("%s: receiving %s (%" PRIu64 " bytes), migration %016" PRIx64, who,
+	   b[0], h->region_size, h->mig_id);
+
+	p = (struct pollfd){ .fd = ctl, .events = POLLIN };
+	for (;;) {
+		pr = poll(&p, 1, WATCH_MS);
+		if (pr < 0 && errno != EINTR) {
+			lg("%s: poll: %s", who, strerror(errno));
+			break;
+		}
+		ended = pr > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+		if (pr > 0 && (p.revents & POLLIN) &&
+		    read(ctl, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN &&
+		    errno != EINTR && !ended)
+			lg("%s: reading the control file: %s", who,
+			   strerror(errno));
+		ret = pm_mig_get_fd(nl, ctl, &m);
+		if (ret < 0 && nl->err == ENOENT) {
+			gone = true;	/* the module forgot it: failed */
+			break;
+		}
+		if (ret < 0) {
+			if (!read_failed)
+				lg("%s: reading the migration's state: %s", who,
+				   pm_nl_why(nl, ret, err, sizeof(err)));
+			read_failed = true;
+			if (ended)
+				break;
+			continue;
+		}
+		if (PM_MIG(&m, ID) != h->mig_id) {
+			lg("%s: the control file reports migration %016" PRIx64,
+			   who, PM_MIG(&m, ID));
+			gone = true;
+			break;
+		}
+		last = m;
+		have = true;
+		state = PM_MIG(&m, STATE);
+		if (state == PARTMOB_MIG_S_IN_DOUBT && !doubt) {
+			doubt = true;
+			lg("%s: in doubt: every page is here but the link to the source failed before its decision; the region stays frozen until '%s recover %s'",
+			   who, pm_prog, h->region);
+			if (c->lo->once)
+				break;
+		}
+		if (ended || state == PARTMOB_MIG_S_COMPLETED ||
+		    state == PARTMOB_MIG_S_FAILED)
+			break;
+	}
+	close(ctl);
+
+	state = have ? PM_MIG(&last, STATE) : 0;
+	if (gone || state == PARTMOB_MIG_S_FAILED) {
+		b[1][0] = '\0';
+		if (have && last.has[PARTMOB_A_MIG_TOTAL_NS])
+			snprintf(b[1], sizeof(b[1]), " after %" PRIu64 " ms",
+				 PM_MIG(&last, TOTAL_NS) / 1000000);
+		lg("%s: failed%s: %s", who, b[1],
+		   last.error[0] ? last.error : gone ?
+		   "the module no longer knows the migration" :
+		   "no reason given");
+		tell_outcome(c, PM_EXIT_MIGFAIL);
+		return PM_EXIT_MIGFAIL;
+	}
+	if (state == PARTMOB_MIG_S_COMPLETED) {
+		lg("%s: completed in %" PRIu64 " ms, downtime %" PRIu64 " ms",
+		   who, PM_MIG(&last, TOTAL_NS) / 1000000,
+		   PM_MIG(&last, DOWNTIME_NS) / 1000000);
+		/* --once exits now; a hook may run for long (a guest). */
+		tell_outcome(c, PM_EXIT_OK);
+		if (c->lo->on_resume)
+			run_hook(c->lo->on_resume, h->region, h->mig_id,
+				 c->peer, who);
+		return PM_EXIT_OK;
+	}
+	if (state == PARTMOB_MIG_S_IN_DOUBT) {
+		tell_outcome(c, PM_EXIT_INDOUBT);
+		return PM_EXIT_INDOUBT;
+	}
+	lg("%s: stopped watching in state %s", who,
+	   pm_mig_state_name(state));
+	tell_outcome(c, PM_EXIT_FAIL);
+	return PM_EXIT_FAIL;
+}
+
+/* ---- one connection --------------------------------------------------------- */
+
+/* Return: the child's exit code; -1 unless a migration was started. */
+static int serve(struct conn *c)
+{
+	struct pm_hs_reply r = { 0 };
+	struct pm_hs_hello h;
+	struct pm_nl nl;
+	char why[400], nlwhy[256];
+	const char *op;
+	int st, ret;
+
+	pm_boot_id(r.boot_id, sizeof(r.boot_id));
+	r.mem_available = pm_mem_available();
+
+	st = pm_hs_recv_hello(c->fd, &h, PM_HS_TIMEOUT_MS, why, sizeof(why));
+	if (st < 0) {
+		lg("connection from %s: %s", c->peer, why);
+		close(c->fd);
+		return -1;
+	}
+	if (st != PARTMOB_HS_OK) {
+		refuse(c, &r, "connection", NULL, st, why);
+		return -1;
+	}
+	op = h.op == PARTMOB_HS_OP_MIGRATE ? NULL : pm_hs_op_name(h.op);
+
+	ret = pm_nl_open_why(&nl, nlwhy, sizeof(nlwhy));
+	if (ret == PM_EXIT_NOMODULE) {
+		refuse(c, &r, h.region, op, PARTMOB_HS_E_INTERNAL,
+		       "the partmob kernel module is not loaded on this host");
+		return -1;
+	}
+	if (ret) {
+		snprintf(why, sizeof(why), "partmob is not usable on this host: %s",
+			 nlwhy);
+		refuse(c, &r, h.region, op, PARTMOB_HS_E_INTERNAL, why);
+		return -1;
+	}
+	if (h.op == PARTMOB_HS_OP_QUERY) {
+		answer_query(c, &nl, &h, &r);
+		pm_nl_close(&nl);
+		return -1;
+	}
+	st = check_hello(&nl, &h, &r, why, sizeof(why));
+	if (st != PARTMOB_HS_OK) {
+		refuse(c, &r, h.region, op, st, why);
+		pm_nl_close(&nl);
+		return -1;
+	}
+	if (h.op == PARTMOB_HS_OP_VALIDATE) {
+		snprintf(why, sizeof(why), "%s would be accepted here",
+			 h.region);
+		lg("%s from %s: validate: accepted", h.region, c->peer);
+		reply(c, &r, PARTMOB_HS_OK, why);
+		pm_hs_close_gently(c->fd);
+		pm_nl_close(&nl);
+		return -1;
+	}
+	ret = receive(c, &nl, &h, &r);
+	pm_nl_close(&nl);
+	return ret;
+}
+
+/* ---- the service ------------------------------------------------------------ */
+
+static void listen_help(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s listen [--address A] [--port P] [--on-resume CMD] [--once]\n"
+		"\n"
+		"Receive migrations: the destination's service. Every connection is\n"
+		"served by a child process: the source's hello is checked (versions,\n"
+		"architecture, page size, features, size, free memory, that no region\n"
+		"of the name exists, required paths); 'validate' gets the verdict,\n"
+		"'start' a region that the module fills, 'recover' the outcome of a\n"
+		"migration this host was the source of. One log line per outcome on\n"
+		"standard error.\n"
+		"\n"
+		"  --address A     listen on this address (default every address, IPv6\n"
+		"                  and IPv4)\n"
+		"  --port P        TCP port (default %d; 0 picks a free one, logged)\n"
+		"  --on-resume CMD run 'sh -c CMD' after a migration has completed here,\n"
+		"                  with PARTMOB_REGION, PARTMOB_DEVICE (/dev/partmob/NAME),\n"
+		"                  PARTMOB_MIGRATION_ID and PARTMOB_PEER in its environment\n"
+		"  --once          receive one migration, then exit as soon as its outcome\n"
+		"                  is known: 0 completed, 6 failed, 7 in doubt (validations,\n"
+		"                  queries and refused migrations do not count); a hook\n"
+		"                  goes on running\n"
+		"\n"
+		"Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.\n", pm_prog, PARTMOB_HS_PORT);
+}
+
+static int listen_opt(void *ctx, int opt, const char *arg)
+{
+	struct listen_opts *lo = ctx;
+	char *end;
+	unsigned long v;
+
+	switch (opt) {
+	case OPT_ADDRESS:
+		lo->address = arg;
+		return -1;
+	case OPT_PORT:
+		errno = 0;
+		v = strtoul(arg, &end, 10);
+		if (!arg[0] || *end || errno || v > 65535 || arg[0] == '-' ||
+		    arg[0] == '+')
+			return pm_usage_error("listen",
+					      "--port: '%s' is not a port (0 to 65535)",
+					      arg);
+		lo->port = arg;
+		return -1;
+	case OPT_ON_RESUME:
+		lo->on_resume = arg;
+		return -1;
+	case OPT_ONCE:
+		lo->once = true;
+		return -1;
+	}
+	return PM_EXIT_USAGE;
+}
+
+static int bind_listen(int family, const struct sockaddr *sa, socklen_t sl)
+{
+	int one = 1, zero = 0, fd, err;
+
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)	/* "::" takes IPv4 too */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, sa, sl) || listen(fd, 64)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Return: the listening socket, or -errno with @why set. */
+static int listen_socket(const struct listen_opts *lo, char *text, size_t n,
+			 char *why, size_t wn)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct addrinfo *res, *ai;
+	char host[INET6_ADDRSTRLEN];
+	unsigned int port;
+	int fd = -EADDRNOTAVAIL, ret;
+
+	if (!lo->address) {
+		struct sockaddr_in6 in6 = {
+			.sin6_family = AF_INET6,
+			.sin6_addr = IN6ADDR_ANY_INIT,
+			.sin6_port = htons((uint16_t)atoi(lo->port)),
+		};
+		struct sockaddr_in in = {
+			.sin_family = AF_INET,
+			.sin_addr.s_addr = htonl(INADDR_ANY),
+			.sin_port = htons((uint16_t)atoi(lo->port)),
+		};
+
+		fd = bind_listen(AF_INET6, (struct sockaddr *)&in6,
+				 sizeof(in6));
+		if (fd == -EAFNOSUPPORT)	/* a kernel without IPv6 */
+			fd = bind_listen(AF_INET, (struct sockaddr *)&in,
+					 sizeof(in));
+	} else {
+		ret = getaddrinfo(lo->address, lo->port, &hints, &res);
+		if (ret) {
+			snprintf(why, wn, "--address %s: %s", lo->address,
+				 ret == EAI_SYSTEM ? strerror(errno) :
+				 gai_strerror(ret));
+			return -EINVAL;
+		}
+		for (ai = res; ai; ai = ai->ai_next) {
+			fd = bind_listen(ai->ai_family, ai->ai_addr,
+					 ai->ai_addrlen);
+			if (fd >= 0)
+				break;
+		}
+		freeaddrinfo(res);
+	}
+	if (fd < 0) {
+		snprintf(why, wn, "cannot listen on %s port %s: %s",
+			 lo->address ? lo->address : "any address", lo->port,
+			 strerror(-fd));
+		return fd;
+	}
+	if (!getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		pm_addr_text(&ss, sl, host, sizeof(host), &port);
+		if (ss.ss_family == AF_INET6 && !lo->address)
+			snprintf(host, sizeof(host), "::");
+		snprintf(text, n, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+			 port);
+	}
+	return fd;
+}
+
+int cmd_listen(int argc, char **argv, struct pm_opts *o)
+{
+	static const struct option opts[] = {
+		{ "address", required_argument, NULL, OPT_ADDRESS },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "on-resume", required_argument, NULL, OPT_ON_RESUME },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ NULL, 0, NULL, 0 },
+	};
+	char defport[8], text[INET6_ADDRSTRLEN + 16] = "?", why[320];
+	struct listen_opts lo = { 0 };
+	struct signalfd_siginfo si;
+	struct sockaddr_storage ss;
+	struct pollfd pfd[3];
+	int opipe[2] = { -1, -1 };
+	unsigned char code;
+	sigset_t set, old;
+	atomic_int *slot;
+	struct pm_nl nl;
+	struct conn c;
+	socklen_t sl;
+	char *args[1];
+	int lfd, sfd, cfd, nargs, status, ret = -1;
+	pid_t pid;
+
+	snprintf(defport, sizeof(defport), "%d", PARTMOB_HS_PORT);
+	lo.port = defport;
+	ret = pm_mig_parse(argc, argv, "listen", o, opts, listen_help,
+			   listen_opt, &lo, 0, 0, args, &nargs);
+	if (ret >= 0)
+		return ret;
+
+	lfd = listen_socket(&lo, text, sizeof(text), why, sizeof(why));
+	if (lfd < 0) {
+		fprintf(stderr, "%s: listen: %s\n", pm_prog, why);
+		return lfd == -EACCES ? PM_EXIT_PERM : PM_EXIT_FAIL;
+	}
+	slot = mmap(NULL, sizeof(*slot), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (slot == MAP_FAILED) {
+		fprintf(stderr, "%s: listen: mmap: %s\n", pm_prog,
+			strerror(errno));
+		ret = PM_EXIT_FAIL;
+		goto err_lfd;
+	}
+	atomic_init(slot, 0);
+	if (lo.once && pipe2(opipe, O_CLOEXEC | O_NONBLOCK)) {
+		fprintf(stderr, "%s: listen: pipe: %s\n", pm_prog,
+			strerror(errno));
+		ret = PM_EXIT_FAIL;
+		goto err_slot;
+	}
+
+	/* Signals arrive as reads of sfd, between accepts. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		fprintf(stderr, "%s: listen: signalfd: %s\n", pm_prog,
+			strerror(errno));
+		ret = PM_EXIT_FAIL;
+		goto err_mask;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	lg("listening on %s%s%s%s", text, lo.once ? ", for one migration" : "",
+	   lo.on_resume ? ", on resume: " : "",
+	   lo.on_resume ? lo.on_resume : "");
+	if (pm_nl_open_why(&nl, why, sizeof(why)))
+		lg("warning: %s; every request is refused until it is", why);
+	else
+		pm_nl_close(&nl);
+
+	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = opipe[0], .events = POLLIN };
+	ret = -1;
+	while (ret < 0) {
+		if (poll(pfd, lo.once ? 3 : 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			lg("poll: %s", strerror(errno));
+			ret = PM_EXIT_FAIL;
+			break;
+		}
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+				lg("stopping on %s",
+				   si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+				ret = lo.once ? PM_EXIT_FAIL : PM_EXIT_OK;
+			}
+		}
+		if (lo.once && read(opipe[0], &code, 1) == 1)
+			ret = code;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (!lo.once || pid != atomic_load(slot) || ret >= 0)
+				continue;
+			if (WIFEXITED(status)) {
+				ret = WEXITSTATUS(status);
+			} else {
+				lg("the migration's child was killed by signal %d",
+				   WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+				ret = PM_EXIT_FAIL;
+			}
+		}
+		if (ret >= 0 || !(pfd[1].revents & POLLIN))
+			continue;
+
+		sl = sizeof(ss);
+		cfd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				struct timespec ts = { 0, 100000000 };
+
+				lg("accept: %s", strerror(errno));
+				nanosleep(&ts, NULL);
+			} else if (errno != EINTR && errno != EAGAIN &&
+				   errno != ECONNABORTED) {
+				lg("accept: %s", strerror(errno));
+			}
+			continue;
+		}
+		c = (struct conn){ .fd = cfd, .lo = &lo, .slot = slot,
+				   .outcome_fd = opipe[1] };
+		pm_addr_text(&ss, sl, c.peer, sizeof(c.peer), NULL);
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0) {
+			lg("connection from %s: fork: %s", c.peer,
+			   strerror(errno));
+			close(cfd);
+			continue;
+		}
+		if (!pid) {
+			close(lfd);
+			close(sfd);
+			if (opipe[0] >= 0)
+				close(opipe[0]);
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			ret = serve(&c);
+			_exit(ret < 0 ? PM_EXIT_OK : ret);
+		}
+		close(cfd);
+	}
+
+	close(sfd);
+err_mask:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (opipe[0] >= 0) {
+		close(opipe[0]);
+		close(opipe[1]);
+	}
+err_slot:
+	munmap(slot, sizeof(*slot));
+err_lfd:
+	close(lfd);
+	return ret;
+}
