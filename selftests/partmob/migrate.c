@@ -1,0 +1,2872 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Migrations.
+ *
+ * Two "hosts" share this guest's one kernel and one partmob.ko: two network
+ * namespaces A (10.77.0.1) and B (10.77.0.2) joined by a veth pair. The
+ * destination region therefore gets another name (--dest-name). partmobctl
+ * listen runs in B, partmobctl start in A.
+ *
+ *  mig.*   through partmobctl: an idle region arrives byte for byte (random
+ *          pages, zero pages, holes that stay holes, swapped-out pages); a
+ *          running multi-threaded workload is frozen on the source and
+ *          continues on the destination from exactly the frozen state (its
+ *          per-thread counters and logs agree, nothing lost or repeated);
+ *          a writer faster than the link does not converge (--on-stall
+ *          abort: exit 6, the source runs on; switchover: exit 0, equal
+ *          data); abort and SIGKILL of start mid-migration; refusals
+ *          (name in use, memory, required paths) with validate giving the
+ *          verdicts of start and nothing created; four migrations at once;
+ *          hostile hellos and streams to the listener.
+ *  kmig.*  both kernel ends over a loopback TCP pair, driven by the test
+ *          through MIG_START/MIG_CONTROL: rounds, switchover, abort in each
+ *          phase from either side, closing the control fd, refusals of
+ *          MIG_START and MIG_CONTROL; and the source's stream read by the
+ *          test playing the destination.
+ *  rx.*    hostile frames written straight into the kernel's receiver
+ *          (MIG_START role DEST on one end of a loopback pair): each ends
+ *          FAILED with an error text, the destination region is gone and a
+ *          sentinel region is untouched; a well-formed stream written the
+ *          same way completes (proof that the harness can succeed), and a
+ *          link lost after PREPARED leaves the region in doubt until
+ *          RESUME or DISCARD.
+ *
+ * Every check is about behaviour; waits have generous limits only so that
+ * a broken product fails instead of hanging.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "mig_lib.h"
+#include "kselftest_harness.h"
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+#define PFX "kst-mig-"
+#define SRC PFX "src"
+#define DST PFX "dst"
+#define SENTINEL PFX "sentinel"
+#define B_ADDR PM_HOST_B_ADDR
+
+/* ---- content generators ------------------------------------------------ */
+
+static uint64_t xs(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* Page @i of a random-content page set from @seed. */
+static void fill_random(unsigned char *p, long page, uint64_t seed,
+			uint64_t i)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ULL + i + 1, *w = (void *)p;
+	long k;
+
+	for (k = 0; k < page / 8; k++)
+		w[k] = xs(&s);
+}
+
+/* Pages of @a and @b that differ; logs the first few. */
+static long count_mismatches(struct __test_metadata *_metadata,
+			     const unsigned char *a, const unsigned char *b,
+			     size_t npages, long page)
+{
+	long bad = 0;
+	size_t i;
+
+	for (i = 0; i < npages; i++) {
+		if (!memcmp(a + i * page, b + i * page, page))
+			continue;
+		if (bad++ < 5)
+			TH_LOG("page %zu differs", i);
+	}
+	return bad;
+}
+
+/* ---- the workload: threads, counters and logs in the region ---------- */
+
+/*
+ * Page 0: struct wl_hdr. Page 1 + t: thread t's counter. Then WL_THREADS
+ * logs of WL_LOG entries: entry n - 1 of thread t is WL_ENTRY(t, n), written
+ * before the counter becomes n. A thread that is frozen between the two
+ * stores leaves entry n - 1 written and the counter at n - 1; whoever
+ * continues overwrites that entry with the same value.
+ */
+#define WL_THREADS 4
+#define WL_LOG 65536
+#define WL_EXTRA 200		/* increments of the resumed instance */
+#define WL_MAGIC 0x6b73742d6d696721ULL
+#define WL_ENTRY(t, n) (((uint64_t)(t) + 1) << 48 | (n))
+
+struct wl_hdr {
+	uint64_t magic;
+	uint32_t nthreads, extra;
+	uint64_t full;			/* a log ran out of room */
+	uint64_t resumed_from[WL_THREADS];
+	uint64_t resumed;		/* the resumed instance started */
+	uint64_t done;			/* ... and finished */
+	char hook_region[48];
+	char hook_device[96];
+	char hook_mig_id[40];
+};
+
+static size_t wl_log_pages(long page)
+{
+	return (WL_LOG * sizeof(uint64_t) + page - 1) / page;
+}
+
+static size_t wl_npages(long page)
+{
+	return 1 + WL_THREADS + WL_THREADS * wl_log_pages(page) + 16;
+}
+
+static volatile uint64_t *wl_counter(unsigned char *base, long page, int t)
+{
+	return (volatile uint64_t *)(base + (1 + t) * page);
+}
+
+static volatile uint64_t *wl_log(unsigned char *base, long page, int t)
+{
+	return (volatile uint64_t *)(base + (1 + WL_THREADS +
+					     t * wl_log_pages(page)) * page);
+}
+
+struct wl_thread {
+	unsigned char *base;
+	long page;
+	int t;
+	uint32_t count;			/* 0: forever */
+	volatile uint64_t *progress;	/* outside the region, or NULL */
+};
+
+static void *wl_run(void *arg)
+{
+	struct wl_thread *w = arg;
+	struct wl_hdr *h = (struct wl_hdr *)w->base;
+	volatile uint64_t *ctr = wl_counter(w->base, w->page, w->t);
+	volatile uint64_t *log = wl_log(w->base, w->page, w->t);
+	uint64_t c = *ctr;
+	uint32_t i;
+
+	for (i = 0; !w->count || i < w->count; i++) {
+		if (c + 1 >= WL_LOG) {
+			h->full = 1;
+			for (;;)
+				pause();
+		}
+		log[c] = WL_ENTRY(w->t, c + 1);
+		__atomic_store_n(ctr, c + 1, __ATOMIC_RELEASE);
+		c++;
+		if (w->progress)
+			__atomic_store_n(&w->progress[w->t], c,
+					 __ATOMIC_RELEASE);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/* The source instance: a child running WL_THREADS threads until killed. */
+static pid_t wl_start(const char *name, long page,
+		      volatile uint64_t *progress)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		size_t size = wl_npages(page) * page;
+		unsigned char *base = pm_region_map(name, size,
+						    PROT_READ | PROT_WRITE);
+		struct wl_thread w[WL_THREADS];
+		pthread_t th;
+		int t;
+
+		if (base == MAP_FAILED)
+			_exit(2);
+		for (t = 0; t < WL_THREADS; t++) {
+			w[t] = (struct wl_thread){ base, page, t, 0, progress };
+			if (pthread_create(&th, NULL, wl_run, &w[t]))
+				_exit(3);
+		}
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+/*
+ * The destination instance, started by partmobctl listen --on-resume as
+ * "PM_MIG_WORKLOAD=resume <this program>": it records where it resumed
+ * from and what the hook told it, runs WL_EXTRA more increments per thread
+ * and marks the region done.
+ */
+static int wl_resume(void)
+{
+	const char *dev = getenv("PARTMOB_DEVICE");
+	const char *reg = getenv("PARTMOB_REGION");
+	const char *id = getenv("PARTMOB_MIGRATION_ID");
+	long page = sysconf(_SC_PAGESIZE);
+	size_t size = wl_npages(page) * page;
+	struct wl_thread w[WL_THREADS];
+	pthread_t th[WL_THREADS];
+	unsigned char *base;
+	struct wl_hdr *h;
+	int fd, t;
+
+	if (!dev)
+		return 3;
+	fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 4;
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (base == MAP_FAILED)
+		return 5;
+	h = (struct wl_hdr *)base;
+	if (h->magic != WL_MAGIC)
+		return 6;
+	snprintf(h->hook_region, sizeof(h->hook_region), "%s", reg ? reg : "");
+	snprintf(h->hook_device, sizeof(h->hook_device), "%s", dev);
+	snprintf(h->hook_mig_id, sizeof(h->hook_mig_id), "%s", id ? id : "");
+	for (t = 0; t < WL_THREADS; t++)
+		h->resumed_from[t] = *wl_counter(base, page, t);
+	__atomic_store_n(&h->resumed, 1, __ATOMIC_RELEASE);
+	for (t = 0; t < WL_THREADS; t++) {
+		w[t] = (struct wl_thread){ base, page, t, h->extra, NULL };
+		if (pthread_create(&th[t], NULL, wl_run, &w[t]))
+			return 7;
+	}
+	for (t = 0; t < WL_THREADS; t++)
+		pthread_join(th[t], NULL);
+	__atomic_store_n(&h->done, 1, __ATOMIC_RELEASE);
+	munmap(base, size);
+	return 0;
+}
+
+static void __attribute__((constructor)) wl_resume_main(void)
+{
+	if (getenv("PM_MIG_WORKLOAD"))
+		_exit(wl_resume());
+}
+
+/* ---- the sweeper: dirties every page as fast as it can ----------------- */
+
+/*
+ * Word 0 of page i is i and bytes from 16 on are a pattern of i, both
+ * written by the test; the sweeper only writes word 1 (its generation) of
+ * every page, page 0 last. *progress counts its sweeps.
+ */
+static void sweep_fill(unsigned char *p, size_t npages, long page)
+{
+	size_t i;
+
+	for (i = 0; i < npages; i++) {
+		fill_random(p + i * page, page, 77, i);
+		((uint64_t *)(p + i * page))[0] = i;
+		((uint64_t *)(p + i * page))[1] = 0;
+	}
+}
+
+static uint64_t load64(volatile uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Pages whose test-written parts changed, or with a generation the
+ * sweeper (progress *@prog, read after the scan) cannot have written yet.
+ */
+static long sweep_damage(const unsigned char *p, size_t npages, long page,
+			 volatile uint64_t *prog)
+{
+	unsigned char *want = malloc(page);
+	uint64_t gen[2];
+	long bad = 0;
+	size_t i;
+
+	for (i = 0; i < npages; i++) {
+		const uint64_t *w = (const uint64_t *)(p + i * page);
+
+		fill_random(want, page, 77, i);
+		if (w[0] != i || memcmp(p + i * page + 16, want + 16, page - 16))
+			bad++;
+	}
+	/* Generations: at most one sweep ahead of the finished ones. */
+	for (i = 0; i < npages; i++) {
+		gen[0] = ((const volatile uint64_t *)(p + i * page))[1];
+		gen[1] = load64(prog) + 1;
+		if (gen[0] > gen[1])
+			bad++;
+	}
+	free(want);
+	return bad;
+}
+
+static pid_t sweeper_start(const char *name, size_t npages, long page,
+			   volatile uint64_t *progress, int delay_us)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		unsigned char *p = pm_region_map(name, npages * page,
+						 PROT_READ | PROT_WRITE);
+		uint64_t gen;
+		size_t i;
+
+		if (p == MAP_FAILED)
+			_exit(2);
+		for (gen = 1;; gen++) {
+			for (i = npages; i-- > 0;) {
+				((volatile uint64_t *)(p + i * page))[1] = gen;
+				if (delay_us)
+					usleep(delay_us);
+			}
+			__atomic_store_n(progress, gen, __ATOMIC_RELEASE);
+		}
+	}
+	return pid;
+}
+
+/* Does *@p grow within @ms? */
+static int advances(volatile uint64_t *p, int ms)
+{
+	uint64_t v0 = load64(p), end = pm_now_ms() + ms;
+
+	while (pm_now_ms() < end) {
+		if (load64(p) != v0)
+			return 1;
+		pm_sleep_ms(10);
+	}
+	return 0;
+}
+
+static int kill_wait(pid_t pid, int *status)
+{
+	uint64_t end = pm_now_ms() + 20000;
+	pid_t r;
+
+	kill(pid, SIGKILL);
+	do {
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		pm_sleep_ms(10);
+	} while (pm_now_ms() < end);
+	return -ETIMEDOUT;
+}
+
+/* ---- prerequisites ------------------------------------------------------ */
+
+static uint64_t features(struct tnl *t)
+{
+	if (tnl_request(t, tnl_msg(t, PARTMOB_CMD_GET_INFO, 0)) ||
+	    !t->tb[PARTMOB_A_INFO_FEATURES])
+		return 0;
+	return nla_get_u64(t->tb[PARTMOB_A_INFO_FEATURES]);
+}
+
+/* "" if migrations can be tested here, else why not. */
+static void mig_prereq(struct tnl *t, char *skip, size_t n, int need_ctl)
+{
+	const char *ctl = getenv("PARTMOBCTL");
+
+	if (geteuid()) {
+		snprintf(skip, n, "needs root");
+		return;
+	}
+	if (!pm_module_loaded()) {
+		snprintf(skip, n, "partmob.ko is not loaded");
+		return;
+	}
+	if (tnl_open(t)) {
+		snprintf(skip, n, "no partmob generic netlink family");
+		return;
+	}
+	if (!(features(t) & PARTMOB_F_MIGRATION)) {
+		snprintf(skip, n, "the module does not implement migration");
+		return;
+	}
+	if (!need_ctl)
+		return;
+	if (access(ctl ? ctl : "/usr/sbin/partmobctl", X_OK)) {
+		snprintf(skip, n, "no partmobctl");
+		return;
+	}
+	if (!pm_ctl_has("listen") || !pm_ctl_has("start") ||
+	    !pm_ctl_has("validate") || !pm_ctl_has("abort") ||
+	    !pm_ctl_has("wait"))
+		snprintf(skip, n, "partmobctl has no migration commands");
+}
+
+/* Delete what a test left behind; a region may be busy for an instant. */
+static void cleanup_regions(void)
+{
+	int i;
+
+	for (i = 0; i < 100 && pm_regions_cleanup(PFX) > 0; i++)
+		pm_sleep_ms(100);
+}
+
+/* ===================================================================== */
+/* mig: two hosts, partmobctl                                             */
+/* ===================================================================== */
+
+#define MAX_WRITERS 4
+
+FIXTURE(mig) {
+	struct tnl t;
+	struct pm_hosts h;
+	char skip_net[192];	/* no two hosts here */
+	char skip[192];		/* no migrations here */
+	long page;
+	struct pm_proc lis, st, aux[4];
+	pid_t writer[MAX_WRITERS];
+	volatile uint64_t *prog;	/* shared with the writers */
+	int nbefore;
+	char overcommit[16];	/* to restore */
+};
+
+FIXTURE_SETUP(mig)
+{
+	int ret;
+
+	self->h.orig = self->h.ns[0] = self->h.ns[1] = -1;
+	self->page = sysconf(_SC_PAGESIZE);
+	self->prog = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->prog);
+	/* The 6.1 harness runs the test after a SKIP in setup: tell it. */
+	if (geteuid()) {
+		snprintf(self->skip_net, sizeof(self->skip_net), "needs root");
+		snprintf(self->skip, sizeof(self->skip), "needs root");
+		return;
+	}
+	ret = pm_hosts_setup(&self->h);
+	if (ret) {
+		snprintf(self->skip_net, sizeof(self->skip_net), "%s",
+			 self->h.err);
+		snprintf(self->skip, sizeof(self->skip), "%s", self->h.err);
+		return;
+	}
+	mig_prereq(&self->t, self->skip, sizeof(self->skip), 1);
+	if (self->skip[0])
+		return;
+	cleanup_regions();
+	self->nbefore = pm_region_count();
+}
+
+FIXTURE_TEARDOWN(mig)
+{
+	int i, status;
+
+	pm_proc_stop(&self->st, SIGKILL);
+	for (i = 0; i < 4; i++)
+		pm_proc_stop(&self->aux[i], SIGKILL);
+	pm_proc_stop(&self->lis, SIGTERM);
+	for (i = 0; i < MAX_WRITERS; i++)
+		if (self->writer[i] > 0)
+			kill_wait(self->writer[i], &status);
+	pm_kill_group_members();
+	if (self->overcommit[0])
+		pm_write_file("/proc/sys/vm/overcommit_memory",
+			      self->overcommit);
+	if (self->t.sk)
+		cleanup_regions();
+	pm_hosts_close(&self->h);
+	tnl_close(&self->t);
+	munmap((void *)self->prog, 4096);
+}
+
+#define MIG_SKIP() do {							\
+	if (self->skip[0])						\
+		SKIP(return, "%s", self->skip);				\
+} while (0)
+
+static const struct pm_spawn_opts *in_ns(FIXTURE_DATA(mig) *self, int i,
+					 struct pm_spawn_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->netns = self->h.ns[i];
+	return o;
+}
+
+/*
+ * partmobctl listen in B on @port (0: the default port, no --port), with
+ * --once and --on-resume @hook if given; returns once it listens.
+ */
+static void listener(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(mig) *self, struct pm_proc *p, int port,
+		     int once, const char *hook,
+		     const struct pm_spawn_opts *opts)
+{
+	const char *argv[12];
+	struct pm_spawn_opts o;
+	char ports[16];
+	int n = 0, ret;
+
+	snprintf(ports, sizeof(ports), "%d", port);
+	argv[n++] = "listen";
+	argv[n++] = "--address";
+	argv[n++] = B_ADDR;
+	if (port) {
+		argv[n++] = "--port";
+		argv[n++] = ports;
+	}
+	if (once)
+		argv[n++] = "--once";
+	if (hook) {
+		argv[n++] = "--on-resume";
+		argv[n++] = hook;
+	}
+	argv[n] = NULL;
+	if (!opts)
+		opts = in_ns(self, 1, &o);
+	ASSERT_EQ(0, pm_spawn_ctl(p, opts, argv));
+	ret = pm_wait_listening(p->pid, port ? port : PARTMOB_HS_PORT, 15000);
+	if (ret) {
+		pm_proc_wait(p, 1000);
+		pm_proc_read(p);
+		TH_LOG("listener did not listen (%d): %s", ret, p->err);
+	}
+	ASSERT_EQ(0, ret);
+}
+
+/* partmobctl start @src --to B:@port --dest-name @dst @extra... in A. */
+static void start(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
+		  struct pm_proc *p, const char *cmd, const char *src,
+		  const char *dst, int port, const char *const *extra)
+{
+	const char *argv[40];
+	struct pm_spawn_opts o;
+	char to[64];
+	int n = 0;
+
+	if (port)
+		snprintf(to, sizeof(to), "%s:%d", B_ADDR, port);
+	else
+		snprintf(to, sizeof(to), "%s", B_ADDR);
+	argv[n++] = cmd;
+	argv[n++] = src;
+	argv[n++] = "--to";
+	argv[n++] = to;
+	if (dst) {
+		argv[n++] = "--dest-name";
+		argv[n++] = dst;
+	}
+	while (extra && *extra && n < 38)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
+	ASSERT_EQ(0, pm_spawn_ctl(p, in_ns(self, 0, &o), argv));
+}
+
+/* Wait for @p to exit (at most @s seconds) and log what it said. */
+static int finish(struct __test_metadata *_metadata, struct pm_proc *p,
+		  const char *what, int s)
+{
+	int ret = pm_proc_wait(p, s * 1000);
+
+	if (ret) {
+		pm_proc_read(p);
+		TH_LOG("%s still running after %d s; stderr so far:\n%s", what,
+		       s, p->err);
+		return -1;
+	}
+	TH_LOG("%s: exit %d\n--- stdout\n%s--- stderr\n%s", what, p->status,
+	       p->out, p->err);
+	return p->status;
+}
+
+/* Run a partmobctl command in namespace @ns (-1: here) to its end. */
+static int ctl_run(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
+		   int ns, const char *const *argv, struct pm_proc *p)
+{
+	struct pm_spawn_opts o = { .netns = ns >= 0 ? self->h.ns[ns] : -1 };
+	int ret;
+
+	ret = pm_spawn_ctl(p, &o, argv);
+	if (ret)
+		return ret;
+	ret = finish(_metadata, p, argv[0], 60);
+	return ret;
+}
+
+static struct pm_mig_info mig_get(struct tnl *t, const char *name, int *ret)
+{
+	struct pm_mig_info mi;
+
+	*ret = pm_mig_get(t, name, &mi);
+	return mi;
+}
+
+/* Nothing of a refused migration remains: no destination, source idle. */
+static void nothing_created(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(mig) *self, const char *src,
+			    const char *dst, int regions, int dst_existed)
+{
+	struct pm_mig_info mi;
+	int ret;
+
+	EXPECT_EQ(dst_existed, pm_region_exists(dst));
+	if (dst_existed) {
+		EXPECT_EQ(0, pm_region_frozen(dst));
+		EXPECT_EQ(-ENOENT, pm_mig_get(&self->t, dst, &mi));
+	}
+	EXPECT_EQ(regions, pm_region_count());
+	EXPECT_EQ(0, pm_region_frozen(src));
+	/* The source never migrated: it has no migration to show. */
+	ret = pm_mig_get(&self->t, src, &mi);
+	EXPECT_EQ(-ENOENT, ret) TH_LOG("MIG_GET %s: %d state %s", src, ret,
+				       pm_mig_state_name(mi.state));
+}
+
+/* ---- the two hosts themselves ------------------------------------------ */
+
+TEST_F(mig, two_hosts_talk)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(7799) };
+	socklen_t len = sizeof(sa);
+	char buf[8] = "";
+	char peer[32];
+	int l, c, a;
+
+	if (self->skip_net[0])
+		SKIP(return, "%s", self->skip_net);
+	inet_pton(AF_INET, B_ADDR, &sa.sin_addr);
+	l = pm_ns_socket(self->h.orig, self->h.ns[1], AF_INET, SOCK_STREAM);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, bind(l, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, listen(l, 1));
+	c = pm_tcp_connect(self->h.orig, self->h.ns[0], B_ADDR, 7799, 10000);
+	ASSERT_LE(0, c) TH_LOG("connect A -> B: %s", strerror(-c));
+	a = accept(l, (struct sockaddr *)&sa, &len);
+	ASSERT_LE(0, a);
+	inet_ntop(AF_INET, &sa.sin_addr, peer, sizeof(peer));
+	EXPECT_STREQ(PM_HOST_A_ADDR, peer);
+	ASSERT_EQ(0, pm_send_all(c, "ping", 4));
+	ASSERT_EQ(0, pm_recv_all(a, buf, 4, 10000));
+	EXPECT_EQ(0, memcmp(buf, "ping", 4));
+	close(a);
+	close(c);
+	close(l);
+	/* B's address is not reachable from the namespace we started in. */
+	c = pm_tcp_connect(self->h.orig, -1, B_ADDR, 7799, 0);
+	EXPECT_GT(0, c);
+	if (c >= 0)
+		close(c);
+}
+
+/* ---- an idle region ---------------------------------------------------- */
+
+enum { K_RANDOM, K_ZEROED, K_HOLE, K_HEAD, K_SWAPPED, K_KINDS };
+
+/* Page i's kind: random pages, zeroed pages, holes, ... */
+static int kind_of(size_t i, size_t npages)
+{
+	static const int k[8] = { K_RANDOM, K_RANDOM, K_ZEROED, K_HOLE,
+				  K_HEAD, K_HOLE, K_SWAPPED, K_RANDOM };
+
+	if (i == 0 || i == npages - 1)
+		return K_RANDOM;
+	return k[(i * 5 + i / 8) % 8];
+}
+
+static int swap_on(void)
+{
+	char buf[4096];
+	int fd = open("/proc/swaps", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strchr(buf, '\n') && strchr(buf, '\n')[1] != '\0';
+}
+
+/* Swap on zram, as swap.c sets it up (and leaves it): 1 if on. */
+static int swap_setup(void)
+{
+	if (swap_on())
+		return 1;
+	if (access("/sys/block/zram0", F_OK) &&
+	    system("modprobe zram num_devices=1 >/dev/null 2>&1"))
+		return 0;
+	if (pm_write_file("/sys/block/zram0/disksize", "256M") ||
+	    system("mkswap /dev/zram0 >/dev/null 2>&1") ||
+	    system("swapon /dev/zram0 >/dev/null 2>&1"))
+		return 0;
+	return swap_on();
+}
+
+TEST_F_TIMEOUT(mig, idle_region_identical, 180)
+{
+	size_t size = 4 << 20, npages = size / self->page, i;
+	long kinds[K_KINDS] = { 0 }, res, holes_res = 0;
+	unsigned char *p, *q, *want;
+	struct pm_mig_info ms, md;
+	struct stat sts, std;
+	int ret, swapped = 0;
+	unsigned char *vec;
+
+	MIG_SKIP();
+	ASSERT_EQ(0, pm_region_create(&self->t, SRC, size, 0, NOBODY_UID,
+				      NOBODY_UID, 0640)) TH_LOG("%s",
+								self->t.extack);
+	p = pm_region_map(SRC, size, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < npages; i++) {
+		unsigned char *pg = p + i * self->page;
+		int k = kind_of(i, npages);
+
+		kinds[k]++;
+		switch (k) {
+		case K_RANDOM:
+		case K_SWAPPED:
+			fill_random(pg, self->page, 1, i);
+			break;
+		case K_ZEROED:	/* touched, all zero */
+			memset(pg, 0, self->page);
+			break;
+		case K_HEAD:	/* a few bytes, the rest zero */
+			fill_random(pg, 16, 1, i);
+			break;
+		}
+	}
+	if (swap_setup()) {
+		for (i = 0; i < npages; i++)
+			if (kind_of(i, npages) == K_SWAPPED &&
+			    !madvise(p + i * self->page, self->page,
+				     MADV_PAGEOUT))
+				swapped++;
+		res = pm_resident_pages(p, size);
+		TH_LOG("%d pages paged out; %ld of %zu resident", swapped,
+		       res, npages);
+	} else {
+		TH_LOG("no swap here: no page is swapped out");
+	}
+	ASSERT_EQ(0, munmap(p, size));
+
+	/* Defaults: listener and start on PARTMOB_HS_PORT. */
+	listener(_metadata, self, &self->lis, 0, 1, NULL, NULL);
+	start(_metadata, self, &self->st, "start", SRC, DST, 0, NULL);
+	ASSERT_EQ(0, finish(_metadata, &self->st, "start", 150));
+	ASSERT_EQ(0, finish(_metadata, &self->lis, "listen --once", 30));
+
+	ms = mig_get(&self->t, SRC, &ret);
+	ASSERT_EQ(0, ret);
+	md = mig_get(&self->t, DST, &ret);
+	ASSERT_EQ(0, ret);
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, ms.state);
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, md.state);
+	EXPECT_EQ(PARTMOB_MIG_SOURCE, ms.role);
+	EXPECT_EQ(PARTMOB_MIG_DEST, md.role);
+	EXPECT_NE(0, ms.id);
+	EXPECT_EQ(ms.id, md.id);
+	EXPECT_EQ(size, ms.total_bytes);
+	EXPECT_EQ(size, md.total_bytes);
+	EXPECT_LE(1, ms.round);
+	/*
+	 * Every page but the holes went once at least, as data or as a zero
+	 * header (a fresh destination has the holes already).
+	 */
+	EXPECT_LE(npages - kinds[K_HOLE], ms.pages_normal + ms.pages_zero);
+	EXPECT_LE(kinds[K_RANDOM] + kinds[K_HEAD] + kinds[K_SWAPPED],
+		  ms.pages_normal);
+	EXPECT_LE(ms.pages_normal * self->page, ms.transferred);
+	TH_LOG("source: %u rounds, %llu normal + %llu zero pages, %llu bytes, downtime %llu us",
+	       ms.round, (unsigned long long)ms.pages_normal,
+	       (unsigned long long)ms.pages_zero,
+	       (unsigned long long)ms.transferred,
+	       (unsigned long long)ms.downtime_ns / 1000);
+	/* The source is retired (frozen for good), the destination runs. */
+	EXPECT_EQ(1, pm_region_frozen(SRC));
+	EXPECT_EQ(0, pm_region_frozen(DST));
+	/* The device node's owner and mode travelled. */
+	ASSERT_EQ(0, stat("/dev/partmob/" SRC, &sts));
+	ASSERT_EQ(0, stat("/dev/partmob/" DST, &std));
+	EXPECT_EQ(sts.st_mode, std.st_mode);
+	EXPECT_EQ(sts.st_uid, std.st_uid);
+	EXPECT_EQ(sts.st_gid, std.st_gid);
+
+	q = pm_region_map(DST, size, PROT_READ);
+	ASSERT_NE(MAP_FAILED, q);
+	p = pm_region_map(SRC, size, PROT_READ);
+	ASSERT_NE(MAP_FAILED, p);
+	/* Holes stay holes: before anything reads (and so fills) them. */
+	vec = malloc(npages);
+	ASSERT_NE(NULL, vec);
+	ASSERT_EQ(0, mincore(q, size, vec));
+	for (i = 0; i < npages; i++)
+		if (kind_of(i, npages) == K_HOLE && (vec[i] & 1))
+			holes_res++;
+	EXPECT_EQ(0, holes_res) TH_LOG("%ld of %ld holes are resident on the destination",
+				       holes_res, kinds[K_HOLE]);
+	free(vec);
+
+	EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages, self->page));
+	/* ... and both are what was written, not merely equal. */
+	want = malloc(self->page);
+	ASSERT_NE(NULL, want);
+	for (i = 0; i < npages; i++) {
+		int k = kind_of(i, npages);
+
+		memset(want, 0, self->page);
+		if (k == K_RANDOM || k == K_SWAPPED)
+			fill_random(want, self->page, 1, i);
+		else if (k == K_HEAD)
+			fill_random(want, 16, 1, i);
+		if (memcmp(q + i * self->page, want, self->page)) {
+			TH_LOG("destination page %zu (kind %d) is wrong", i, k);
+			EXPECT_TRUE(0);
+			break;
+		}
+	}
+	free(want);
+	munmap(p, size);
+	munmap(q, size);
+	EXPECT_EQ(0, pm_region_delete(&self->t, DST)) TH_LOG("%s",
+							     self->t.extack);
+	EXPECT_EQ(0, pm_region_delete(&self->t, SRC)) TH_LOG("%s",
+							     self->t.extack);
+}
+
+/* ---- a running workload ------------------------------------------------- */
+
+TEST_F_TIMEOUT(mig, running_workload_moves, 180)
+{
+	size_t npages = wl_npages(self->page), size = npages * self->page;
+	uint64_t s[WL_THREADS], s2[WL_THREADS], p1[WL_THREADS];
+	const char *wait_argv[] = { "wait", DST, "--timeout", "60", NULL };
+	const char *status_argv[] = { "status", NULL };
+	char hook[512], exe[256], idbuf[40];
+	unsigned char *rw, *sp, *dp;
+	struct pm_mig_info ms, md;
+	struct wl_hdr *h, *dh;
+	uint64_t i, end;
+	int ret, t, st;
+	ssize_t n;
+
+	MIG_SKIP();
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	ASSERT_LT(0, n);
+	exe[n] = '\0';
+	snprintf(hook, sizeof(hook), "PM_MIG_WORKLOAD=resume exec %s", exe);
+
+	ASSERT_EQ(0, pm_region_create(&self->t, SRC, size, 0, -1, -1, -1));
+	rw = pm_region_map(SRC, size, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, rw);
+	h = (struct wl_hdr *)rw;
+	h->magic = WL_MAGIC;
+	h->nthreads = WL_THREADS;
+	h->extra = WL_EXTRA;
+	/* Some other data the workload does not touch. */
+	for (i = npages - 16; i < npages; i++)
+		fill_random(rw + i * self->page, self->page, 3, i);
+	munmap(rw, size);
+
+	self->writer[0] = wl_start(SRC, self->page, self->prog);
+	ASSERT_LT(0, self->writer[0]);
+	ASSERT_TRUE(advances(&self->prog[0], 10000));
+	pm_sleep_ms(1000);	/* logs over several pages */
+	listener(_metadata, self, &self->lis, 7781, 1, hook, NULL);
+	start(_metadata, self, &self->st, "start", SRC, DST, 7781, NULL);
+	ASSERT_EQ(0, finish(_metadata, &self->st, "start", 150));
+
+	/* The source workload is blocked: nothing changes any more. */
+	sp = pm_region_map(SRC, size, PROT_READ);
+	ASSERT_NE(MAP_FAILED, sp);
+	for (t = 0; t < WL_THREADS; t++) {
+		s[t] = *wl_counter(sp, self->page, t);
+		p1[t] = load64(&self->prog[t]);
+	}
+	pm_sleep_ms(500);
+	for (t = 0; t < WL_THREADS; t++) {
+		s2[t] = *wl_counter(sp, self->page, t);
+		EXPECT_EQ(s[t], s2[t]) TH_LOG("source thread %d wrote after the freeze",
+					      t);
+		/* It never did a step that did not reach the region. */
+		EXPECT_EQ(s[t], load64(&self->prog[t]));
+		EXPECT_EQ(p1[t], load64(&self->prog[t]));
+		EXPECT_LT(0, s[t]);
+	}
+	EXPECT_EQ(1, pm_region_frozen(SRC));
+	/* The blocked writer is still there (not crashed). */
+	EXPECT_EQ(0, waitpid(self->writer[0], &st, WNOHANG));
+
+	/* The listener's hook started the new instance on the destination. */
+	ASSERT_EQ(0, finish(_metadata, &self->lis, "listen --once", 60));
+	EXPECT_EQ(0, ctl_run(_metadata, self, 1, wait_argv, &self->aux[0]));
+	EXPECT_EQ(0, ctl_run(_metadata, self, 0, status_argv, &self->aux[1]));
+	EXPECT_NE(NULL, strstr(self->aux[1].out, SRC));
+	dp = pm_region_map(DST, size, PROT_READ);
+	ASSERT_NE(MAP_FAILED, dp);
+	dh = (struct wl_hdr *)dp;
+	end = pm_now_ms() + 60000;
+	while (!load64(&dh->done) && pm_now_ms() < end)
+		pm_sleep_ms(20);
+	ASSERT_EQ(1, load64(&dh->done)) TH_LOG("the resumed workload did not finish (started: %llu)",
+					       (unsigned long long)dh->resumed);
+	EXPECT_EQ(0, dh->full);
+
+	/* It resumed from exactly the frozen state and lost nothing. */
+	ms = mig_get(&self->t, SRC, &ret);
+	EXPECT_EQ(0, ret);
+	md = mig_get(&self->t, DST, &ret);
+	EXPECT_EQ(0, ret);
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, ms.state);
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, md.state);
+	for (t = 0; t < WL_THREADS; t++) {
+		volatile uint64_t *sl = wl_log(sp, self->page, t);
+		volatile uint64_t *dl = wl_log(dp, self->page, t);
+		uint64_t dc = *wl_counter(dp, self->page, t);
+		long bad = 0;
+
+		EXPECT_EQ(s[t], dh->resumed_from[t]) TH_LOG("thread %d", t);
+		EXPECT_EQ(s[t] + WL_EXTRA, dc) TH_LOG("thread %d", t);
+		for (i = 0; i < WL_LOG; i++) {
+			uint64_t want = i < dc ? WL_ENTRY(t, i + 1) : 0;
+
+			if (dl[i] != want && bad++ < 3)
+				TH_LOG("thread %d: destination log[%llu] = %#llx, want %#llx",
+				       t, (unsigned long long)i,
+				       (unsigned long long)dl[i],
+				       (unsigned long long)want);
+			/* The source's log, frozen: the same prefix. */
+			if (i < s[t] && sl[i] != WL_ENTRY(t, i + 1) &&
+			    bad++ < 3)
+				TH_LOG("thread %d: source log[%llu] = %#llx",
+				       t, (unsigned long long)i,
+				       (unsigned long long)sl[i]);
+		}
+		EXPECT_EQ(0, bad);
+	}
+	for (i = npages - 16; i < npages; i++) {
+		unsigned char want[65536];
+
+		fill_random(want, self->page, 3, i);
+		EXPECT_EQ(0, memcmp(dp + i * self->page, want, self->page));
+	}
+	/* What the hook was told. */
+	EXPECT_STREQ(DST, dh->hook_region);
+	EXPECT_STREQ("/dev/partmob/" DST, dh->hook_device);
+	snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)md.id);
+	if (strcmp(idbuf, dh->hook_mig_id)) {
+		snprintf(idbuf, sizeof(idbuf), "%016llx",
+			 (unsigned long long)md.id);
+		EXPECT_EQ(md.id, strtoull(dh->hook_mig_id, NULL, 16))
+			TH_LOG("PARTMOB_MIGRATION_ID=%s, migration id %llu",
+			       dh->hook_mig_id, (unsigned long long)md.id);
+	}
+	munmap(dp, size);
+	munmap(sp, size);
+
+	/* A frozen writer dies of SIGKILL; then both regions go. */
+	ASSERT_EQ(0, kill_wait(self->writer[0], &st));
+	self->writer[0] = 0;
+	EXPECT_TRUE(WIFSIGNALED(st));
+	EXPECT_EQ(0, pm_region_delete(&self->t, SRC)) TH_LOG("%s",
+							     self->t.extack);
+	end = pm_now_ms() + 10000;
+	while ((ret = pm_region_delete(&self->t, DST)) == -EBUSY &&
+	       pm_now_ms() < end)
+		pm_sleep_ms(50);	/* the resumed instance is exiting */
+	EXPECT_EQ(0, ret) TH_LOG("%s", self->t.extack);
+}
+
+/* ---- convergence ------------------------------------------------------- */
+
+#define SWEEP_SIZE (2 << 20)
+
+static void sweep_region(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(mig) *self, const char *name,
+			 size_t size, int w, int delay_us)
+{
+	unsigned char *p;
+
+	ASSERT_EQ(0, pm_region_create(&self->t, name, size, 0, -1, -1, -1));
+	p = pm_region_map(name, size, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	sweep_fill(p, size / self->page, self->page);
+	munmap(p, size);
+	self->writer[w] = sweeper_start(name, size / self->page, self->page,
+					&self->prog[w], delay_us);
+	ASSERT_LT(0, self->writer[w]);
+	ASSERT_TRUE(advances(&self->prog[w], 10000));
+}
+
+/* After a failed migration: the source runs on, intact; no destination. */
+static void source_resumed(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(mig) *self, const char *src,
+			   const char *dst, size_t size, int w)
+{
+	struct pm_mig_info ms;
+	unsigned char *p;
+	int ret;
+
+	ms = mig_get(&self->t, src, &ret);
+	EXPECT_EQ(0, ret);
+	EXPECT_EQ(PARTMOB_MIG_S_FAILED, ms.state)
+		TH_LOG("state %s", pm_mig_state_name(ms.state));
+	EXPECT_NE(0, ms.error[0]);
+	TH_LOG("source: %s (errno %u)", ms.error, ms.err_no);
+	EXPECT_EQ(0, pm_region_frozen(src));
+	EXPECT_TRUE(advances(&self->prog[w], 10000));
+	EXPECT_EQ(0, pm_region_exists(dst));
+	p = pm_region_map(src, size, PROT_READ);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, sweep_damage(p, size / self->page, self->page,
+				  &self->prog[w]));
+	munmap(p, size);
+}
+
+TEST_F_TIMEOUT(mig, fast_writer_does_not_converge, 120)
+{
+	const char *const extra[] = { "--max-bandwidth", "1M", "--max-rounds",
+				      "3", "--on-stall", "abort",
+				      "--downtime-limit", "10", NULL };
+	struct pm_mig_info ms;
+	int ret;
+
+	MIG_SKIP();
+	sweep_region(_metadata, self, SRC, SWEEP_SIZE, 0, 0);
+	listener(_metadata, self, &self->lis, 7782, 1, NULL, NULL);
+	start(_metadata, self, &self->st, "start", SRC, DST, 7782, extra);
+	EXPECT_EQ(6, finish(_metadata, &self->st, "start", 100));
+	/* It says why: the dirty rate against the throughput. */
+	EXPECT_NE(NULL, strstr(self->st.err, "dirty rate"));
+	EXPECT_EQ(6, finish(_metadata, &self->lis, "listen --once", 30));
+	ms = mig_get(&self->t, SRC, &ret);
+	EXPECT_LE(3, ms.round);
+	source_resumed(_metadata, self, SRC, DST, SWEEP_SIZE, 0);
+}
+
+TEST_F_TIMEOUT(mig, fast_writer_switched_over, 120)
+{
+	const char *const extra[] = { "--max-bandwidth", "1M", "--max-rounds",
+				      "3", "--on-stall", "switchover",
+				      "--downtime-limit", "10", NULL };
+	size_t npages = SWEEP_SIZE / self->page;
+	unsigned char *p, *q;
+	uint64_t gen;
+
+	MIG_SKIP();
+	sweep_region(_metadata, self, SRC, SWEEP_SIZE, 0, 0);
+	listener(_metadata, self, &self->lis, 7783, 1, NULL, NULL);
+	start(_metadata, self, &self->st, "start", SRC, DST, 7783, extra);
+	ASSERT_EQ(0, finish(_metadata, &self->st, "start", 100));
+	EXPECT_EQ(0, finish(_metadata, &self->lis, "listen --once", 30));
+	gen = load64(&self->prog[0]);
+	EXPECT_FALSE(advances(&self->prog[0], 500));
+	p = pm_region_map(SRC, SWEEP_SIZE, PROT_READ);
+	q = pm_region_map(DST, SWEEP_SIZE, PROT_READ);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages, self->page));
+	EXPECT_EQ(gen, load64(&self->prog[0]));
+	EXPECT_EQ(0, sweep_damage(q, npages, self->page, &self->prog[0]));
+	munmap(p, SWEEP_SIZE);
+	munmap(q, SWEEP_SIZE);
+}
+
+/* ---- abort ------------------------------------------------------------- */
+
+/* Wait until @name's migration sends its first round, data flowing. */
+static void wait_round(struct __test_metadata *_metadata, const char *name)
+{
+	struct pm_mig_info mi;
+	uint64_t end = pm_now_ms() + 30000;
+	struct tnl t;
+
+	ASSERT_EQ(0, tnl_open(&t));
+	do {
+		if (!pm_mig_get(&t, name, &mi) &&
+		    mi.state == PARTMOB_MIG_S_ROUND && mi.transferred)
+			break;
+		pm_sleep_ms(10);
+	} while (pm_now_ms() < end);
+	tnl_close(&t);
+	ASSERT_EQ(PARTMOB_MIG_S_ROUND, mi.state)
+		TH_LOG("state %s", pm_mig_state_name(mi.state));
+}
+
+TEST_F_TIMEOUT(mig, abort_command, 120)
+{
+	const char *const extra[] = { "--max-bandwidth", "256K", NULL };
+	const char *const abort_argv[] = { "abort", SRC, NULL };
+
+	MIG_SKIP();
+	sweep_region(_metadata, self, SRC, SWEEP_SIZE, 0, 200);
+	listener(_metadata, self, &self->lis, 7784, 1, NULL, NULL);
+	start(_metadata, self, &self->st, "start", SRC, DST, 7784, extra);
+	wait_round(_metadata, SRC);
+	EXPECT_EQ(1, pm_region_exists(DST));
+	EXPECT_EQ(0, ctl_run(_metadata, self, -1, abort_argv, &self->aux[0]));
+	EXPECT_EQ(6, finish(_metadata, &self->st, "start", 60));
+	EXPECT_EQ(6, finish(_metadata, &self->lis, "listen --once", 60));
+	source_resumed(_metadata, self, SRC, DST, SWEEP_SIZE, 0);
+	/* Nothing to abort any more. */
+	EXPECT_NE(0, ctl_run(_metadata, self, -1, abort_argv, &self->aux[1]));
+}
+
+TEST_F_TIMEOUT(mig, start_killed, 120)
+{
+	const char *const extra[] = { "--max-bandwidth", "256K", NULL };
+	uint64_t end;
+
+	MIG_SKIP();
+	sweep_region(_metadata, self, SRC, SWEEP_SIZE, 0, 200);
+	listener(_metadata, self, &self->lis, 7785, 1, NULL, NULL);
+	start(_metadata, self, &self->st, "start", SRC, DST, 7785, extra);
+	wait_round(_metadata, SRC);
+	ASSERT_EQ(0, kill(self->st.pid, SIGKILL));
+	EXPECT_EQ(128 + SIGKILL, finish(_metadata, &self->st, "start", 30));
+	EXPECT_EQ(6, finish(_metadata, &self->lis, "listen --once", 60));
+	/* The module ends the source side on its own. */
+	end = pm_now_ms() + 30000;
+	while (pm_region_frozen(SRC) != 0 && pm_now_ms() < end)
+		pm_sleep_ms(20);
+	source_resumed(_metadata, self, SRC, DST, SWEEP_SIZE, 0);
+}
+
+/* ---- refusals --------------------------------------------------------- */
+
+static void small_region(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(mig) *self, const char *name,
+			 uint64_t seed)
+{
+	size_t size = 16 * self->page, i;
+	unsigned char *p;
+
+	ASSERT_EQ(0, pm_region_create(&self->t, name, size, 0, -1, -1, -1));
+	p = pm_region_map(name, size, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 16; i++)
+		fill_random(p + i * self->page, self->page, seed, i);
+	munmap(p, size);
+}
+
+static int region_intact(FIXTURE_DATA(mig) *self, const char *name,
+			 uint64_t seed)
+{
+	size_t size = 16 * self->page, i;
+	unsigned char *p = pm_region_map(name, size, PROT_READ);
+	unsigned char *want = malloc(self->page);
+	int ok = p != MAP_FAILED && want;
+
+	for (i = 0; ok && i < 16; i++) {
+		fill_random(want, self->page, seed, i);
+		ok = !memcmp(p + i * self->page, want, self->page);
+	}
+	if (p != MAP_FAILED)
+		munmap(p, size);
+	free(want);
+	return ok;
+}
+
+/*
+ * validate and start with @extra both refused with exit 5 and a message
+ * (validate: the destination's), and nothing created.
+ */
+static void both_refused(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(mig) *self, const char *src,
+			 const char *dst, int port, const char *const *extra,
+			 const char *word)
+{
+	int regions = pm_region_count(), existed = pm_region_exists(dst);
+	struct pm_proc *v = &self->aux[2], *s = &self->aux[3];
+
+	start(_metadata, self, v, "validate", src, dst, port, extra);
+	EXPECT_EQ(5, finish(_metadata, v, "validate", 60));
+	EXPECT_NE(0, v->err[0]);
+	if (word)
+		EXPECT_NE(NULL, strcasestr(v->err, word))
+			TH_LOG("validate's message lacks \"%s\"", word);
+	start(_metadata, self, s, "start", src, dst, port, extra);
+	EXPECT_EQ(5, finish(_metadata, s, "start", 60));
+	EXPECT_NE(0, s->err[0]);
+	if (word)
+		EXPECT_NE(NULL, strcasestr(s->err, word))
+			TH_LOG("start's message lacks \"%s\"", word);
+	nothing_created(_metadata, self, src, dst, regions, existed);
+	pm_proc_stop(v, SIGKILL);
+	pm_proc_stop(s, SIGKILL);
+}
+
+TEST_F_TIMEOUT(mig, refuse_name_in_use, 120)
+{
+	struct pm_proc *v = &self->aux[0];
+
+	MIG_SKIP();
+	small_region(_metadata, self, SRC, 5);
+	small_region(_metadata, self, DST, 6);
+	listener(_metadata, self, &self->lis, 7786, 0, NULL, NULL);
+	both_refused(_metadata, self, SRC, DST, 7786, NULL, NULL);
+	EXPECT_TRUE(region_intact(self, DST, 6));
+	EXPECT_TRUE(region_intact(self, SRC, 5));
+	/* A free name is acceptable; validate creates nothing either. */
+	start(_metadata, self, v, "validate", SRC, PFX "free", 7786, NULL);
+	EXPECT_EQ(0, finish(_metadata, v, "validate", 60));
+	EXPECT_EQ(0, pm_region_exists(PFX "free"));
+	EXPECT_EQ(0, pm_region_frozen(SRC));
+	/* The listener serves on after all of that. */
+	EXPECT_TRUE(pm_proc_alive(&self->lis));
+}
+
+TEST_F_TIMEOUT(mig, refuse_without_memory, 120)
+{
+	uint64_t huge = 64ULL << 30;
+	struct pm_proc *v = &self->aux[0];
+	char buf[16] = "";
+	int fd, ret;
+
+	MIG_SKIP();
+	/*
+	 * A 64 GiB source region that reserves its size: created while the
+	 * kernel overcommits always, so the source can have it; the
+	 * destination has no 64 GiB available.
+	 */
+	fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_LT(0, read(fd, buf, sizeof(buf) - 1));
+	close(fd);
+	buf[strcspn(buf, "\n")] = '\0';
+	snprintf(self->overcommit, sizeof(self->overcommit), "%s", buf);
+	ASSERT_EQ(0, pm_write_file("/proc/sys/vm/overcommit_memory", "1"));
+	ret = pm_region_create(&self->t, SRC, huge, 0, -1, -1, -1);
+	ASSERT_EQ(0, pm_write_file("/proc/sys/vm/overcommit_memory", buf));
+	self->overcommit[0] = '\0';
+	ASSERT_EQ(0, ret) TH_LOG("%s", self->t.extack);
+	ASSERT_EQ(0, pm_region_create(&self->t, PFX "sparse", huge,
+				      PARTMOB_REGION_F_OVERCOMMIT, -1, -1,
+				      -1)) TH_LOG("%s", self->t.extack);
+	listener(_metadata, self, &self->lis, 7787, 0, NULL, NULL);
+	both_refused(_metadata, self, SRC, DST, 7787, NULL, NULL);
+	/* A sparse region of the same size asks for no memory up front. */
+	start(_metadata, self, v, "validate", PFX "sparse", DST, 7787, NULL);
+	EXPECT_EQ(0, finish(_metadata, v, "validate", 60));
+	EXPECT_EQ(0, pm_region_exists(DST));
+	EXPECT_TRUE(pm_proc_alive(&self->lis));
+}
+
+#define REQ_DIR "/run/kst-mig-req"
+#define REQ_FILE REQ_DIR "/disk"
+
+TEST_F_TIMEOUT(mig, refuse_missing_path, 120)
+{
+	const char *const req[] = { "--require-path", REQ_FILE, NULL };
+	struct pm_spawn_opts o;
+	struct pm_proc *v = &self->aux[0];
+	int fd;
+
+	MIG_SKIP();
+	small_region(_metadata, self, SRC, 7);
+	mkdir(REQ_DIR, 0755);
+	fd = open(REQ_FILE, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 1 << 20));
+	close(fd);
+
+	/* The destination does not have the file (its own mount namespace). */
+	in_ns(self, 1, &o);
+	o.hide_dir = REQ_DIR;
+	listener(_metadata, self, &self->lis, 7788, 0, NULL, &o);
+	both_refused(_metadata, self, SRC, DST, 7788, req, NULL);
+	pm_proc_stop(&self->lis, SIGTERM);
+
+	/* It has one of another size. */
+	o.hide_file = "disk";
+	o.hide_file_size = 512 << 10;
+	listener(_metadata, self, &self->lis, 7789, 0, NULL, &o);
+	both_refused(_metadata, self, SRC, DST, 7789, req, NULL);
+	pm_proc_stop(&self->lis, SIGTERM);
+
+	/* The same size: acceptable. */
+	o.hide_file_size = 1 << 20;
+	listener(_metadata, self, &self->lis, 7790, 0, NULL, &o);
+	start(_metadata, self, v, "validate", SRC, DST, 7790, req);
+	EXPECT_EQ(0, finish(_metadata, v, "validate", 60));
+	EXPECT_EQ(0, pm_region_exists(DST));
+	unlink(REQ_FILE);
+	rmdir(REQ_DIR);
+}
+
+/* ---- four at once -------------------------------------------------------- */
+
+TEST_F_TIMEOUT(mig, four_at_once, 200)
+{
+	const char *const extra[] = { "--max-rounds", "5", "--on-stall",
+				      "switchover", NULL };
+	size_t size = 1 << 20, npages = size / self->page;
+	char src[4][40], dst[4][40];
+	int i;
+
+	MIG_SKIP();
+	for (i = 0; i < 4; i++) {
+		snprintf(src[i], sizeof(src[i]), PFX "src%d", i);
+		snprintf(dst[i], sizeof(dst[i]), PFX "dst%d", i);
+		sweep_region(_metadata, self, src[i], size, i, 500);
+	}
+	/* One listener, not --once: a child per connection. */
+	listener(_metadata, self, &self->lis, 7791, 0, NULL, NULL);
+	for (i = 0; i < 4; i++)
+		start(_metadata, self, &self->aux[i], "start", src[i], dst[i],
+		      7791, extra);
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(0, finish(_metadata, &self->aux[i], src[i], 180));
+	for (i = 0; i < 4; i++) {
+		struct pm_mig_info md;
+		unsigned char *p, *q;
+		int ret;
+
+		md = mig_get(&self->t, dst[i], &ret);
+		EXPECT_EQ(0, ret);
+		EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, md.state);
+		p = pm_region_map(src[i], size, PROT_READ);
+		q = pm_region_map(dst[i], size, PROT_READ);
+		ASSERT_NE(MAP_FAILED, p);
+		ASSERT_NE(MAP_FAILED, q);
+		EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages,
+					      self->page)) TH_LOG("%s", dst[i]);
+		EXPECT_EQ(0, sweep_damage(q, npages, self->page,
+					  &self->prog[i]));
+		munmap(p, size);
+		munmap(q, size);
+	}
+	EXPECT_TRUE(pm_proc_alive(&self->lis));
+}
+
+/* ---- hostile peers of the listener ------------------------------------- */
+
+/*
+ * Send @len bytes of @buf to the listener from A, half-close if @shut, and
+ * read its answer: 1 with @rep filled, 0 if it closed without one.
+ */
+static int hs_exchange(FIXTURE_DATA(mig) *self, int port, const void *buf,
+		       size_t len, int shut, struct partmob_hs_reply *rep)
+{
+	int fd, ret;
+
+	fd = pm_tcp_connect(self->h.orig, self->h.ns[0], B_ADDR, port, 10000);
+	if (fd < 0)
+		return fd;
+	pm_send_all(fd, buf, len);
+	if (shut)
+		shutdown(fd, SHUT_WR);
+	memset(rep, 0, sizeof(*rep));
+	ret = pm_recv_all(fd, rep, sizeof(*rep), 30000);
+	close(fd);
+	if (ret == -ETIMEDOUT)
+		return ret;
+	return ret ? 0 : 1;
+}
+
+struct bad_hello {
+	const char *what;
+	int status;		/* expected status; -1: any refusal or close */
+	void (*mangle)(struct partmob_hs_hello *h, long page);
+	size_t len;		/* 0: the whole hello */
+	int paths;		/* path records to append */
+};
+
+static void m_magic(struct partmob_hs_hello *h, long pg)
+{
+	h->magic = htobe32(0x12345678);
+}
+
+static void m_version(struct partmob_hs_hello *h, long pg)
+{
+	h->version = htobe16(99);
+}
+
+static void m_wire(struct partmob_hs_hello *h, long pg)
+{
+	h->wire_version = htobe32(PARTMOB_WIRE_VERSION + 1);
+}
+
+static void m_op(struct partmob_hs_hello *h, long pg)
+{
+	h->op = htobe16(9);
+}
+
+static void m_arch(struct partmob_hs_hello *h, long pg)
+{
+	snprintf(h->arch, sizeof(h->arch), "%s", "sparc64");
+}
+
+static void m_page(struct partmob_hs_hello *h, long pg)
+{
+	h->page_size = htobe32(pg * 2);
+}
+
+static void m_features(struct partmob_hs_hello *h, long pg)
+{
+	h->features = htobe64(PARTMOB_F_INFO | PARTMOB_F_REGIONS);
+}
+
+static void m_size_odd(struct partmob_hs_hello *h, long pg)
+{
+	h->region_size = htobe64(pg + 1);
+}
+
+static void m_size_zero(struct partmob_hs_hello *h, long pg)
+{
+	h->region_size = 0;
+}
+
+static void m_size_max(struct partmob_hs_hello *h, long pg)
+{
+	h->region_size = htobe64(PARTMOB_REGION_SIZE_MAX + pg);
+}
+
+static void m_memory(struct partmob_hs_hello *h, long pg)
+{
+	h->region_size = htobe64(PARTMOB_REGION_SIZE_MAX);
+}
+
+static void m_npaths(struct partmob_hs_hello *h, long pg)
+{
+	h->npaths = htobe32(PARTMOB_HS_PATHS_MAX + 1);
+}
+
+static void m_npaths_huge(struct partmob_hs_hello *h, long pg)
+{
+	h->npaths = htobe32(0xffffffffu);
+}
+
+static void m_region_unterminated(struct partmob_hs_hello *h, long pg)
+{
+	memset(h->region, 'a', sizeof(h->region));
+}
+
+static void m_arch_unterminated(struct partmob_hs_hello *h, long pg)
+{
+	memset(h->arch, 'x', sizeof(h->arch));
+}
+
+static void m_boot_unterminated(struct partmob_hs_hello *h, long pg)
+{
+	memset(h->boot_id, 'b', sizeof(h->boot_id));
+}
+
+static void m_region_bad_name(struct partmob_hs_hello *h, long pg)
+{
+	snprintf(h->region, sizeof(h->region), "%s", "../" PFX "x");
+}
+
+static void m_region_empty(struct partmob_hs_hello *h, long pg)
+{
+	memset(h->region, 0, sizeof(h->region));
+}
+
+static void m_path_unterminated(struct partmob_hs_hello *h, long pg)
+{
+	h->npaths = htobe32(1);
+}
+
+static void m_none(struct partmob_hs_hello *h, long pg)
+{
+}
+
+static const struct bad_hello bad_hellos[] = {
+	{ .what = "wrong magic", .status = -1, .mangle = m_magic },
+	{ .what = "truncated", .status = -1, .mangle = m_none, .len = 50 },
+	{ .what = "truncated to one byte short", .status = -1,
+	  .mangle = m_none, .len = sizeof(struct partmob_hs_hello) - 1 },
+	{ .what = "npaths above the limit", .status = PARTMOB_HS_E_BAD_REQUEST,
+	  .mangle = m_npaths },
+	{ .what = "npaths 2^32-1", .status = PARTMOB_HS_E_BAD_REQUEST,
+	  .mangle = m_npaths_huge },
+	{ .what = "unknown op", .status = PARTMOB_HS_E_BAD_REQUEST,
+	  .mangle = m_op },
+	{ .what = "protocol version", .status = PARTMOB_HS_E_VERSION,
+	  .mangle = m_version },
+	{ .what = "wire version", .status = PARTMOB_HS_E_VERSION,
+	  .mangle = m_wire },
+	{ .what = "arch", .status = PARTMOB_HS_E_ARCH, .mangle = m_arch },
+	{ .what = "page size", .status = PARTMOB_HS_E_PAGE_SIZE,
+	  .mangle = m_page },
+	{ .what = "features", .status = PARTMOB_HS_E_FEATURES,
+	  .mangle = m_features },
+	{ .what = "size not a page multiple", .status = PARTMOB_HS_E_SIZE,
+	  .mangle = m_size_odd },
+	{ .what = "size zero", .status = PARTMOB_HS_E_SIZE,
+	  .mangle = m_size_zero },
+	{ .what = "size above the maximum", .status = PARTMOB_HS_E_SIZE,
+	  .mangle = m_size_max },
+	{ .what = "size beyond memory", .status = PARTMOB_HS_E_MEMORY,
+	  .mangle = m_memory },
+	{ .what = "region name unterminated", .status = PARTMOB_HS_E_BAD_REQUEST,
+	  .mangle = m_region_unterminated },
+	{ .what = "arch unterminated", .status = PARTMOB_HS_E_BAD_REQUEST,
+	  .mangle = m_arch_unterminated },
+	{ .what = "boot id unterminated", .status = PARTMOB_HS_E_BAD_REQUEST,
+	  .mangle = m_boot_unterminated },
+	{ .what = "region name with a slash", .status = -1,
+	  .mangle = m_region_bad_name },
+	{ .what = "region name empty", .status = -1, .mangle = m_region_empty },
+	{ .what = "path unterminated", .status = PARTMOB_HS_E_BAD_REQUEST,
+	  .mangle = m_path_unterminated, .len = 0, .paths = 1 },
+};
+
+TEST_F_TIMEOUT(mig, listener_refuses_bad_hellos, 240)
+{
+	const size_t hl = sizeof(struct partmob_hs_hello);
+	struct partmob_hs_reply rep;
+	struct partmob_hs_hello h;
+	unsigned char buf[8192];
+	int regions, stalled, ret;
+	size_t i, len;
+	uint64_t s = 42;
+
+	MIG_SKIP();
+	listener(_metadata, self, &self->lis, 7792, 0, NULL, NULL);
+	regions = pm_region_count();
+
+	/* Sanity: a well-formed VALIDATE hello is answered OK. */
+	ASSERT_EQ(0, pm_hello_fill(&self->t, &h, PARTMOB_HS_OP_VALIDATE,
+				   DST, 16 * self->page, 0));
+	ASSERT_EQ(1, hs_exchange(self, 7792, &h, hl, 0, &rep));
+	EXPECT_EQ(PARTMOB_HS_MAGIC, be32toh(rep.magic));
+	EXPECT_EQ(PARTMOB_HS_OK, be16toh(rep.status)) TH_LOG("%.200s",
+							     rep.message);
+
+	/* A peer that stalls half-way does not hold up the others. */
+	stalled = pm_tcp_connect(self->h.orig, self->h.ns[0], B_ADDR, 7792,
+				 10000);
+	ASSERT_LE(0, stalled);
+	ASSERT_EQ(0, pm_send_all(stalled, &h, 20));
+
+	/* Garbage. */
+	for (i = 0; i < sizeof(buf); i += 8) {
+		uint64_t x = xs(&s);
+
+		memcpy(buf + i, &x, 8);
+	}
+	ret = hs_exchange(self, 7792, buf, sizeof(buf), 1, &rep);
+	EXPECT_LE(0, ret);
+	if (ret == 1)
+		EXPECT_NE(PARTMOB_HS_OK, be16toh(rep.status));
+
+	for (i = 0; i < sizeof(bad_hellos) / sizeof(bad_hellos[0]); i++) {
+		const struct bad_hello *b = &bad_hellos[i];
+		struct partmob_hs_path path;
+
+		ASSERT_EQ(0, pm_hello_fill(&self->t, &h,
+					   PARTMOB_HS_OP_VALIDATE, DST,
+					   16 * self->page, 0));
+		b->mangle(&h, self->page);
+		memcpy(buf, &h, hl);
+		len = b->len ? b->len : hl;
+		if (b->paths) {
+			memset(&path, 'p', sizeof(path));
+			path.size = htobe64(4096);
+			memcpy(buf + hl, &path, sizeof(path));
+			len += sizeof(path);
+		}
+		ret = hs_exchange(self, 7792, buf, len, 1, &rep);
+		TH_LOG("%s: %s status %u \"%.200s\"", b->what,
+		       ret == 1 ? "reply" : ret ? "timeout" : "closed",
+		       be16toh(rep.status), rep.message);
+		EXPECT_LE(0, ret) TH_LOG("%s: no answer", b->what);
+		if (ret == 1) {
+			EXPECT_EQ(PARTMOB_HS_MAGIC, be32toh(rep.magic));
+			EXPECT_NE(PARTMOB_HS_OK, be16toh(rep.status))
+				TH_LOG("%s accepted", b->what);
+			if (b->status >= 0)
+				EXPECT_EQ(b->status, be16toh(rep.status))
+					TH_LOG("%s", b->what);
+			EXPECT_NE(0, rep.message[0]);
+		} else if (b->status >= 0) {
+			/* A well-formed hello with a bad field deserves an answer. */
+			TH_LOG("%s: closed without a reply", b->what);
+			EXPECT_TRUE(0);
+		}
+		EXPECT_TRUE(pm_proc_alive(&self->lis)) TH_LOG("after %s",
+							      b->what);
+		EXPECT_EQ(regions, pm_region_count());
+	}
+	/* The same size with PARTMOB_REGION_F_OVERCOMMIT is acceptable. */
+	ASSERT_EQ(0, pm_hello_fill(&self->t, &h, PARTMOB_HS_OP_VALIDATE, DST,
+				   PARTMOB_REGION_SIZE_MAX,
+				   PARTMOB_REGION_F_OVERCOMMIT));
+	ASSERT_EQ(1, hs_exchange(self, 7792, &h, hl, 0, &rep));
+	EXPECT_EQ(PARTMOB_HS_OK, be16toh(rep.status)) TH_LOG("%.200s",
+							     rep.message);
+
+	/* The stalled peer is dropped (the listener's 10 s hello timeout). */
+	ret = pm_recv_all(stalled, buf, 1, 60000);
+	EXPECT_NE(-ETIMEDOUT, ret);
+	close(stalled);
+	EXPECT_TRUE(pm_proc_alive(&self->lis));
+	EXPECT_EQ(regions, pm_region_count());
+}
+
+/*
+ * A MIGRATE hello that is accepted, then a stream that is not: the
+ * destination region the listener had created goes again, and the
+ * listener serves on.
+ */
+TEST_F_TIMEOUT(mig, listener_survives_bad_stream, 120)
+{
+	const size_t hl = sizeof(struct partmob_hs_hello);
+	struct partmob_hs_reply rep;
+	struct partmob_hs_hello h;
+	struct partmob_frame f;
+	int fd, i, regions;
+	uint64_t end;
+
+	MIG_SKIP();
+	listener(_metadata, self, &self->lis, 7793, 0, NULL, NULL);
+	regions = pm_region_count();
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, pm_hello_fill(&self->t, &h,
+					   PARTMOB_HS_OP_MIGRATE, DST,
+					   16 * self->page, 0));
+		fd = pm_tcp_connect(self->h.orig, self->h.ns[0], B_ADDR, 7793,
+				    10000);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, pm_send_all(fd, &h, hl));
+		ASSERT_EQ(0, pm_recv_all(fd, &rep, sizeof(rep), 30000));
+		ASSERT_EQ(PARTMOB_HS_OK, be16toh(rep.status))
+			TH_LOG("%.200s", rep.message);
+		/* MIG_START came before the reply: the region is there. */
+		EXPECT_EQ(1, pm_region_exists(DST));
+		EXPECT_EQ(1, pm_region_frozen(DST));
+		if (i == 0) {		/* garbage for a frame */
+			memset(&f, 0xa5, sizeof(f));
+			pm_send_all(fd, &f, sizeof(f));
+		} else if (i == 1) {	/* a page beyond the region */
+			pm_frame(&f, PARTMOB_FRAME_HELLO, self->page,
+				 be64toh(h.mig_id), 16);
+			pm_send_all(fd, &f, sizeof(f));
+			pm_frame(&f, PARTMOB_FRAME_ZERO, 1, 16, 0);
+			pm_send_all(fd, &f, sizeof(f));
+		}			/* i == 2: the source goes away */
+		shutdown(fd, SHUT_WR);
+		pm_drain(fd, 30000);
+		close(fd);
+		end = pm_now_ms() + 30000;
+		while (pm_region_exists(DST) && pm_now_ms() < end)
+			pm_sleep_ms(20);
+		EXPECT_EQ(0, pm_region_exists(DST)) TH_LOG("case %d", i);
+		EXPECT_EQ(regions, pm_region_count());
+		EXPECT_TRUE(pm_proc_alive(&self->lis));
+	}
+	/* It logged each failure with the module's reason. */
+	pm_proc_read(&self->lis);
+	TH_LOG("listener's log:\n%s", self->lis.err);
+	EXPECT_NE(NULL, strstr(self->lis.err, "out of range"));
+}
+
+/* ===================================================================== */
+/* kmig: both kernel ends, driven by the test                            */
+/* ===================================================================== */
+
+FIXTURE(kmig) {
+	struct tnl t;
+	char skip[192];
+	long page;
+	int sctl, dctl;		/* control fds */
+	int peer;		/* the test's end when it plays a peer */
+	pid_t writer;
+	volatile uint64_t *prog;
+	char boot[PARTMOB_BOOT_ID_MAX + 1];
+};
+
+FIXTURE_SETUP(kmig)
+{
+	self->sctl = self->dctl = self->peer = -1;
+	self->page = sysconf(_SC_PAGESIZE);
+	self->prog = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->prog);
+	pm_boot_id(self->boot, sizeof(self->boot));
+	mig_prereq(&self->t, self->skip, sizeof(self->skip), 0);
+	if (self->skip[0])
+		return;
+	cleanup_regions();
+}
+
+FIXTURE_TEARDOWN(kmig)
+{
+	int st;
+
+	if (self->writer > 0)
+		kill_wait(self->writer, &st);
+	if (self->sctl >= 0)
+		close(self->sctl);
+	if (self->dctl >= 0)
+		close(self->dctl);
+	if (self->peer >= 0)
+		close(self->peer);
+	pm_kill_group_members();
+	if (self->t.sk)
+		cleanup_regions();
+	tnl_close(&self->t);
+	munmap((void *)self->prog, 4096);
+}
+
+#define KSIZE (1 << 20)
+#define KID 0x1122334455667788ULL
+
+/* A region of random pages with holes. */
+static void kregion(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(kmig) *self, const char *name, size_t size)
+{
+	size_t i, n = size / self->page;
+	unsigned char *p;
+
+	ASSERT_EQ(0, pm_region_create(&self->t, name, size, 0, -1, -1, -1))
+		TH_LOG("%s", self->t.extack);
+	p = pm_region_map(name, size, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < n; i++)
+		if (i % 4 != 3)
+			fill_random(p + i * self->page, self->page, 9, i);
+	munmap(p, size);
+}
+
+/* Source @src and destination @dst over a loopback pair. */
+static void kpair(struct __test_metadata *_metadata, FIXTURE_DATA(kmig) *self,
+		  size_t size, uint64_t bw)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1 };
+	int fds[2], ret;
+
+	ret = pm_tcp_pair(-1, -1, fds);
+	ASSERT_EQ(0, ret) TH_LOG("loopback pair: %s", strerror(-ret));
+	a.name = DST;
+	a.role = PARTMOB_MIG_DEST;
+	a.fd = fds[1];
+	a.id = KID;
+	a.peer = "127.0.0.1";
+	a.peer_boot_id = self->boot;
+	a.size = size;
+	self->dctl = pm_mig_start(&self->t, &a);
+	ASSERT_LE(0, self->dctl) TH_LOG("MIG_START dest: %d %s", self->dctl,
+					self->t.extack);
+	memset(&a, 0, sizeof(a));
+	a.flags = a.uid = a.gid = a.mode = -1;
+	a.name = SRC;
+	a.role = PARTMOB_MIG_SOURCE;
+	a.fd = fds[0];
+	a.id = KID;
+	a.peer = "127.0.0.1";
+	a.peer_boot_id = self->boot;
+	a.max_bandwidth = bw;
+	self->sctl = pm_mig_start(&self->t, &a);
+	ASSERT_LE(0, self->sctl) TH_LOG("MIG_START source: %d %s", self->sctl,
+					self->t.extack);
+	/* The module holds its own references. */
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void kwait(struct __test_metadata *_metadata, const char *name,
+		  uint32_t state)
+{
+	struct pm_mig_info mi;
+	int ret = pm_mig_wait_state(name, state, 60000, &mi);
+
+	ASSERT_EQ(0, ret) TH_LOG("%s: waiting for %s, got %s (%d) %s", name,
+				 pm_mig_state_name(state),
+				 pm_mig_state_name(mi.state), ret, mi.error);
+}
+
+/* Both control fds hang up within a minute. */
+static void kboth_end(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(kmig) *self)
+{
+	if (self->sctl >= 0)
+		EXPECT_EQ(0, pm_ctl_wait_hup(self->sctl, 60000));
+	if (self->dctl >= 0)
+		EXPECT_EQ(0, pm_ctl_wait_hup(self->dctl, 60000));
+}
+
+/* A failed migration: source thawed and intact, destination gone. */
+static void kfailed(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(kmig) *self, size_t size, int intact)
+{
+	struct pm_mig_info mi;
+	int ret;
+
+	kboth_end(_metadata, self);
+	ret = pm_mig_get(&self->t, SRC, &mi);
+	EXPECT_EQ(0, ret);
+	EXPECT_EQ(PARTMOB_MIG_S_FAILED, mi.state)
+		TH_LOG("source %s", pm_mig_state_name(mi.state));
+	EXPECT_NE(0, mi.error[0]);
+	TH_LOG("source: %s (errno %u)", mi.error, mi.err_no);
+	EXPECT_EQ(0, pm_region_frozen(SRC));
+	EXPECT_EQ(0, pm_region_exists(DST));
+	if (self->dctl >= 0 && !pm_mig_get_fd(&self->t, self->dctl, &mi)) {
+		EXPECT_EQ(PARTMOB_MIG_S_FAILED, mi.state)
+			TH_LOG("destination %s", pm_mig_state_name(mi.state));
+		EXPECT_NE(0, mi.error[0]);
+		TH_LOG("destination: %s (errno %u)", mi.error, mi.err_no);
+	}
+	if (intact) {
+		unsigned char *p = pm_region_map(SRC, size, PROT_READ);
+		unsigned char *want = malloc(self->page);
+		size_t i, bad = 0;
+
+		ASSERT_NE(MAP_FAILED, p);
+		for (i = 0; i < size / self->page; i++) {
+			memset(want, 0, self->page);
+			if (i % 4 != 3)
+				fill_random(want, self->page, 9, i);
+			bad += !!memcmp(p + i * self->page, want, self->page);
+		}
+		EXPECT_EQ(0, bad);
+		free(want);
+		munmap(p, size);
+	}
+}
+
+TEST_F_TIMEOUT(kmig, rounds_then_switchover, 120)
+{
+	size_t npages = KSIZE / self->page;
+	struct pm_mig_info ms, md;
+	unsigned char *p, *q;
+	uint64_t n = 0;
+	int i;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	kpair(_metadata, self, KSIZE, 0);
+	/* Created frozen, at once. */
+	EXPECT_EQ(1, pm_region_frozen(DST));
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &ms));
+	EXPECT_EQ(1, ms.round);
+	EXPECT_EQ(0, ms.remaining);
+	EXPECT_EQ(KSIZE, ms.total_bytes);
+	EXPECT_STREQ("127.0.0.1", ms.peer);
+	EXPECT_STREQ(self->boot, ms.peer_boot_id);
+	EXPECT_EQ(KID, ms.id);
+	/* The control fd counts the changes so far. */
+	EXPECT_EQ(sizeof(n), read(self->sctl, &n, sizeof(n)));
+	EXPECT_LT(0, n);
+
+	/* Dirty five pages while waiting: they are what remains. */
+	p = pm_region_map(SRC, KSIZE, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 5; i++)
+		fill_random(p + (i * 37 % npages) * self->page, self->page,
+			    10, i);
+	munmap(p, KSIZE);
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &ms));
+	EXPECT_EQ(5 * self->page, ms.remaining);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ROUND))
+		TH_LOG("%s", self->t.extack);
+	do {	/* round 2 ends in WAITING again */
+		ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &ms));
+		pm_sleep_ms(10);
+	} while (ms.round < 2 && ms.state != PARTMOB_MIG_S_FAILED);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &ms));
+	EXPECT_EQ(2, ms.round);
+	EXPECT_EQ(5 * self->page, ms.round_bytes);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC,
+				    PARTMOB_MIG_A_SWITCHOVER))
+		TH_LOG("%s", self->t.extack);
+	kboth_end(_metadata, self);
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &ms));
+	ASSERT_EQ(0, pm_mig_get(&self->t, DST, &md));
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, ms.state) TH_LOG("%s", ms.error);
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, md.state) TH_LOG("%s", md.error);
+	EXPECT_EQ(KID, md.id);
+	EXPECT_EQ(PARTMOB_MIG_DEST, md.role);
+	EXPECT_EQ(1, pm_region_frozen(SRC));
+	EXPECT_EQ(0, pm_region_frozen(DST));
+	/* Nothing to control once ended. */
+	EXPECT_EQ(-EALREADY, pm_mig_control(&self->t, SRC,
+					    PARTMOB_MIG_A_ABORT));
+	EXPECT_EQ(-EALREADY, pm_mig_control(&self->t, DST,
+					    PARTMOB_MIG_A_ABORT));
+	p = pm_region_map(SRC, KSIZE, PROT_READ);
+	q = pm_region_map(DST, KSIZE, PROT_READ);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages, self->page));
+	munmap(p, KSIZE);
+	munmap(q, KSIZE);
+}
+
+TEST_F_TIMEOUT(kmig, abort_while_waiting, 60)
+{
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	kpair(_metadata, self, KSIZE, 0);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT))
+		TH_LOG("%s", self->t.extack);
+	kfailed(_metadata, self, KSIZE, 1);
+}
+
+TEST_F_TIMEOUT(kmig, abort_during_round, 60)
+{
+	struct pm_mig_info mi;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	kpair(_metadata, self, KSIZE, 128 << 10);	/* 8 s for round 1 */
+	kwait(_metadata, SRC, PARTMOB_MIG_S_ROUND);
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
+	EXPECT_EQ(0, mi.round);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT))
+		TH_LOG("%s", self->t.extack);
+	kfailed(_metadata, self, KSIZE, 1);
+}
+
+TEST_F_TIMEOUT(kmig, abort_from_destination, 60)
+{
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	kpair(_metadata, self, KSIZE, 128 << 10);
+	kwait(_metadata, DST, PARTMOB_MIG_S_ROUND);
+	ASSERT_EQ(0, pm_mig_control(&self->t, DST, PARTMOB_MIG_A_ABORT))
+		TH_LOG("%s", self->t.extack);
+	kfailed(_metadata, self, KSIZE, 1);
+}
+
+TEST_F_TIMEOUT(kmig, abort_during_stop_copy, 90)
+{
+	size_t size = 512 << 10, npages = size / self->page;
+	unsigned char *p;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, pm_region_create(&self->t, SRC, size, 0, -1, -1, -1));
+	p = pm_region_map(SRC, size, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	sweep_fill(p, npages, self->page);
+	munmap(p, size);
+	self->writer = sweeper_start(SRC, npages, self->page, self->prog, 0);
+	ASSERT_LT(0, self->writer);
+	ASSERT_TRUE(advances(self->prog, 10000));
+	kpair(_metadata, self, size, 128 << 10);	/* 4 s a round */
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC,
+				    PARTMOB_MIG_A_SWITCHOVER));
+	/* Everything is dirty again: stop-copy has 512 KiB to send. */
+	kwait(_metadata, SRC, PARTMOB_MIG_S_STOP_COPY);
+	EXPECT_EQ(1, pm_region_frozen(SRC));
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT))
+		TH_LOG("%s", self->t.extack);
+	kfailed(_metadata, self, size, 0);
+	/* The writer runs again, its pages intact. */
+	EXPECT_TRUE(advances(self->prog, 10000));
+	p = pm_region_map(SRC, size, PROT_READ);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, sweep_damage(p, npages, self->page, self->prog));
+	munmap(p, size);
+}
+
+TEST_F_TIMEOUT(kmig, closing_control_fd_aborts, 60)
+{
+	int ret;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	kpair(_metadata, self, KSIZE, 0);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+	close(self->sctl);
+	/* No fd to poll: the state tells. */
+	self->sctl = -1;
+	ret = pm_ctl_wait_hup(self->dctl, 60000);
+	EXPECT_EQ(0, ret);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_FAILED);
+	kfailed(_metadata, self, KSIZE, 1);
+
+	/* The same from the destination's side, mid-round. */
+	close(self->dctl);
+	self->dctl = -1;
+	kpair(_metadata, self, KSIZE, 128 << 10);
+	kwait(_metadata, DST, PARTMOB_MIG_S_ROUND);
+	close(self->dctl);
+	self->dctl = -1;
+	ret = pm_ctl_wait_hup(self->sctl, 60000);
+	EXPECT_EQ(0, ret);
+	kfailed(_metadata, self, KSIZE, 1);
+}
+
+TEST_F(kmig, refusals)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1 };
+	int fds[2], ret, udp, tcp;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	kregion(_metadata, self, PFX "other", KSIZE);
+	ASSERT_EQ(0, pm_tcp_pair(-1, -1, fds));
+
+	a.role = PARTMOB_MIG_SOURCE;
+	a.fd = fds[0];
+	a.name = PFX "nosuch";
+	EXPECT_EQ(-ENOENT, pm_mig_start(&self->t, &a));
+	EXPECT_NE(0, self->t.extack[0]);
+	/* Not a socket, not TCP, not connected. */
+	a.name = SRC;
+	a.fd = open("/dev/null", O_RDONLY);
+	EXPECT_EQ(-ENOTSOCK, pm_mig_start(&self->t, &a));
+	close(a.fd);
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	a.fd = udp;
+	ret = pm_mig_start(&self->t, &a);
+	EXPECT_TRUE(ret == -EPROTONOSUPPORT || ret == -ENOTCONN)
+		TH_LOG("UDP: %d %s", ret, self->t.extack);
+	close(udp);
+	tcp = socket(AF_INET, SOCK_STREAM, 0);
+	a.fd = tcp;
+	EXPECT_EQ(-ENOTCONN, pm_mig_start(&self->t, &a));
+	close(tcp);
+	a.fd = 999;
+	EXPECT_GT(0, pm_mig_start(&self->t, &a));
+	/* A destination name in use. */
+	a.role = PARTMOB_MIG_DEST;
+	a.fd = fds[1];
+	a.name = PFX "other";
+	a.size = KSIZE;
+	EXPECT_EQ(-EEXIST, pm_mig_start(&self->t, &a));
+	EXPECT_NE(0, self->t.extack[0]);
+	/* A destination with a bad size or without one. */
+	a.name = DST;
+	a.size = self->page + 1;
+	EXPECT_EQ(-EINVAL, pm_mig_start(&self->t, &a));
+	a.size = 0;
+	EXPECT_GT(0, pm_mig_start(&self->t, &a));
+	EXPECT_EQ(0, pm_region_exists(DST));
+	/* No role, a bad role. */
+	a.size = KSIZE;
+	a.role = 7;
+	EXPECT_GT(0, pm_mig_start(&self->t, &a));
+	EXPECT_EQ(0, pm_region_exists(DST));
+	/* Control without a migration, or an action that does not apply. */
+	EXPECT_EQ(-ENOENT, pm_mig_control(&self->t, PFX "other",
+					  PARTMOB_MIG_A_ABORT));
+	EXPECT_EQ(-ENOENT, pm_mig_control(&self->t, PFX "nosuch",
+					  PARTMOB_MIG_A_ABORT));
+	EXPECT_GT(0, pm_mig_control(&self->t, SRC, 99));
+	close(fds[0]);
+	close(fds[1]);
+
+	kpair(_metadata, self, KSIZE, 0);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+	EXPECT_EQ(-EINVAL, pm_mig_control(&self->t, DST, PARTMOB_MIG_A_ROUND));
+	EXPECT_NE(0, self->t.extack[0]);
+	EXPECT_EQ(-EINVAL, pm_mig_control(&self->t, DST,
+					  PARTMOB_MIG_A_SWITCHOVER));
+	EXPECT_EQ(-EINVAL, pm_mig_control(&self->t, SRC,
+					  PARTMOB_MIG_A_RESUME));
+	EXPECT_EQ(-EINVAL, pm_mig_control(&self->t, SRC,
+					  PARTMOB_MIG_A_DISCARD));
+	EXPECT_EQ(-EINVAL, pm_mig_control(&self->t, DST,
+					  PARTMOB_MIG_A_RESUME));
+	/* A region that is migrating cannot migrate again, nor go. */
+	ASSERT_EQ(0, pm_tcp_pair(-1, -1, fds));
+	a.role = PARTMOB_MIG_SOURCE;
+	a.name = SRC;
+	a.fd = fds[0];
+	a.size = 0;
+	EXPECT_EQ(-EBUSY, pm_mig_start(&self->t, &a)) TH_LOG("%s",
+							      self->t.extack);
+	EXPECT_EQ(-EBUSY, pm_region_delete(&self->t, SRC));
+	EXPECT_EQ(-EBUSY, pm_region_delete(&self->t, DST));
+	close(fds[0]);
+	close(fds[1]);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+	kfailed(_metadata, self, KSIZE, 1);
+	EXPECT_EQ(-EALREADY, pm_mig_control(&self->t, SRC,
+					    PARTMOB_MIG_A_ABORT));
+}
+
+/* ---- the source's stream, read by the test as the destination ------------ */
+
+struct rdst {
+	unsigned char *mem;	/* what the destination would have */
+	unsigned char *seen;	/* pages received in the current round */
+	size_t npages;
+	long page;
+	uint64_t pages, zero, frames;
+	uint32_t last_round;
+	int bad;
+	char why[160];
+};
+
+/* Read frames until one of @stop_type (ROUND or END): 0 or -errno. */
+static int rdst_until(struct rdst *d, int fd, uint16_t stop_type,
+		      struct partmob_frame *last)
+{
+	struct partmob_frame f;
+	int ret;
+
+	for (;;) {
+		uint16_t type;
+		uint32_t count;
+		uint64_t off;
+
+		ret = pm_recv_all(fd, &f, sizeof(f), 30000);
+		if (ret)
+			return ret;
+		d->frames++;
+		type = be16toh(f.type);
+		count = be32toh(f.count);
+		off = be64toh(f.offset);
+		if (type == PARTMOB_FRAME_PAGES || type == PARTMOB_FRAME_ZERO) {
+			if (off > d->npages || count > d->npages - off ||
+			    (type == PARTMOB_FRAME_PAGES &&
+			     count > PARTMOB_FRAME_PAGES_MAX)) {
+				snprintf(d->why, sizeof(d->why),
+					 "frame %u: %u pages at %llu", type,
+					 count, (unsigned long long)off);
+				d->bad++;
+				return -ERANGE;
+			}
+			memset(d->seen + off, 1, count);
+			if (type == PARTMOB_FRAME_PAGES) {
+				ret = pm_recv_all(fd, d->mem + off * d->page,
+						  (size_t)count * d->page,
+						  30000);
+				if (ret)
+					return ret;
+				d->pages += count;
+			} else {
+				memset(d->mem + off * d->page, 0,
+				       (size_t)count * d->page);
+				d->zero += count;
+			}
+			continue;
+		}
+		if (type == PARTMOB_FRAME_ROUND)
+			d->last_round = be64toh(f.arg);
+		if (type == stop_type ||
+		    (stop_type == PARTMOB_FRAME_END &&
+		     type == PARTMOB_FRAME_ROUND)) {
+			*last = f;
+			if (type == stop_type)
+				return 0;
+			continue;
+		}
+		snprintf(d->why, sizeof(d->why), "unexpected frame type %u",
+			 type);
+		d->bad++;
+		*last = f;
+		return -EPROTO;
+	}
+}
+
+static size_t seen_count(struct rdst *d)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->npages; i++)
+		n += d->seen[i];
+	return n;
+}
+
+enum { FAKE_COMMIT, FAKE_NO_PREPARED, FAKE_GONE };
+
+static void fake_destination(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(kmig) *self, int how)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1 };
+	size_t npages = KSIZE / self->page, i;
+	struct partmob_frame f;
+	struct pm_mig_info mi;
+	struct rdst d = { 0 };
+	unsigned char *p;
+	int fds[2];
+
+	kregion(_metadata, self, SRC, KSIZE);
+	ASSERT_EQ(0, pm_tcp_pair(-1, -1, fds));
+	a.name = SRC;
+	a.role = PARTMOB_MIG_SOURCE;
+	a.fd = fds[0];
+	a.id = KID;
+	self->sctl = pm_mig_start(&self->t, &a);
+	ASSERT_LE(0, self->sctl) TH_LOG("%s", self->t.extack);
+	close(fds[0]);
+	self->peer = fds[1];
+	d.npages = npages;
+	d.page = self->page;
+	d.mem = malloc(KSIZE);
+	d.seen = calloc(npages, 1);
+	ASSERT_NE(NULL, d.mem);
+	ASSERT_NE(NULL, d.seen);
+	memset(d.mem, 0, KSIZE);	/* a fresh region reads zero */
+
+	ASSERT_EQ(0, pm_recv_all(self->peer, &f, sizeof(f), 30000));
+	ASSERT_EQ(PARTMOB_FRAME_HELLO, be16toh(f.type));
+	EXPECT_EQ(KID, be64toh(f.offset));
+	EXPECT_EQ(self->page, be32toh(f.count));
+	EXPECT_EQ(npages, be64toh(f.arg));
+	EXPECT_EQ(0, be16toh(f.flags));
+
+	/* Round 1 covers every page that is not a hole. */
+	ASSERT_EQ(0, rdst_until(&d, self->peer, PARTMOB_FRAME_ROUND, &f))
+		TH_LOG("%s", d.why);
+	EXPECT_EQ(1, be64toh(f.arg));
+	for (i = 0; i < npages; i++)
+		if (i % 4 != 3 && !d.seen[i]) {
+			TH_LOG("round 1 left out page %zu", i);
+			EXPECT_TRUE(0);
+			break;
+		}
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+
+	/*
+	 * Round 2 carries exactly the four pages changed meanwhile: three
+	 * written, one punched out (it must arrive as zeros).
+	 */
+	p = pm_region_map(SRC, KSIZE, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	p[1 * self->page] ^= 1;
+	p[7 * self->page + 5] ^= 1;
+	p[(npages - 1) * self->page + 9] ^= 1;
+	ASSERT_EQ(0, madvise(p + 5 * self->page, self->page, MADV_REMOVE));
+	munmap(p, KSIZE);
+	memset(d.seen, 0, npages);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ROUND));
+	ASSERT_EQ(0, rdst_until(&d, self->peer, PARTMOB_FRAME_ROUND, &f))
+		TH_LOG("%s", d.why);
+	EXPECT_EQ(2, be64toh(f.arg));
+	EXPECT_EQ(4, seen_count(&d));
+	EXPECT_TRUE(d.seen[1] && d.seen[5] && d.seen[7] &&
+		    d.seen[npages - 1]);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+
+	/* Switchover: nothing is dirty; the stream ends. */
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_SWITCHOVER));
+	ASSERT_EQ(0, rdst_until(&d, self->peer, PARTMOB_FRAME_END, &f))
+		TH_LOG("%s", d.why);
+	TH_LOG("END: %llu pages sent (%llu data, %llu zero received)",
+	       (unsigned long long)be64toh(f.arg),
+	       (unsigned long long)d.pages, (unsigned long long)d.zero);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_PREPARING);
+	EXPECT_EQ(1, pm_region_frozen(SRC));
+	p = pm_region_map(SRC, KSIZE, PROT_READ);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < npages; i++)
+		if (memcmp(p + i * self->page, d.mem + i * self->page,
+			   self->page)) {
+			TH_LOG("page %zu of the stream differs", i);
+			EXPECT_TRUE(0);
+			break;
+		}
+	munmap(p, KSIZE);
+
+	switch (how) {
+	case FAKE_COMMIT:
+		pm_frame(&f, PARTMOB_FRAME_PREPARED, 0, 0, 0);
+		ASSERT_EQ(0, pm_send_all(self->peer, &f, sizeof(f)));
+		ASSERT_EQ(0, pm_recv_all(self->peer, &f, sizeof(f), 30000));
+		EXPECT_EQ(PARTMOB_FRAME_COMMIT, be16toh(f.type));
+		/* Decided: nothing aborts it now. */
+		EXPECT_EQ(-EALREADY, pm_mig_control(&self->t, SRC,
+						    PARTMOB_MIG_A_ABORT));
+		pm_frame(&f, PARTMOB_FRAME_RESUMED, 0, 0, 0);
+		ASSERT_EQ(0, pm_send_all(self->peer, &f, sizeof(f)));
+		EXPECT_EQ(0, pm_ctl_wait_hup(self->sctl, 30000));
+		ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
+		EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, mi.state)
+			TH_LOG("%s %s", pm_mig_state_name(mi.state), mi.error);
+		EXPECT_EQ(1, pm_region_frozen(SRC));
+		break;
+	case FAKE_NO_PREPARED:
+		ASSERT_EQ(0, pm_mig_control(&self->t, SRC,
+					    PARTMOB_MIG_A_ABORT));
+		EXPECT_EQ(0, pm_ctl_wait_hup(self->sctl, 30000));
+		break;
+	case FAKE_GONE:
+		close(self->peer);
+		self->peer = -1;
+		EXPECT_EQ(0, pm_ctl_wait_hup(self->sctl, 30000));
+		break;
+	}
+	if (how != FAKE_COMMIT) {
+		ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
+		EXPECT_EQ(PARTMOB_MIG_S_FAILED, mi.state)
+			TH_LOG("%s", pm_mig_state_name(mi.state));
+		EXPECT_NE(0, mi.error[0]);
+		TH_LOG("source: %s", mi.error);
+		EXPECT_EQ(0, pm_region_frozen(SRC));
+	}
+	free(d.mem);
+	free(d.seen);
+}
+
+TEST_F_TIMEOUT(kmig, source_stream_commits, 60)
+{
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	fake_destination(_metadata, self, FAKE_COMMIT);
+}
+
+TEST_F_TIMEOUT(kmig, source_abort_while_preparing, 60)
+{
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	fake_destination(_metadata, self, FAKE_NO_PREPARED);
+}
+
+TEST_F_TIMEOUT(kmig, source_peer_gone_before_prepared, 60)
+{
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	fake_destination(_metadata, self, FAKE_GONE);
+}
+
+/* ===================================================================== */
+/* rx: hostile streams into the kernel's receiver                        */
+/* ===================================================================== */
+
+#define RX_PAGES 32
+#define RX_ID 0x5555aaaa12345678ULL
+
+struct rx {
+	int fd;
+	long page;
+	uint64_t npages, id;
+	unsigned char *pg;	/* RX_PAGES pages of content to send */
+};
+
+enum rx_expect { RX_FAILED, RX_COMPLETED, RX_DOUBT_RESUME, RX_DOUBT_DISCARD };
+
+static int frame(struct rx *c, uint16_t type, uint32_t count, uint64_t off,
+		 uint64_t arg)
+{
+	struct partmob_frame f;
+
+	pm_frame(&f, type, count, off, arg);
+	return pm_send_all(c->fd, &f, sizeof(f));
+}
+
+static void hello(struct rx *c)
+{
+	frame(c, PARTMOB_FRAME_HELLO, c->page, c->id, c->npages);
+}
+
+static void pages(struct rx *c, uint32_t count, uint64_t off)
+{
+	frame(c, PARTMOB_FRAME_PAGES, count, off, 0);
+	pm_send_all(c->fd, c->pg, (size_t)count * c->page);
+}
+
+static void f_garbage(struct rx *c)
+{
+	uint64_t s = 7, buf[512];
+	int i;
+
+	for (i = 0; i < 512; i++)
+		buf[i] = xs(&s);
+	pm_send_all(c->fd, buf, sizeof(buf));
+}
+
+static void f_short_header(struct rx *c)
+{
+	struct partmob_frame f;
+
+	pm_frame(&f, PARTMOB_FRAME_HELLO, c->page, c->id, c->npages);
+	pm_send_all(c->fd, &f, 10);
+}
+
+static void f_pages_first(struct rx *c)
+{
+	pages(c, 1, 0);
+}
+
+static void f_round_first(struct rx *c)
+{
+	frame(c, PARTMOB_FRAME_ROUND, 0, 0, 1);
+}
+
+static void f_end_first(struct rx *c)
+{
+	frame(c, PARTMOB_FRAME_END, 0, 0, 0);
+}
+
+static void f_commit_before_end(struct rx *c)
+{
+	hello(c);
+	pages(c, 4, 0);
+	frame(c, PARTMOB_FRAME_ROUND, 0, 0, 1);
+	frame(c, PARTMOB_FRAME_COMMIT, 0, 0, 0);
+}
+
+static void f_pages_beyond(struct rx *c)
+{
+	hello(c);
+	pages(c, 1, c->npages);
+}
+
+static void f_pages_straddle(struct rx *c)
+{
+	hello(c);
+	pages(c, 2, c->npages - 1);
+}
+
+static void f_pages_wrap(struct rx *c)
+{
+	hello(c);
+	pages(c, 2, ~0ULL);
+}
+
+static void f_pages_too_many(struct rx *c)
+{
+	unsigned char *big = calloc(PARTMOB_FRAME_PAGES_MAX + 1, c->page);
+
+	hello(c);
+	frame(c, PARTMOB_FRAME_PAGES, PARTMOB_FRAME_PAGES_MAX + 1, 0, 0);
+	if (big)
+		pm_send_all(c->fd, big,
+			    (size_t)(PARTMOB_FRAME_PAGES_MAX + 1) * c->page);
+	free(big);
+}
+
+static void f_pages_huge_count(struct rx *c)
+{
+	hello(c);
+	frame(c, PARTMOB_FRAME_PAGES, 0xffffffffu, 0, 0);
+	pm_send_all(c->fd, c->pg, (size_t)RX_PAGES * c->page);
+}
+
+static void f_zero_beyond(struct rx *c)
+{
+	hello(c);
+	frame(c, PARTMOB_FRAME_ZERO, 1, c->npages, 0);
+}
+
+static void f_zero_huge_count(struct rx *c)
+{
+	hello(c);
+	frame(c, PARTMOB_FRAME_ZERO, 0xffffffffu, 0, 0);
+}
+
+static void f_zero_wrap(struct rx *c)
+{
+	hello(c);
+	frame(c, PARTMOB_FRAME_ZERO, 2, ~0ULL, 0);
+}
+
+static void f_short_payload(struct rx *c)
+{
+	hello(c);
+	frame(c, PARTMOB_FRAME_PAGES, 4, 0, 0);
+	pm_send_all(c->fd, c->pg, c->page + c->page / 2);
+}
+
+static void f_flags(struct rx *c)
+{
+	struct partmob_frame f;
+
+	hello(c);
+	pm_frame(&f, PARTMOB_FRAME_ZERO, 1, 0, 0);
+	f.flags = htobe16(1);
+	pm_send_all(c->fd, &f, sizeof(f));
+}
+
+static void f_round_skipped(struct rx *c)
+{
+	hello(c);
+	pages(c, 1, 0);
+	frame(c, PARTMOB_FRAME_ROUND, 0, 0, 2);
+}
+
+static void f_end_count(struct rx *c)
+{
+	hello(c);
+	pages(c, 2, 0);
+	frame(c, PARTMOB_FRAME_ROUND, 0, 0, 1);
+	frame(c, PARTMOB_FRAME_END, 0, 0, 3);
+}
+
+static void f_unknown_type(struct rx *c)
+{
+	hello(c);
+	frame(c, 42, 0, 0, 0);
+}
+
+static void f_type_zero(struct rx *c)
+{
+	hello(c);
+	frame(c, 0, 0, 0, 0);
+}
+
+static void f_prepared_from_source(struct rx *c)
+{
+	hello(c);
+	frame(c, PARTMOB_FRAME_PREPARED, 0, 0, 0);
+}
+
+static void f_resumed_from_source(struct rx *c)
+{
+	hello(c);
+	frame(c, PARTMOB_FRAME_RESUMED, 0, 0, 0);
+}
+
+static void f_hello_twice(struct rx *c)
+{
+	hello(c);
+	hello(c);
+}
+
+static void f_hello_page_size(struct rx *c)
+{
+	frame(c, PARTMOB_FRAME_HELLO, c->page * 2, c->id, c->npages / 2);
+}
+
+static void f_hello_npages(struct rx *c)
+{
+	frame(c, PARTMOB_FRAME_HELLO, c->page, c->id, c->npages + 1);
+}
+
+static void f_hello_id(struct rx *c)
+{
+	frame(c, PARTMOB_FRAME_HELLO, c->page, c->id + 1, c->npages);
+}
+
+static void f_abort(struct rx *c)
+{
+	hello(c);
+	pages(c, 2, 0);
+	frame(c, PARTMOB_FRAME_ABORT, 0, 0, EIO);
+}
+
+static void f_eof_mid_round(struct rx *c)
+{
+	hello(c);
+	pages(c, 2, 0);
+}
+
+static void f_silent(struct rx *c)
+{
+}
+
+static void f_silent_after_hello(struct rx *c)
+{
+	hello(c);
+}
+
+/* A complete stream; the destination prepares and waits for COMMIT. */
+static int f_valid_until_prepared(struct rx *c)
+{
+	struct partmob_frame f;
+	uint64_t i;
+	int ret;
+
+	hello(c);
+	/* Round 1: data in the first half, zeros in the second. */
+	for (i = 0; i < c->npages / 2; i += 8)
+		pages(c, 8, i);
+	frame(c, PARTMOB_FRAME_ZERO, c->npages / 2, c->npages / 2, 0);
+	frame(c, PARTMOB_FRAME_ROUND, 0, 0, 1);
+	/* Round 2: page 3 again, page npages - 1 now data. */
+	pages(c, 1, 3);
+	pages(c, 1, c->npages - 1);
+	frame(c, PARTMOB_FRAME_ROUND, 0, 0, 2);
+	frame(c, PARTMOB_FRAME_END, 0, 0, c->npages / 2 + 2);
+	ret = pm_recv_all(c->fd, &f, sizeof(f), 30000);
+	if (ret)
+		return ret;
+	return be16toh(f.type) == PARTMOB_FRAME_PREPARED ? 0 : -EPROTO;
+}
+
+/* What f_valid_until_prepared() leaves in page @i. */
+static void rx_expected(struct rx *c, uint64_t i, unsigned char *want)
+{
+	memset(want, 0, c->page);
+	if (i < c->npages / 2)
+		memcpy(want, c->pg + (i % 8) * c->page, c->page);
+	if (i == 3 || i == c->npages - 1)
+		memcpy(want, c->pg, c->page);
+}
+
+FIXTURE(rx) {
+	struct tnl t;
+	char skip[192];
+	long page;
+	int ctl;
+	struct rx c;
+	unsigned char *sentinel;	/* mapped read-only */
+	unsigned char sentinel_copy[4 * 65536];
+	int nbefore;
+};
+
+FIXTURE_VARIANT(rx) {
+	void (*feed)(struct rx *c);
+	int expect;
+	uint32_t timeout_ms;	/* PARTMOB_A_MIG_TIMEOUT_MS, 0: default */
+	int close_after;	/* close our end after feeding */
+};
+
+#define RX_VARIANT(name, fn, close_) \
+	FIXTURE_VARIANT_ADD(rx, name) { .feed = fn, .expect = RX_FAILED, \
+					.timeout_ms = 2000, \
+					.close_after = close_ }
+
+RX_VARIANT(garbage, f_garbage, 0);
+RX_VARIANT(garbage_then_close, f_garbage, 1);
+RX_VARIANT(truncated_header, f_short_header, 0);
+RX_VARIANT(truncated_header_then_close, f_short_header, 1);
+RX_VARIANT(pages_before_hello, f_pages_first, 0);
+RX_VARIANT(round_before_hello, f_round_first, 0);
+RX_VARIANT(end_before_hello, f_end_first, 0);
+RX_VARIANT(commit_before_end, f_commit_before_end, 0);
+RX_VARIANT(pages_beyond_region, f_pages_beyond, 0);
+RX_VARIANT(pages_straddle_end, f_pages_straddle, 0);
+RX_VARIANT(pages_offset_wraps, f_pages_wrap, 0);
+RX_VARIANT(pages_count_above_max, f_pages_too_many, 0);
+RX_VARIANT(pages_count_huge, f_pages_huge_count, 0);
+RX_VARIANT(zero_beyond_region, f_zero_beyond, 0);
+RX_VARIANT(zero_count_huge, f_zero_huge_count, 0);
+RX_VARIANT(zero_offset_wraps, f_zero_wrap, 0);
+RX_VARIANT(truncated_payload, f_short_payload, 0);
+RX_VARIANT(truncated_payload_then_close, f_short_payload, 1);
+RX_VARIANT(unknown_type, f_unknown_type, 0);
+RX_VARIANT(type_zero, f_type_zero, 0);
+RX_VARIANT(flags_nonzero, f_flags, 0);
+RX_VARIANT(round_skipped, f_round_skipped, 0);
+RX_VARIANT(end_count_wrong, f_end_count, 0);
+RX_VARIANT(prepared_from_source, f_prepared_from_source, 0);
+RX_VARIANT(resumed_from_source, f_resumed_from_source, 0);
+RX_VARIANT(hello_twice, f_hello_twice, 0);
+RX_VARIANT(hello_wrong_page_size, f_hello_page_size, 0);
+RX_VARIANT(hello_wrong_region_pages, f_hello_npages, 0);
+RX_VARIANT(hello_wrong_id, f_hello_id, 0);
+RX_VARIANT(abort_frame, f_abort, 0);
+RX_VARIANT(eof_mid_round, f_eof_mid_round, 1);
+RX_VARIANT(silent, f_silent, 0);
+RX_VARIANT(silent_after_hello, f_silent_after_hello, 0);
+
+FIXTURE_VARIANT_ADD(rx, valid_stream) {
+	.feed = NULL, .expect = RX_COMPLETED, .timeout_ms = 10000,
+};
+FIXTURE_VARIANT_ADD(rx, link_lost_when_prepared_resume) {
+	.feed = NULL, .expect = RX_DOUBT_RESUME, .timeout_ms = 2000,
+};
+FIXTURE_VARIANT_ADD(rx, link_lost_when_prepared_discard) {
+	.feed = NULL, .expect = RX_DOUBT_DISCARD, .timeout_ms = 2000,
+};
+
+FIXTURE_SETUP(rx)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1 };
+	unsigned char *p;
+	int fds[2], ret, i;
+
+	self->ctl = -1;
+	self->c.fd = -1;
+	self->sentinel = MAP_FAILED;
+	self->page = sysconf(_SC_PAGESIZE);
+	mig_prereq(&self->t, self->skip, sizeof(self->skip), 0);
+	if (self->skip[0])
+		return;
+	ASSERT_GE(65536, self->page);
+	cleanup_regions();
+
+	/* A region next to it that nothing may touch. */
+	ASSERT_EQ(0, pm_region_create(&self->t, SENTINEL, 4 * self->page, 0,
+				      -1, -1, -1));
+	p = pm_region_map(SENTINEL, 4 * self->page, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 4; i++)
+		fill_random(p + i * self->page, self->page, 11, i);
+	memcpy(self->sentinel_copy, p, 4 * self->page);
+	munmap(p, 4 * self->page);
+	self->sentinel = pm_region_map(SENTINEL, 4 * self->page, PROT_READ);
+	ASSERT_NE(MAP_FAILED, self->sentinel);
+	self->nbefore = pm_region_count();
+
+	self->c.page = self->page;
+	self->c.npages = RX_PAGES;
+	self->c.id = RX_ID;
+	self->c.pg = malloc(8 * self->page);
+	ASSERT_NE(NULL, self->c.pg);
+	for (i = 0; i < 8; i++)
+		fill_random(self->c.pg + i * self->page, self->page, 12, i);
+
+	ret = pm_tcp_pair(-1, -1, fds);
+	ASSERT_EQ(0, ret) TH_LOG("loopback: %s", strerror(-ret));
+	a.name = DST;
+	a.role = PARTMOB_MIG_DEST;
+	a.fd = fds[1];
+	a.id = RX_ID;
+	a.peer = "127.0.0.1";
+	a.size = RX_PAGES * self->page;
+	a.timeout_ms = variant->timeout_ms;
+	self->ctl = pm_mig_start(&self->t, &a);
+	close(fds[1]);
+	self->c.fd = fds[0];
+	ASSERT_LE(0, self->ctl) TH_LOG("MIG_START: %d %s", self->ctl,
+				       self->t.extack);
+}
+
+FIXTURE_TEARDOWN(rx)
+{
+	if (self->c.fd >= 0)
+		close(self->c.fd);
+	if (self->ctl >= 0)
+		close(self->ctl);
+	if (self->sentinel != MAP_FAILED)
+		munmap(self->sentinel, 4 * self->page);
+	free(self->c.pg);
+	if (self->t.sk)
+		cleanup_regions();
+	tnl_close(&self->t);
+}
+
+/* The destination ended FAILED: state, text, region gone, nothing else. */
+static void rx_failed(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(rx) *self)
+{
+	struct pm_mig_info mi;
+	int ret;
+
+	ASSERT_EQ(0, pm_ctl_wait_hup(self->ctl, 60000));
+	/* The region is gone; its control fd still tells why. */
+	EXPECT_EQ(-ENOENT, pm_mig_get(&self->t, DST, &mi));
+	ret = pm_mig_get_fd(&self->t, self->ctl, &mi);
+	EXPECT_EQ(0, ret) TH_LOG("MIG_GET by control fd after the end: %d %s",
+				 ret, self->t.extack);
+	if (!ret) {
+		EXPECT_EQ(PARTMOB_MIG_S_FAILED, mi.state)
+			TH_LOG("state %s", pm_mig_state_name(mi.state));
+		EXPECT_NE(0, mi.error[0]);
+		EXPECT_NE(0, mi.err_no);
+		TH_LOG("destination: %s (errno %u)", mi.error, mi.err_no);
+	}
+	EXPECT_EQ(0, pm_region_exists(DST));
+	EXPECT_EQ(self->nbefore, pm_region_count());
+	EXPECT_EQ(0, memcmp(self->sentinel, self->sentinel_copy,
+			    4 * self->page));
+	EXPECT_EQ(0, pm_region_frozen(SENTINEL));
+}
+
+static void rx_content(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(rx) *self)
+{
+	size_t size = RX_PAGES * self->page;
+	unsigned char *q = pm_region_map(DST, size, PROT_READ);
+	unsigned char *want = malloc(self->page);
+	uint64_t i;
+
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_NE(NULL, want);
+	for (i = 0; i < RX_PAGES; i++) {
+		rx_expected(&self->c, i, want);
+		if (memcmp(q + i * self->page, want, self->page)) {
+			TH_LOG("page %llu is wrong", (unsigned long long)i);
+			EXPECT_TRUE(0);
+			break;
+		}
+	}
+	free(want);
+	munmap(q, size);
+}
+
+TEST_F_TIMEOUT(rx, stream, 90)
+{
+	struct partmob_frame f;
+	struct pm_mig_info mi;
+	int ret;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	/* The region exists from the start, frozen. */
+	EXPECT_EQ(1, pm_region_exists(DST));
+	EXPECT_EQ(1, pm_region_frozen(DST));
+
+	if (variant->expect == RX_FAILED) {
+		variant->feed(&self->c);
+		if (variant->close_after) {
+			close(self->c.fd);
+			self->c.fd = -1;
+		}
+		rx_failed(_metadata, self);
+		return;
+	}
+
+	ret = f_valid_until_prepared(&self->c);
+	ASSERT_EQ(0, ret) TH_LOG("no PREPARED: %d", ret);
+	ASSERT_EQ(0, pm_mig_get(&self->t, DST, &mi));
+	EXPECT_EQ(PARTMOB_MIG_S_PREPARED, mi.state)
+		TH_LOG("%s", pm_mig_state_name(mi.state));
+	EXPECT_EQ(1, pm_region_frozen(DST));
+	/* Prepared: the destination itself cannot abort any more. */
+	EXPECT_NE(0, pm_mig_control(&self->t, DST, PARTMOB_MIG_A_ABORT));
+	EXPECT_EQ(1, pm_region_exists(DST));
+
+	if (variant->expect == RX_COMPLETED) {
+		ASSERT_EQ(0, frame(&self->c, PARTMOB_FRAME_COMMIT, 0, 0, 0));
+		ASSERT_EQ(0, pm_recv_all(self->c.fd, &f, sizeof(f), 30000));
+		EXPECT_EQ(PARTMOB_FRAME_RESUMED, be16toh(f.type));
+		ASSERT_EQ(0, pm_ctl_wait_hup(self->ctl, 30000));
+	} else {
+		/* The link dies before the decision. */
+		close(self->c.fd);
+		self->c.fd = -1;
+		kwait(_metadata, DST, PARTMOB_MIG_S_IN_DOUBT);
+		EXPECT_EQ(1, pm_region_frozen(DST));
+		/* In doubt it stays: until told. */
+		pm_sleep_ms(3 * variant->timeout_ms);
+		ASSERT_EQ(0, pm_mig_get(&self->t, DST, &mi));
+		EXPECT_EQ(PARTMOB_MIG_S_IN_DOUBT, mi.state);
+		EXPECT_EQ(1, pm_region_exists(DST));
+		EXPECT_EQ(-EINVAL, pm_mig_control(&self->t, DST,
+						  PARTMOB_MIG_A_ROUND));
+		ASSERT_EQ(0, pm_mig_control(&self->t, DST,
+					    variant->expect == RX_DOUBT_RESUME ?
+					    PARTMOB_MIG_A_RESUME :
+					    PARTMOB_MIG_A_DISCARD))
+			TH_LOG("%s", self->t.extack);
+		if (variant->expect == RX_DOUBT_DISCARD) {
+			rx_failed(_metadata, self);
+			return;
+		}
+		ASSERT_EQ(0, pm_ctl_wait_hup(self->ctl, 30000));
+	}
+	ASSERT_EQ(0, pm_mig_get(&self->t, DST, &mi));
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, mi.state)
+		TH_LOG("%s %s", pm_mig_state_name(mi.state), mi.error);
+	EXPECT_EQ(0, pm_region_frozen(DST));
+	EXPECT_EQ(RX_ID, mi.id);
+	rx_content(_metadata, self);
+	EXPECT_EQ(0, memcmp(self->sentinel, self->sentinel_copy,
+			    4 * self->page));
+	EXPECT_EQ(0, pm_region_delete(&self->t, DST));
+}
+
+TEST_HARNESS_MAIN
