@@ -8,16 +8,19 @@
  * listen runs in B, partmobctl start in A.
  *
  *  mig.*   through partmobctl: an idle region arrives byte for byte (random
- *          pages, zero pages, holes that stay holes, swapped-out pages); a
- *          running multi-threaded workload is frozen on the source and
- *          continues on the destination from exactly the frozen state (its
- *          per-thread counters and logs agree, nothing lost or repeated);
- *          a writer faster than the link does not converge (--on-stall
- *          abort: exit 6, the source runs on; switchover: exit 0, equal
- *          data); abort and SIGKILL of start mid-migration; refusals
- *          (name in use, memory, required paths) with validate giving the
- *          verdicts of start and nothing created; four migrations at once;
- *          hostile hellos and streams to the listener.
+ *          pages, zero pages, holes, swapped-out pages); holes stay holes:
+ *          mincore(2) of the destination's mapping, before anything reads
+ *          it, shows none of the source's holes resident (its shmem pages
+ *          were never allocated); a running multi-threaded workload is
+ *          frozen on the source and continues on the destination from
+ *          exactly the frozen state (its per-thread counters and logs
+ *          agree, nothing lost or repeated); a writer faster than the link
+ *          does not converge (--on-stall abort: exit 6, the source runs
+ *          on; switchover: exit 0, equal data); abort and SIGKILL of start
+ *          mid-migration; refusals (name in use, memory, required paths)
+ *          with validate giving the verdicts of start and nothing created;
+ *          four migrations at once; hostile hellos and streams to the
+ *          listener; partmobctl recover of a destination in doubt.
  *  kmig.*  both kernel ends over a loopback TCP pair, driven by the test
  *          through MIG_START/MIG_CONTROL: rounds, switchover, abort in each
  *          phase from either side, closing the control fd, refusals of
@@ -512,10 +515,10 @@ static const struct pm_spawn_opts *in_ns(FIXTURE_DATA(mig) *self, int i,
  * partmobctl listen in B on @port (0: the default port, no --port), with
  * --once and --on-resume @hook if given; returns once it listens.
  */
-static void listener(struct __test_metadata *_metadata,
-		     FIXTURE_DATA(mig) *self, struct pm_proc *p, int port,
-		     int once, const char *hook,
-		     const struct pm_spawn_opts *opts)
+static void listener_at(struct __test_metadata *_metadata,
+			FIXTURE_DATA(mig) *self, struct pm_proc *p, int host,
+			int port, int once, const char *hook,
+			const struct pm_spawn_opts *opts)
 {
 	const char *argv[12];
 	struct pm_spawn_opts o;
@@ -525,7 +528,7 @@ static void listener(struct __test_metadata *_metadata,
 	snprintf(ports, sizeof(ports), "%d", port);
 	argv[n++] = "listen";
 	argv[n++] = "--address";
-	argv[n++] = B_ADDR;
+	argv[n++] = host ? B_ADDR : PM_HOST_A_ADDR;
 	if (port) {
 		argv[n++] = "--port";
 		argv[n++] = ports;
@@ -538,7 +541,7 @@ static void listener(struct __test_metadata *_metadata,
 	}
 	argv[n] = NULL;
 	if (!opts)
-		opts = in_ns(self, 1, &o);
+		opts = in_ns(self, host, &o);
 	ASSERT_EQ(0, pm_spawn_ctl(p, opts, argv));
 	ret = pm_wait_listening(p->pid, port ? port : PARTMOB_HS_PORT, 15000);
 	if (ret) {
@@ -547,6 +550,14 @@ static void listener(struct __test_metadata *_metadata,
 		TH_LOG("listener did not listen (%d): %s", ret, p->err);
 	}
 	ASSERT_EQ(0, ret);
+}
+
+static void listener(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(mig) *self, struct pm_proc *p, int port,
+		     int once, const char *hook,
+		     const struct pm_spawn_opts *opts)
+{
+	listener_at(_metadata, self, p, 1, port, once, hook, opts);
 }
 
 /* partmobctl start @src --to B:@port --dest-name @dst @extra... in A. */
@@ -2684,6 +2695,7 @@ FIXTURE_SETUP(rx)
 {
 	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
 				 .mode = -1 };
+	struct timeval tv = { .tv_sec = 5 };
 	unsigned char *p;
 	int fds[2], ret, i;
 
@@ -2732,6 +2744,12 @@ FIXTURE_SETUP(rx)
 	self->c.fd = fds[0];
 	ASSERT_LE(0, self->ctl) TH_LOG("MIG_START: %d %s", self->ctl,
 				       self->t.extack);
+	/*
+	 * A receiver that failed stops reading but keeps its socket until
+	 * the control fd closes: a long hostile payload would block.
+	 */
+	ASSERT_EQ(0, setsockopt(self->c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+				sizeof(tv)));
 }
 
 FIXTURE_TEARDOWN(rx)
@@ -2867,6 +2885,142 @@ TEST_F_TIMEOUT(rx, stream, 90)
 	EXPECT_EQ(0, memcmp(self->sentinel, self->sentinel_copy,
 			    4 * self->page));
 	EXPECT_EQ(0, pm_region_delete(&self->t, DST));
+}
+
+/* ===================================================================== */
+/* mig: partmobctl recover of a destination in doubt                     */
+/* ===================================================================== */
+
+/*
+ * A destination in doubt, made by the test playing the source: a whole
+ * stream, PREPARED read, then the link dropped. Returns the control fd.
+ */
+static int in_doubt(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(mig) *self, const char *peer_boot_id,
+		    struct rx *c)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1 };
+	struct pm_mig_info mi;
+	int fds[2], ctl, ret;
+
+	ASSERT_EQ(0, pm_tcp_pair(-1, -1, fds));
+	a.name = DST;
+	a.role = PARTMOB_MIG_DEST;
+	a.fd = fds[1];
+	a.id = c->id;
+	a.peer = PM_HOST_A_ADDR;	/* the source's listener is there */
+	a.peer_boot_id = peer_boot_id;
+	a.size = c->npages * c->page;
+	a.timeout_ms = 2000;
+	ctl = pm_mig_start(&self->t, &a);
+	close(fds[1]);
+	EXPECT_LE(0, ctl) TH_LOG("%s", self->t.extack);
+	if (ctl < 0) {
+		close(fds[0]);
+		return ctl;
+	}
+	c->fd = fds[0];
+	ret = f_valid_until_prepared(c);
+	close(fds[0]);
+	c->fd = -1;
+	EXPECT_EQ(0, ret);
+	ret = pm_mig_wait_state(DST, PARTMOB_MIG_S_IN_DOUBT, 60000, &mi);
+	EXPECT_EQ(0, ret) TH_LOG("state %s", pm_mig_state_name(mi.state));
+	EXPECT_EQ(1, pm_region_frozen(DST));
+	return ctl;
+}
+
+static void resumed_ok(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(mig) *self, int ctl, struct rx *c)
+{
+	size_t size = c->npages * c->page;
+	unsigned char *want = malloc(c->page), *q;
+	struct pm_mig_info mi;
+	uint64_t i;
+
+	EXPECT_EQ(0, pm_ctl_wait_hup(ctl, 30000));
+	ASSERT_EQ(0, pm_mig_get(&self->t, DST, &mi));
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, mi.state)
+		TH_LOG("%s", pm_mig_state_name(mi.state));
+	EXPECT_EQ(0, pm_region_frozen(DST));
+	q = pm_region_map(DST, size, PROT_READ);
+	ASSERT_NE(MAP_FAILED, q);
+	for (i = 0; i < c->npages; i++) {
+		rx_expected(c, i, want);
+		if (memcmp(q + i * c->page, want, c->page)) {
+			TH_LOG("page %llu is wrong", (unsigned long long)i);
+			EXPECT_TRUE(0);
+			break;
+		}
+	}
+	munmap(q, size);
+	free(want);
+}
+
+TEST_F_TIMEOUT(mig, recover_in_doubt, 180)
+{
+	const char *const plain[] = { "recover", DST, NULL };
+	const char *const discard[] = { "recover", DST, "--discard", NULL };
+	const char *const here[] = { "recover", DST, "--resume-here", NULL };
+	const char *const both[] = { "recover", DST, "--resume-here",
+				     "--discard", NULL };
+	struct rx c = { .fd = -1, .npages = RX_PAGES, .id = RX_ID };
+	char boot[PARTMOB_BOOT_ID_MAX + 1];
+	struct pm_mig_info mi;
+	int ctl, i;
+
+	MIG_SKIP();
+	if (!pm_ctl_has("recover"))
+		SKIP(return, "partmobctl has no recover command");
+	c.page = self->page;
+	c.pg = malloc(8 * self->page);
+	ASSERT_NE(NULL, c.pg);
+	for (i = 0; i < 8; i++)
+		fill_random(c.pg + i * self->page, self->page, 12, i);
+	pm_boot_id(boot, sizeof(boot));
+	/* The source host's listener answers the query. */
+	listener_at(_metadata, self, &self->lis, 0, 0, 0, NULL, NULL);
+
+	/* The source knows no such migration: stay in doubt. */
+	ctl = in_doubt(_metadata, self, boot, &c);
+	ASSERT_LE(0, ctl);
+	EXPECT_EQ(7, ctl_run(_metadata, self, 1, plain, &self->aux[0]));
+	ASSERT_EQ(0, pm_mig_get(&self->t, DST, &mi));
+	EXPECT_EQ(PARTMOB_MIG_S_IN_DOUBT, mi.state);
+	EXPECT_EQ(1, pm_region_frozen(DST));
+	EXPECT_EQ(2, ctl_run(_metadata, self, 1, both, &self->aux[1]));
+	/* Discard on the operator's word. */
+	EXPECT_EQ(6, ctl_run(_metadata, self, 1, discard, &self->aux[2]));
+	EXPECT_EQ(0, pm_ctl_wait_hup(ctl, 30000));
+	EXPECT_EQ(0, pm_region_exists(DST));
+	ASSERT_EQ(0, pm_mig_get_fd(&self->t, ctl, &mi));
+	EXPECT_EQ(PARTMOB_MIG_S_FAILED, mi.state);
+	close(ctl);
+	for (i = 0; i < 3; i++)
+		pm_proc_stop(&self->aux[i], SIGKILL);
+
+	/* Resume on the operator's word. */
+	ctl = in_doubt(_metadata, self, boot, &c);
+	ASSERT_LE(0, ctl);
+	EXPECT_EQ(0, ctl_run(_metadata, self, 1, here, &self->aux[0]));
+	resumed_ok(_metadata, self, ctl, &c);
+	/* Nothing to recover any more. */
+	EXPECT_EQ(0, ctl_run(_metadata, self, 1, plain, &self->aux[1]));
+	close(ctl);
+	EXPECT_EQ(0, pm_region_delete(&self->t, DST));
+	for (i = 0; i < 2; i++)
+		pm_proc_stop(&self->aux[i], SIGKILL);
+
+	/* The source host rebooted since (another boot id): resume here. */
+	ctl = in_doubt(_metadata, self,
+		       "00000000-0000-4000-8000-000000000000", &c);
+	ASSERT_LE(0, ctl);
+	EXPECT_EQ(0, ctl_run(_metadata, self, 1, plain, &self->aux[0]));
+	resumed_ok(_metadata, self, ctl, &c);
+	close(ctl);
+	EXPECT_TRUE(pm_proc_alive(&self->lis));
+	free(c.pg);
 }
 
 TEST_HARNESS_MAIN
