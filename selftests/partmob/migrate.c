@@ -49,6 +49,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -433,6 +434,7 @@ static void cleanup_regions(void)
 /* ===================================================================== */
 
 #define MAX_WRITERS 4
+#define CG "/sys/fs/cgroup/kst-mig"	/* a cgroup for --freeze-cgroup */
 
 FIXTURE(mig) {
 	struct tnl t;
@@ -488,6 +490,10 @@ FIXTURE_TEARDOWN(mig)
 		if (self->writer[i] > 0)
 			kill_wait(self->writer[i], &status);
 	pm_kill_group_members();
+	if (!access(CG, F_OK)) {
+		pm_write_file(CG "/cgroup.freeze", "0");
+		rmdir(CG);
+	}
 	if (self->overcommit[0])
 		pm_write_file("/proc/sys/vm/overcommit_memory",
 			      self->overcommit);
@@ -874,6 +880,7 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 	char hook[512], exe[256], idbuf[40];
 	unsigned char *rw, *sp, *dp;
 	struct pm_mig_info ms, md;
+	struct pm_region_info ri;
 	struct wl_hdr *h, *dh;
 	uint64_t i, end;
 	int ret, t, st;
@@ -923,6 +930,9 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 		EXPECT_LT(0, s[t]);
 	}
 	EXPECT_EQ(1, pm_region_frozen(SRC));
+	/* Its threads did try: they wait in the region's fault handler. */
+	ASSERT_EQ(0, pm_region_get(&self->t, SRC, &ri));
+	EXPECT_LE(1, ri.frozen_waits);
 	/* The blocked writer is still there (not crashed). */
 	EXPECT_EQ(0, waitpid(self->writer[0], &st, WNOHANG));
 
@@ -1077,9 +1087,10 @@ TEST_F_TIMEOUT(mig, fast_writer_switched_over, 120)
 {
 	const char *const extra[] = { "--max-bandwidth", "1M", "--max-rounds",
 				      "3", "--on-stall", "switchover",
-				      "--downtime-limit", "10", NULL };
+				      "--downtime-limit", "10", "--json", NULL };
 	size_t npages = SWEEP_SIZE / self->page;
 	unsigned char *p, *q;
+	char *line, *last = NULL;
 	uint64_t gen;
 
 	MIG_SKIP();
@@ -1088,6 +1099,14 @@ TEST_F_TIMEOUT(mig, fast_writer_switched_over, 120)
 	start(_metadata, self, &self->st, "start", SRC, DST, 7783, extra);
 	ASSERT_EQ(0, finish(_metadata, &self->st, "start", 100));
 	EXPECT_EQ(0, finish(_metadata, &self->lis, "listen --once", 30));
+	/* --json: one object per line, the last one with the result. */
+	for (line = strtok(self->st.out, "\n"); line;
+	     line = strtok(NULL, "\n")) {
+		EXPECT_EQ('{', line[0]) TH_LOG("%s", line);
+		last = line;
+	}
+	ASSERT_NE(NULL, last);
+	EXPECT_NE(NULL, strstr(last, "\"result\"")) TH_LOG("%s", last);
 	gen = load64(&self->prog[0]);
 	EXPECT_FALSE(advances(&self->prog[0], 500));
 	p = pm_region_map(SRC, SWEEP_SIZE, PROT_READ);
@@ -1099,6 +1118,82 @@ TEST_F_TIMEOUT(mig, fast_writer_switched_over, 120)
 	EXPECT_EQ(0, sweep_damage(q, npages, self->page, &self->prog[0]));
 	munmap(p, SWEEP_SIZE);
 	munmap(q, SWEEP_SIZE);
+}
+
+static int read_file(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (fd < 0)
+		return -errno;
+	r = read(fd, buf, n - 1);
+	close(fd);
+	if (r < 0)
+		return -errno;
+	buf[r] = '\0';
+	return 0;
+}
+
+/* "" if a cgroup v2 directory for the writer could be made, else why not. */
+static const char *cgroup_setup(void)
+{
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK)) {
+		mkdir("/sys/fs/cgroup", 0755);
+		if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL))
+			return "no cgroup v2 here";
+	}
+	rmdir(CG);
+	if (mkdir(CG, 0755))
+		return "cannot make a cgroup";
+	if (access(CG "/cgroup.freeze", F_OK))
+		return "no cgroup freezer here";
+	return "";
+}
+
+/*
+ * --freeze-cgroup: the workload's cgroup is frozen before the switchover
+ * and stays frozen after the migration completed.
+ */
+TEST_F_TIMEOUT(mig, freeze_cgroup, 120)
+{
+	const char *const extra[] = { "--freeze-cgroup", CG, NULL };
+	size_t npages = SWEEP_SIZE / self->page;
+	char buf[256], pid[32];
+	const char *why;
+	struct pm_region_info ri;
+	unsigned char *p, *q;
+	int st;
+
+	MIG_SKIP();
+	why = cgroup_setup();
+	if (why[0])
+		SKIP(return, "%s", why);
+	sweep_region(_metadata, self, SRC, SWEEP_SIZE, 0, 1000);
+	snprintf(pid, sizeof(pid), "%d", self->writer[0]);
+	ASSERT_EQ(0, pm_write_file(CG "/cgroup.procs", pid));
+	listener(_metadata, self, &self->lis, 7794, 1, NULL, NULL);
+	start(_metadata, self, &self->st, "start", SRC, DST, 7794, extra);
+	EXPECT_EQ(0, finish(_metadata, &self->st, "start", 100));
+	EXPECT_EQ(0, finish(_metadata, &self->lis, "listen --once", 30));
+	ASSERT_EQ(0, read_file(CG "/cgroup.events", buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "frozen 1")) TH_LOG("%s", buf);
+	EXPECT_FALSE(advances(&self->prog[0], 500));
+	/* Frozen by its cgroup first, it never ran into the frozen region. */
+	ASSERT_EQ(0, pm_region_get(&self->t, SRC, &ri));
+	EXPECT_EQ(0, ri.frozen_waits);
+	p = pm_region_map(SRC, SWEEP_SIZE, PROT_READ);
+	q = pm_region_map(DST, SWEEP_SIZE, PROT_READ);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages, self->page));
+	munmap(p, SWEEP_SIZE);
+	munmap(q, SWEEP_SIZE);
+	/* A frozen cgroup's task dies of SIGKILL too; then the cgroup goes. */
+	EXPECT_EQ(0, kill_wait(self->writer[0], &st));
+	self->writer[0] = 0;
+	pm_write_file(CG "/cgroup.freeze", "0");
+	EXPECT_EQ(0, rmdir(CG));
 }
 
 /* ---- abort ------------------------------------------------------------- */
