@@ -139,6 +139,32 @@ static long backing_fallocate(struct file *file, int mode, loff_t offset,
 	return ret;
 }
 
+/**
+ * partmob_backing_punch() - make pages of a region read as zero, unlogged
+ * @r: the region (an incoming migration's, frozen)
+ * @first: first page
+ * @nr: pages, within the region
+ *
+ * For the receiver of a migration: the pages become holes without being
+ * logged and without waiting for a thaw. Nothing is done for a range that
+ * holds no page.
+ *
+ * Return: 0 or a negative error from shmem.
+ */
+int partmob_backing_punch(struct partmob_region *r, pgoff_t first,
+			  unsigned long nr)
+{
+	struct address_space *mapping = r->backing->f_mapping;
+	unsigned long index = first;
+
+	if (!xa_find(&mapping->i_pages, &index, first + nr - 1, XA_PRESENT))
+		return 0;
+	return shmem_fops->fallocate(r->backing,
+				     FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				     (loff_t)first << PAGE_SHIFT,
+				     (loff_t)nr << PAGE_SHIFT);
+}
+
 static int backing_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	/* A mapping of the backing file is a tracked region mapping too. */

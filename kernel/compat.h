@@ -19,6 +19,11 @@
 #error "partmob needs Linux 6.1 or newer"
 #endif
 
+/* The receiver writes pages through the direct map (sock.c). */
+#ifdef CONFIG_HIGHMEM
+#error "partmob needs a 64-bit kernel without highmem"
+#endif
+
 /* 6.3 made vma->vm_flags read-only behind vm_flags_set(). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
 static inline void partmob_vm_flags_set(struct vm_area_struct *vma,
@@ -74,6 +79,61 @@ clean_record_shared_mapping_range(struct address_space *mapping,
 #define partmob_dump_attrs(cb) (genl_dumpit_info(cb)->attrs)
 #else
 #define partmob_dump_attrs(cb) (genl_dumpit_info(cb)->info.attrs)
+#endif
+
+/*
+ * Zero-copy sends of whole pages: kernel_sendpage() until 6.4; from 6.5
+ * sendmsg() with MSG_SPLICE_PAGES takes many pages in one call.
+ */
+#include <linux/net.h>
+#include <linux/socket.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 5, 0)
+static inline int partmob_sendpages(struct socket *sock, struct page **pages,
+				    unsigned int n, bool more)
+{
+	unsigned int i;
+	size_t off;
+	int flags, ret;
+
+	for (i = 0; i < n; i++) {
+		flags = MSG_NOSIGNAL;
+		if (more || i + 1 < n)
+			flags |= MSG_MORE | MSG_SENDPAGE_NOTLAST;
+		for (off = 0; off < PAGE_SIZE; off += ret) {
+			ret = kernel_sendpage(sock, pages[i], off,
+					      PAGE_SIZE - off, flags);
+			if (ret <= 0)
+				return ret ? ret : -EPIPE;
+		}
+	}
+	return 0;
+}
+#else
+#include <linux/bvec.h>
+#include <linux/uio.h>
+
+static inline int partmob_sendpages(struct socket *sock, struct page **pages,
+				    unsigned int n, bool more)
+{
+	struct bio_vec bv[64];
+	struct msghdr msg = { };
+	unsigned int i;
+	int ret;
+
+	if (WARN_ON_ONCE(n > ARRAY_SIZE(bv)))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		bvec_set_page(&bv[i], pages[i], PAGE_SIZE, 0);
+	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, bv, n, (size_t)n * PAGE_SIZE);
+	msg.msg_flags = MSG_SPLICE_PAGES | MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+	while (iov_iter_count(&msg.msg_iter)) {
+		ret = sock_sendmsg(sock, &msg);
+		if (ret <= 0)
+			return ret ? ret : -EPIPE;
+	}
+	return 0;
+}
 #endif
 
 #endif /* _PARTMOB_COMPAT_H */

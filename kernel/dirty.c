@@ -89,6 +89,21 @@ void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
 	}
 }
 
+/**
+ * partmob_dirty_log_word() - log again pages handed out but not used
+ * @r: the region
+ * @first: page of bit 0 of @mask
+ * @mask: the pages
+ */
+void partmob_dirty_log_word(struct partmob_region *r, pgoff_t first,
+			    unsigned long mask)
+{
+	unsigned long b;
+
+	for_each_set_bit(b, &mask, BITS_PER_LONG)
+		partmob_dirty_mark(r, first + b, 1);
+}
+
 /*
  * Re-arming: write-protect and clean every PTE that maps the pages of a
  * run, holding the folio locks of the run so that a write fault in flight
@@ -250,33 +265,48 @@ static int hand_out(struct partmob_region *r, u32 flags,
 }
 
 /**
- * partmob_dirty_harvest() - take the dirty log and re-arm it
+ * partmob_dirty_harvest_some() - take a part of the dirty log and re-arm it
  * @r: the region
- * @flags: enum partmob_dirty_flags
+ * @flags: enum partmob_dirty_flags, and PARTMOB_DIRTY_F_NETLINK for a
+ *	harvest asked for over netlink (refused while a migration runs)
+ * @cursor: word of the log to start at (0 for a new pass); on return the
+ *	word to continue at, or the number of words when the pass is done
  * @fn: called for each word of harvested pages after they have been
  *	re-armed, so that reading them from @fn sees every write logged so
  *	far; may be NULL
  * @arg: passed to @fn
  *
+ * Takes at most PARTMOB_HARVEST_WORDS words, so that a caller can send
+ * their pages without holding the log. Words before @cursor that are
+ * logged meanwhile are left for the next pass.
+ *
  * Context: process context, may sleep. Takes @r->harvest_lock.
- * Return: the number of pages harvested, or the first negative value
- * returned by @fn (the words not yet handed out stay logged).
+ * Return: the number of pages harvested, -EBUSY (netlink harvest during a
+ * migration), -ENOMEM, or the first negative value returned by @fn (the
+ * words not yet handed out stay logged).
  */
-int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
-			  partmob_harvest_fn fn, void *arg)
+int partmob_dirty_harvest_some(struct partmob_region *r, u32 flags,
+			       unsigned long *cursor, partmob_harvest_fn fn,
+			       void *arg)
 {
 	struct partmob_dirty_log *log = &r->log;
-	unsigned long w, word;
+	unsigned long w = *cursor, word;
 	struct rearm_run *run;
 	int count = 0, ret = 0;
 
+	BUILD_BUG_ON(PARTMOB_HARVEST_WORDS != BATCH_WORDS);
 	run = kvmalloc(sizeof(*run), GFP_KERNEL);
 	if (!run)
 		return -ENOMEM;
 	mutex_lock(&r->harvest_lock);
-	atomic64_inc(&r->stats.harvests);
+	if ((flags & PARTMOB_DIRTY_F_NETLINK) && r->migrating) {
+		ret = -EBUSY;
+		goto out;
+	}
+	if (!w)
+		atomic64_inc(&r->stats.harvests);
 	run->nwords = 0;
-	for_each_set_bit(w, log->summary, log->nwords) {
+	for_each_set_bit_from(w, log->summary, log->nwords) {
 		if (!test_and_clear_bit(w, log->summary))
 			continue;
 		word = xchg(&log->bits[w], 0);
@@ -285,33 +315,61 @@ int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 		atomic64_sub(hweight_long(word), &log->logged);
 		run->w[run->nwords] = w;
 		run->word[run->nwords++] = word;
-		if (run->nwords < BATCH_WORDS)
-			continue;
-		ret = hand_out(r, flags, run, fn, arg, &count);
-		if (ret < 0)
-			goto out;
-		cond_resched();
+		if (run->nwords == BATCH_WORDS) {
+			w++;
+			break;
+		}
 	}
+	*cursor = min(w, log->nwords);
 	ret = hand_out(r, flags, run, fn, arg, &count);
-out:
 	atomic64_add(count, &r->stats.harvested);
+out:
 	mutex_unlock(&r->harvest_lock);
 	kvfree(run);
 	return ret < 0 ? ret : count;
 }
 
 /**
+ * partmob_dirty_harvest() - take the whole dirty log and re-arm it
+ * @r: the region
+ * @flags: as for partmob_dirty_harvest_some()
+ * @fn: as for partmob_dirty_harvest_some()
+ * @arg: passed to @fn
+ *
+ * Context: process context, may sleep.
+ * Return: the number of pages harvested, or a negative error as for
+ * partmob_dirty_harvest_some().
+ */
+int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
+			  partmob_harvest_fn fn, void *arg)
+{
+	unsigned long cursor = 0;
+	int count = 0, ret;
+
+	do {
+		ret = partmob_dirty_harvest_some(r, flags, &cursor, fn, arg);
+		if (ret < 0)
+			return ret;
+		count += ret;
+		cond_resched();
+	} while (cursor < r->log.nwords);
+	return count;
+}
+
+/**
  * partmob_region_freeze() - stop every writer of a region
  * @r: the region
+ * @mig: asked for by the region's migration (otherwise refused while one
+ *	runs or after the region was retired)
  *
  * After the flag is set, write-protects every page that is logged (only
  * those can be mapped writable) without clearing the log: the pages are
  * still to be read. From the return on, no writable PTE of the region
  * exists and every writer waits in page_mkwrite until the thaw.
  *
- * Return: 0, -ENOMEM, or -EALREADY if frozen.
+ * Return: 0, -ENOMEM, -EBUSY (migration), or -EALREADY if frozen.
  */
-int partmob_region_freeze(struct partmob_region *r)
+int partmob_region_freeze(struct partmob_region *r, bool mig)
 {
 	struct partmob_dirty_log *log = &r->log;
 	struct rearm_run *run;
@@ -321,6 +379,11 @@ int partmob_region_freeze(struct partmob_region *r)
 	if (!run)
 		return -ENOMEM;
 	mutex_lock(&r->harvest_lock);
+	if (!mig && (r->migrating || r->retired)) {
+		mutex_unlock(&r->harvest_lock);
+		kvfree(run);
+		return -EBUSY;
+	}
 	if (r->frozen) {
 		mutex_unlock(&r->harvest_lock);
 		kvfree(run);
@@ -351,12 +414,18 @@ int partmob_region_freeze(struct partmob_region *r)
 /**
  * partmob_region_thaw() - let the writers of a frozen region go on
  * @r: the region
+ * @mig: asked for by the region's migration (otherwise refused while one
+ *	runs or after the region was retired)
  *
- * Return: 0, or -EALREADY if not frozen.
+ * Return: 0, -EBUSY (migration or retired), or -EALREADY if not frozen.
  */
-int partmob_region_thaw(struct partmob_region *r)
+int partmob_region_thaw(struct partmob_region *r, bool mig)
 {
 	mutex_lock(&r->harvest_lock);
+	if (r->retired || (!mig && r->migrating)) {
+		mutex_unlock(&r->harvest_lock);
+		return -EBUSY;
+	}
 	if (!r->frozen) {
 		mutex_unlock(&r->harvest_lock);
 		return -EALREADY;

@@ -45,6 +45,49 @@ static const struct nla_policy partmob_region_dirty_policy[PARTMOB_A_MAX + 1] = 
 static const struct nla_policy partmob_get_info_policy[PARTMOB_A_MAX + 1] = {
 };
 
+static struct netlink_range_validation mig_timeout_range = {
+	.min = 100,
+	.max = 3600000,
+};
+
+static struct netlink_range_validation mig_fd_range = {
+	.max = INT_MAX,
+};
+
+static const struct nla_policy partmob_mig_start_policy[PARTMOB_A_MAX + 1] = {
+	[PARTMOB_A_REGION_NAME] = { .type = NLA_NUL_STRING,
+				    .len = PARTMOB_REGION_NAME_MAX },
+	[PARTMOB_A_REGION_SIZE] = { .type = NLA_U64 },
+	[PARTMOB_A_REGION_FLAGS] = { .type = NLA_U32 },
+	[PARTMOB_A_REGION_UID] = { .type = NLA_U32 },
+	[PARTMOB_A_REGION_GID] = { .type = NLA_U32 },
+	[PARTMOB_A_REGION_MODE] = NLA_POLICY_RANGE(NLA_U32, 1, 0777),
+	[PARTMOB_A_MIG_ROLE] = NLA_POLICY_RANGE(NLA_U32, PARTMOB_MIG_SOURCE,
+						PARTMOB_MIG_DEST),
+	[PARTMOB_A_MIG_FD] = NLA_POLICY_FULL_RANGE(NLA_U32, &mig_fd_range),
+	[PARTMOB_A_MIG_ID] = { .type = NLA_U64 },
+	[PARTMOB_A_MIG_PEER] = { .type = NLA_NUL_STRING,
+				 .len = PARTMOB_MIG_PEER_MAX },
+	[PARTMOB_A_MIG_PEER_BOOT_ID] = { .type = NLA_NUL_STRING,
+					 .len = PARTMOB_BOOT_ID_MAX },
+	[PARTMOB_A_MIG_MAX_BANDWIDTH] = { .type = NLA_U64 },
+	[PARTMOB_A_MIG_TIMEOUT_MS] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &mig_timeout_range),
+};
+
+static const struct nla_policy partmob_mig_get_policy[PARTMOB_A_MAX + 1] = {
+	[PARTMOB_A_REGION_NAME] = { .type = NLA_NUL_STRING,
+				    .len = PARTMOB_REGION_NAME_MAX },
+	[PARTMOB_A_MIG_CTL_FD] = NLA_POLICY_FULL_RANGE(NLA_U32, &mig_fd_range),
+};
+
+static const struct nla_policy partmob_mig_control_policy[PARTMOB_A_MAX + 1] = {
+	[PARTMOB_A_REGION_NAME] = { .type = NLA_NUL_STRING,
+				    .len = PARTMOB_REGION_NAME_MAX },
+	[PARTMOB_A_MIG_ACTION] = NLA_POLICY_RANGE(NLA_U32, PARTMOB_MIG_A_ROUND,
+						  PARTMOB_MIG_A_DISCARD),
+};
+
 static struct genl_family partmob_family;
 
 static int partmob_fill_info(struct sk_buff *skb)
@@ -110,8 +153,14 @@ static bool attr_absent(struct genl_info *info, int attr)
 	GENL_REQ_ATTR_CHECK(info, attr);
 	if (attr == PARTMOB_A_REGION_NAME)
 		GENL_SET_ERR_MSG(info, "missing region name");
-	else
+	else if (attr == PARTMOB_A_REGION_SIZE)
 		GENL_SET_ERR_MSG(info, "missing region size");
+	else if (attr == PARTMOB_A_MIG_ROLE)
+		GENL_SET_ERR_MSG(info, "missing migration role");
+	else if (attr == PARTMOB_A_MIG_FD)
+		GENL_SET_ERR_MSG(info, "missing socket file descriptor");
+	else
+		GENL_SET_ERR_MSG(info, "missing migration action");
 	return true;
 }
 
@@ -127,35 +176,34 @@ static bool valid_name(const char *name)
 	return true;
 }
 
-static int partmob_nl_region_new(struct sk_buff *skb, struct genl_info *info)
+/* The attributes of a new region, for REGION_NEW and an incoming MIG_START. */
+static int parse_new_region(struct genl_info *info, const char **name,
+			    u64 *size, u32 *flags, kuid_t *kuid, kgid_t *kgid,
+			    umode_t *mode)
 {
 	struct nlattr **attrs = info->attrs;
-	u32 flags = 0, uid = 0, gid = 0, mode = 0600;
-	kuid_t kuid;
-	kgid_t kgid;
-	const char *name;
-	u64 size;
+	u32 uid = 0, gid = 0;
 
-	if (!sys_admin(skb, info->extack))
-		return -EPERM;
 	if (attr_absent(info, PARTMOB_A_REGION_NAME) ||
 	    attr_absent(info, PARTMOB_A_REGION_SIZE))
 		return -EINVAL;
-	name = nla_data(attrs[PARTMOB_A_REGION_NAME]);
-	if (!valid_name(name)) {
+	*name = nla_data(attrs[PARTMOB_A_REGION_NAME]);
+	if (!valid_name(*name)) {
 		NL_SET_ERR_MSG_ATTR(info->extack, attrs[PARTMOB_A_REGION_NAME],
 				    "region names are [A-Za-z0-9_.-], not starting with '.' or '-'");
 		return -EINVAL;
 	}
-	size = nla_get_u64(attrs[PARTMOB_A_REGION_SIZE]);
-	if (!size || !PAGE_ALIGNED(size) || size > PARTMOB_REGION_SIZE_MAX) {
+	*size = nla_get_u64(attrs[PARTMOB_A_REGION_SIZE]);
+	if (!*size || !PAGE_ALIGNED(*size) ||
+	    *size > PARTMOB_REGION_SIZE_MAX) {
 		NL_SET_ERR_MSG_ATTR(info->extack, attrs[PARTMOB_A_REGION_SIZE],
 				    "size must be a non-zero multiple of the page size, at most 4 TiB");
 		return -EINVAL;
 	}
+	*flags = 0;
 	if (attrs[PARTMOB_A_REGION_FLAGS])
-		flags = nla_get_u32(attrs[PARTMOB_A_REGION_FLAGS]);
-	if (flags & ~__PARTMOB_REGION_F_ALL) {
+		*flags = nla_get_u32(attrs[PARTMOB_A_REGION_FLAGS]);
+	if (*flags & ~__PARTMOB_REGION_F_ALL) {
 		NL_SET_ERR_MSG_ATTR(info->extack, attrs[PARTMOB_A_REGION_FLAGS],
 				    "unknown region flags");
 		return -EOPNOTSUPP;
@@ -164,14 +212,34 @@ static int partmob_nl_region_new(struct sk_buff *skb, struct genl_info *info)
 		uid = nla_get_u32(attrs[PARTMOB_A_REGION_UID]);
 	if (attrs[PARTMOB_A_REGION_GID])
 		gid = nla_get_u32(attrs[PARTMOB_A_REGION_GID]);
+	*mode = 0600;
 	if (attrs[PARTMOB_A_REGION_MODE])
-		mode = nla_get_u32(attrs[PARTMOB_A_REGION_MODE]);
-	kuid = make_kuid(&init_user_ns, uid);
-	kgid = make_kgid(&init_user_ns, gid);
-	if (!uid_valid(kuid) || !gid_valid(kgid)) {
+		*mode = nla_get_u32(attrs[PARTMOB_A_REGION_MODE]);
+	*kuid = make_kuid(&init_user_ns, uid);
+	*kgid = make_kgid(&init_user_ns, gid);
+	if (!uid_valid(*kuid) || !gid_valid(*kgid)) {
 		NL_SET_ERR_MSG_MOD(info->extack, "invalid owner or group");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+static int partmob_nl_region_new(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *name;
+	umode_t mode;
+	kuid_t kuid;
+	kgid_t kgid;
+	u32 flags;
+	u64 size;
+	int ret;
+
+	if (!sys_admin(skb, info->extack))
+		return -EPERM;
+	ret = parse_new_region(info, &name, &size, &flags, &kuid, &kgid,
+			       &mode);
+	if (ret)
+		return ret;
 	return partmob_region_create(name, size, flags, kuid, kgid, mode,
 				     info->extack);
 }
@@ -310,11 +378,15 @@ static int do_freeze_thaw(struct sk_buff *skb, struct genl_info *info,
 	r = find_region(info);
 	if (IS_ERR(r))
 		return PTR_ERR(r);
-	ret = freeze ? partmob_region_freeze(r) : partmob_region_thaw(r);
+	ret = freeze ? partmob_region_freeze(r, false) :
+		       partmob_region_thaw(r, false);
 	if (ret == -EALREADY && freeze)
 		NL_SET_ERR_MSG_MOD(info->extack, "region is already frozen");
 	else if (ret == -EALREADY)
 		NL_SET_ERR_MSG_MOD(info->extack, "region is not frozen");
+	else if (ret == -EBUSY)
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "region is migrating or was migrated away");
 	partmob_region_put(r);
 	return ret;
 }
@@ -378,7 +450,11 @@ static int dirty_dump_begin(struct sk_buff *skb, struct netlink_callback *cb)
 		ret = -ENOMEM;
 		goto err_put;
 	}
-	ret = partmob_dirty_harvest(r, flags, harvest_to_bitmap, bitmap);
+	ret = partmob_dirty_harvest(r, flags | PARTMOB_DIRTY_F_NETLINK,
+				    harvest_to_bitmap, bitmap);
+	if (ret == -EBUSY)
+		NL_SET_ERR_MSG_MOD(extack,
+				   "a migration owns the dirty log of this region");
 	if (ret < 0)
 		goto err_bitmap;
 	cb->args[0] = (long)r;
@@ -457,6 +533,250 @@ cancel:
 	return skb->len;
 }
 
+static int partmob_nl_mig_start(struct sk_buff *skb, struct genl_info *info)
+{
+	struct partmob_mig_params p = { };
+	struct nlattr **attrs = info->attrs;
+	struct sk_buff *msg;
+	void *hdr;
+	int fd, ret;
+
+	if (!sys_admin(skb, info->extack))
+		return -EPERM;
+	if (attr_absent(info, PARTMOB_A_MIG_ROLE) ||
+	    attr_absent(info, PARTMOB_A_MIG_FD))
+		return -EINVAL;
+	p.net = genl_info_net(info);
+	p.role = nla_get_u32(attrs[PARTMOB_A_MIG_ROLE]);
+	p.fd = nla_get_u32(attrs[PARTMOB_A_MIG_FD]);
+	if (p.role == PARTMOB_MIG_DEST) {
+		ret = parse_new_region(info, &p.name, &p.size, &p.flags, &p.uid,
+				       &p.gid, &p.mode);
+		if (ret)
+			return ret;
+		if (attrs[PARTMOB_A_MIG_MAX_BANDWIDTH]) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    attrs[PARTMOB_A_MIG_MAX_BANDWIDTH],
+					    "the bandwidth cap applies to the source");
+			return -EINVAL;
+		}
+	} else {
+		if (attr_absent(info, PARTMOB_A_REGION_NAME))
+			return -EINVAL;
+		p.name = nla_data(attrs[PARTMOB_A_REGION_NAME]);
+		if (attrs[PARTMOB_A_REGION_SIZE] ||
+		    attrs[PARTMOB_A_REGION_FLAGS] ||
+		    attrs[PARTMOB_A_REGION_UID] || attrs[PARTMOB_A_REGION_GID] ||
+		    attrs[PARTMOB_A_REGION_MODE]) {
+			NL_SET_ERR_MSG_MOD(info->extack,
+					   "region attributes are for the destination only");
+			return -EINVAL;
+		}
+	}
+	if (attrs[PARTMOB_A_MIG_ID])
+		p.id = nla_get_u64(attrs[PARTMOB_A_MIG_ID]);
+	if (attrs[PARTMOB_A_MIG_PEER])
+		p.peer = nla_data(attrs[PARTMOB_A_MIG_PEER]);
+	if (attrs[PARTMOB_A_MIG_PEER_BOOT_ID])
+		p.peer_boot_id = nla_data(attrs[PARTMOB_A_MIG_PEER_BOOT_ID]);
+	if (attrs[PARTMOB_A_MIG_MAX_BANDWIDTH])
+		p.max_bandwidth = nla_get_u64(attrs[PARTMOB_A_MIG_MAX_BANDWIDTH]);
+	if (attrs[PARTMOB_A_MIG_TIMEOUT_MS])
+		p.timeout_ms = nla_get_u32(attrs[PARTMOB_A_MIG_TIMEOUT_MS]);
+
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &partmob_family, 0,
+				PARTMOB_CMD_MIG_START);
+	if (!hdr) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	/*
+	 * From here the migration runs; the descriptor is the caller's even
+	 * if the reply is lost (it still ties the migration to the caller).
+	 */
+	fd = partmob_mig_start(&p, info->extack);
+	if (fd < 0) {
+		nlmsg_free(msg);
+		return fd;
+	}
+	if (nla_put_u32(msg, PARTMOB_A_MIG_CTL_FD, fd)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int fill_mig(struct sk_buff *skb, const struct partmob_mig_snap *s)
+{
+	if (nla_put_string(skb, PARTMOB_A_REGION_NAME, s->name) ||
+	    put_u64(skb, PARTMOB_A_MIG_ID, s->id) ||
+	    nla_put_u32(skb, PARTMOB_A_MIG_ROLE, s->role) ||
+	    nla_put_u32(skb, PARTMOB_A_MIG_STATE, s->state) ||
+	    nla_put_u32(skb, PARTMOB_A_MIG_ROUND, s->round) ||
+	    nla_put_string(skb, PARTMOB_A_MIG_PEER, s->peer) ||
+	    nla_put_string(skb, PARTMOB_A_MIG_PEER_BOOT_ID, s->peer_boot_id) ||
+	    put_u64(skb, PARTMOB_A_MIG_TOTAL_BYTES, s->total) ||
+	    put_u64(skb, PARTMOB_A_MIG_TRANSFERRED, s->transferred) ||
+	    put_u64(skb, PARTMOB_A_MIG_REMAINING, s->remaining) ||
+	    put_u64(skb, PARTMOB_A_MIG_PAGES_NORMAL, s->pages_normal) ||
+	    put_u64(skb, PARTMOB_A_MIG_PAGES_ZERO, s->pages_zero) ||
+	    put_u64(skb, PARTMOB_A_MIG_ROUND_BYTES, s->round_bytes) ||
+	    put_u64(skb, PARTMOB_A_MIG_ROUND_NS, s->round_ns) ||
+	    put_u64(skb, PARTMOB_A_MIG_ROUND_DIRTIED, s->round_dirtied) ||
+	    put_u64(skb, PARTMOB_A_MIG_THROUGHPUT, s->throughput) ||
+	    put_u64(skb, PARTMOB_A_MIG_DIRTY_RATE, s->dirty_rate) ||
+	    put_u64(skb, PARTMOB_A_MIG_SETUP_NS, s->setup_ns) ||
+	    put_u64(skb, PARTMOB_A_MIG_TOTAL_NS, s->total_ns) ||
+	    put_u64(skb, PARTMOB_A_MIG_DOWNTIME_NS, s->downtime_ns))
+		return -EMSGSIZE;
+	if (s->err &&
+	    (nla_put_string(skb, PARTMOB_A_MIG_ERROR, s->errmsg) ||
+	     nla_put_u32(skb, PARTMOB_A_MIG_ERRNO, -s->err)))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/**
+ * partmob_netlink_mig_event() - tell the events group about a migration
+ * @net: the network namespace the migration was started from
+ * @s: its state
+ *
+ * Best effort: multicast may drop (a listener's full buffer) and an
+ * allocation failure drops the event too; a policy reads the state, it
+ * does not count events.
+ */
+void partmob_netlink_mig_event(struct net *net,
+			       const struct partmob_mig_snap *s)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!skb)
+		return;
+	hdr = genlmsg_put(skb, 0, 0, &partmob_family, 0, PARTMOB_CMD_MIG_GET);
+	if (!hdr || fill_mig(skb, s)) {
+		nlmsg_free(skb);
+		return;
+	}
+	genlmsg_end(skb, hdr);
+	genlmsg_multicast_netns(&partmob_family, net, skb, 0, 0, GFP_KERNEL);
+}
+
+static int partmob_nl_mig_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *fd_attr = info->attrs[PARTMOB_A_MIG_CTL_FD];
+	struct partmob_region *r = NULL;
+	struct partmob_mig_snap *s;
+	struct sk_buff *msg;
+	void *hdr;
+	int ret;
+
+	s = kmalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	if (fd_attr) {
+		ret = partmob_mig_snapshot_fd(nla_get_u32(fd_attr), s);
+		if (ret) {
+			NL_SET_ERR_MSG_ATTR(info->extack, fd_attr,
+					    "not a migration control file descriptor");
+			goto err_snap;
+		}
+	} else {
+		r = find_region(info);
+		if (IS_ERR(r)) {
+			ret = PTR_ERR(r);
+			goto err_snap;
+		}
+		ret = partmob_mig_snapshot(r, s);
+		partmob_region_put(r);
+		if (ret) {
+			NL_SET_ERR_MSG_MOD(info->extack,
+					   "the region has no migration");
+			goto err_snap;
+		}
+	}
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg) {
+		ret = -ENOMEM;
+		goto err_snap;
+	}
+	hdr = genlmsg_put_reply(msg, info, &partmob_family, 0,
+				PARTMOB_CMD_MIG_GET);
+	if (!hdr || fill_mig(msg, s)) {
+		ret = -EMSGSIZE;
+		goto err_msg;
+	}
+	genlmsg_end(msg, hdr);
+	kfree(s);
+	return genlmsg_reply(msg, info);
+
+err_msg:
+	nlmsg_free(msg);
+err_snap:
+	kfree(s);
+	return ret;
+}
+
+/* cb->args[0]: the next minor to look at. Regions that never migrated
+ * are skipped.
+ */
+static int partmob_nl_mig_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	unsigned long pos = cb->args[0];
+	struct partmob_mig_snap *s;
+	struct partmob_region *r;
+	void *hdr;
+	int ret;
+
+	s = kmalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	while ((r = partmob_region_next(&pos))) {
+		if (partmob_mig_snapshot(r, s)) {
+			partmob_region_put(r);
+			cb->args[0] = pos;
+			continue;
+		}
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &partmob_family,
+				  NLM_F_MULTI, PARTMOB_CMD_MIG_GET);
+		ret = hdr ? fill_mig(skb, s) : -EMSGSIZE;
+		partmob_region_put(r);
+		if (ret) {
+			if (hdr)
+				genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = pos;
+	}
+	kfree(s);
+	return skb->len;
+}
+
+static int partmob_nl_mig_control(struct sk_buff *skb, struct genl_info *info)
+{
+	struct partmob_region *r;
+	int ret;
+
+	if (!sys_admin(skb, info->extack))
+		return -EPERM;
+	if (attr_absent(info, PARTMOB_A_MIG_ACTION))
+		return -EINVAL;
+	r = find_region(info);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	ret = partmob_mig_control(r, nla_get_u32(info->attrs[PARTMOB_A_MIG_ACTION]),
+				  info->extack);
+	partmob_region_put(r);
+	return ret;
+}
+
 static const struct genl_ops partmob_ops[] = {
 	{
 		.cmd = PARTMOB_CMD_GET_INFO,
@@ -506,6 +826,28 @@ static const struct genl_ops partmob_ops[] = {
 		.cmd = PARTMOB_CMD_REGION_THAW,
 		.doit = partmob_nl_region_thaw,
 		.policy = partmob_region_name_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_MIG_START,
+		.doit = partmob_nl_mig_start,
+		.policy = partmob_mig_start_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_MIG_GET,
+		.doit = partmob_nl_mig_get,
+		.dumpit = partmob_nl_mig_dump,
+		.policy = partmob_mig_get_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_MIG_CONTROL,
+		.doit = partmob_nl_mig_control,
+		.policy = partmob_mig_control_policy,
 		.maxattr = PARTMOB_A_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},

@@ -8,6 +8,7 @@
 #define _PARTMOB_H
 
 #include <linux/atomic.h>
+#include <linux/bits.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -22,11 +23,27 @@
 #define PARTMOB_VERSION "0.2.0"
 #define PARTMOB_MAX_REGIONS 1024
 
+/*
+ * Kernel-only flags, above the uapi ones: a harvest asked for over
+ * netlink (refused while a migration owns the log), and a region created
+ * frozen for an incoming migration.
+ */
+#define PARTMOB_DIRTY_F_NETLINK		BIT(31)
+#define PARTMOB_REGION_F_INCOMING	BIT(31)
+/* Words of the dirty log handed out by one partmob_dirty_harvest_some(). */
+#define PARTMOB_HARVEST_WORDS		64
+
 struct cdev;
 struct device;
 struct file;
 struct inode;
 struct netlink_ext_ack;
+struct partmob_mig;
+struct sk_buff;
+struct genl_info;
+struct net;
+struct socket;
+struct page;
 
 /**
  * struct partmob_dirty_log - which pages were written since the last harvest
@@ -82,6 +99,13 @@ struct partmob_stats {
  * @file_sem: held for read by writers through the backing file (backing.c)
  *	from their frozen check to their logging; a freeze takes it for
  *	write once, after setting @frozen, to wait for them.
+ * @migrating: a migration owns the dirty log, freeze and thaw; netlink
+ *	harvests, freezes and thaws are refused. Under @harvest_lock.
+ * @retired: the region migrated away (the source decided to commit): it
+ *	stays frozen for good. Under @harvest_lock.
+ * @mig: the current or last migration of the region, with a reference.
+ *	Replaced and read under @harvest_lock; dropped when the region is
+ *	freed.
  */
 struct partmob_region {
 	struct kref ref;
@@ -106,6 +130,9 @@ struct partmob_region {
 	wait_queue_head_t thaw_wq;
 	struct mutex harvest_lock;	/* see @harvest_lock above */
 	struct rw_semaphore file_sem;	/* see @file_sem above */
+	bool migrating;
+	bool retired;
+	struct partmob_mig *mig;
 
 	struct partmob_dirty_log log;
 	struct partmob_stats stats;
@@ -118,6 +145,8 @@ int partmob_region_create(const char *name, u64 size, u32 flags, kuid_t uid,
 			  kgid_t gid, umode_t mode,
 			  struct netlink_ext_ack *extack);
 int partmob_region_delete(const char *name, struct netlink_ext_ack *extack);
+void partmob_region_delete_unused(struct partmob_region *r);
+int partmob_region_get_user(struct partmob_region *r);
 struct partmob_region *partmob_region_find(const char *name);
 struct partmob_region *partmob_region_next(unsigned long *pos);
 void partmob_region_get(struct partmob_region *r);
@@ -130,6 +159,8 @@ int partmob_backing_init(void);
 void partmob_backing_exit(void);
 struct file *partmob_backing_create(struct partmob_region *r);
 int partmob_backing_shmem_mmap(struct file *file, struct vm_area_struct *vma);
+int partmob_backing_punch(struct partmob_region *r, pgoff_t first,
+			  unsigned long nr);
 
 /* vma.c: mmap of a region and write-notify */
 int partmob_vma_mmap(struct partmob_region *r, struct vm_area_struct *vma);
@@ -144,11 +175,97 @@ typedef int (*partmob_harvest_fn)(struct partmob_region *r, pgoff_t first,
 				  unsigned long mask, void *arg);
 int partmob_dirty_harvest(struct partmob_region *r, u32 flags,
 			  partmob_harvest_fn fn, void *arg);
-int partmob_region_freeze(struct partmob_region *r);
-int partmob_region_thaw(struct partmob_region *r);
+void partmob_dirty_log_word(struct partmob_region *r, pgoff_t first,
+			    unsigned long mask);
+int partmob_dirty_harvest_some(struct partmob_region *r, u32 flags,
+			       unsigned long *cursor, partmob_harvest_fn fn,
+			       void *arg);
+int partmob_region_freeze(struct partmob_region *r, bool mig);
+int partmob_region_thaw(struct partmob_region *r, bool mig);
+
+/* sock.c: the migration socket */
+int partmob_sock_check(struct socket *sock);
+void partmob_sock_setup(struct socket *sock, u32 timeout_ms);
+int partmob_sock_send(struct socket *sock, const void *buf, size_t len,
+		      bool more);
+int partmob_sock_send_pages(struct socket *sock, struct page **pages,
+			    unsigned int n, bool more);
+int partmob_sock_recv(struct socket *sock, void *buf, size_t len);
+int partmob_sock_recv_pages(struct socket *sock, struct page **pages,
+			    unsigned int n);
+
+/* mig.c: migration objects, their state and their control file */
+
+/**
+ * struct partmob_mig_params - what PARTMOB_CMD_MIG_START asks for
+ *
+ * The fields mirror the attributes of the command (uapi header); @size,
+ * @flags, @uid, @gid and @mode are for the destination's new region.
+ */
+struct partmob_mig_params {
+	struct net *net;
+	const char *name;
+	u32 role;
+	int fd;
+	u64 id;
+	const char *peer;
+	const char *peer_boot_id;
+	u64 max_bandwidth;
+	u32 timeout_ms;
+	u64 size;
+	u32 flags;
+	kuid_t uid;
+	kgid_t gid;
+	umode_t mode;
+};
+
+/**
+ * struct partmob_mig_snap - a consistent copy of a migration's state
+ *
+ * The fields mirror the attributes of PARTMOB_CMD_MIG_GET.
+ */
+struct partmob_mig_snap {
+	char name[PARTMOB_REGION_NAME_MAX + 1];
+	u64 id;
+	u32 role;
+	u32 state;
+	u32 round;
+	char peer[PARTMOB_MIG_PEER_MAX + 1];
+	char peer_boot_id[PARTMOB_BOOT_ID_MAX + 1];
+	u64 total;
+	u64 transferred;
+	u64 remaining;
+	u64 pages_normal;
+	u64 pages_zero;
+	u64 round_bytes;
+	u64 round_ns;
+	u64 round_dirtied;
+	u64 throughput;
+	u64 dirty_rate;
+	u64 setup_ns;
+	u64 total_ns;
+	u64 downtime_ns;
+	int err;
+	char errmsg[PARTMOB_MIG_ERROR_MAX + 1];
+};
+
+int partmob_mig_start(const struct partmob_mig_params *p,
+		      struct netlink_ext_ack *extack);
+int partmob_mig_control(struct partmob_region *r, u32 action,
+			struct netlink_ext_ack *extack);
+int partmob_mig_snapshot(struct partmob_region *r,
+			 struct partmob_mig_snap *snap);
+int partmob_mig_snapshot_fd(int fd, struct partmob_mig_snap *snap);
+void partmob_mig_put(struct partmob_mig *m);
+
+/* send.c and recv.c: the kernel threads of the two roles */
+int partmob_send_thread(void *arg);
+int partmob_recv_thread(void *arg);
 
 /* netlink.c: the only file that speaks generic netlink */
 int partmob_netlink_init(void);
 void partmob_netlink_exit(void);
+void partmob_netlink_mig_event(struct net *net,
+			       const struct partmob_mig_snap *s);
 
 #endif /* _PARTMOB_H */

@@ -33,6 +33,8 @@ static void region_free(struct kref *ref)
 	struct partmob_region *r = container_of(ref, struct partmob_region,
 						ref);
 
+	if (r->mig)
+		partmob_mig_put(r->mig);
 	if (r->backing)
 		fput(r->backing);
 	partmob_dirty_free(&r->log);
@@ -252,7 +254,9 @@ int partmob_region_create(const char *name, u64 size, u32 flags, kuid_t uid,
 	strscpy(r->name, name, sizeof(r->name));
 	r->size = size;
 	r->npages = size >> PAGE_SHIFT;
-	r->flags = flags;
+	r->flags = flags & ~PARTMOB_REGION_F_INCOMING;
+	/* An incoming migration's region is frozen until it completes. */
+	r->frozen = !!(flags & PARTMOB_REGION_F_INCOMING);
 	r->uid = uid;
 	r->gid = gid;
 	r->mode = mode;
@@ -330,18 +334,66 @@ int partmob_region_delete(const char *name, struct netlink_ext_ack *extack)
 		NL_SET_ERR_MSG_MOD(extack, "no region of that name");
 		return -ENOENT;
 	}
-	if (atomic_read(&r->users)) {
+	/*
+	 * A retired region (migrated away) may go while mapped: its writers
+	 * are blocked for good and get SIGBUS; the memory goes with the last
+	 * user. Reading ->retired without the harvest lock is fine: it never
+	 * goes back to false.
+	 */
+	if (atomic_read(&r->users) && !READ_ONCE(r->retired)) {
 		mutex_unlock(&partmob_regions_lock);
-		NL_SET_ERR_MSG_MOD(extack, "region is open or mapped");
+		NL_SET_ERR_MSG_MOD(extack, "region is open, mapped or migrating");
 		return -EBUSY;
 	}
-	r->dead = true;
+	WRITE_ONCE(r->dead, true);
+	idr_remove(&region_idr, r->minor);
+	mutex_unlock(&partmob_regions_lock);
+
+	wake_up_all(&r->thaw_wq);
+	region_del_device(r);
+	partmob_region_put(r);
+	return 0;
+}
+
+/**
+ * partmob_region_get_user() - become a user of a region (a migration)
+ * @r: the region, referenced by the caller
+ *
+ * Return: 0, or -ENOENT if the region is being deleted.
+ */
+int partmob_region_get_user(struct partmob_region *r)
+{
+	int ret = 0;
+
+	mutex_lock(&partmob_regions_lock);
+	if (r->dead)
+		ret = -ENOENT;
+	else
+		atomic_inc(&r->users);
+	mutex_unlock(&partmob_regions_lock);
+	return ret;
+}
+
+/**
+ * partmob_region_delete_unused() - delete a region if nobody uses it
+ * @r: the region, referenced by the caller
+ *
+ * For a failed incoming migration, whose region nobody else should hold;
+ * if somebody opened it meanwhile, it stays and an admin deletes it.
+ */
+void partmob_region_delete_unused(struct partmob_region *r)
+{
+	mutex_lock(&partmob_regions_lock);
+	if (r->dead || atomic_read(&r->users)) {
+		mutex_unlock(&partmob_regions_lock);
+		return;
+	}
+	WRITE_ONCE(r->dead, true);
 	idr_remove(&region_idr, r->minor);
 	mutex_unlock(&partmob_regions_lock);
 
 	region_del_device(r);
 	partmob_region_put(r);
-	return 0;
 }
 
 /**

@@ -98,7 +98,11 @@ again:
 		 * SIGBUS, which also ends a kernel-mode copy with -EFAULT
 		 * instead of faulting again forever.
 		 */
-		if (wait_event_killable(r->thaw_wq, !READ_ONCE(r->frozen)))
+		if (wait_event_killable(r->thaw_wq, !READ_ONCE(r->frozen) ||
+					READ_ONCE(r->dead)))
+			return VM_FAULT_SIGBUS;
+		/* A retired region deleted under its users: never again. */
+		if (READ_ONCE(r->dead) && READ_ONCE(r->frozen))
 			return VM_FAULT_SIGBUS;
 		goto again;
 	}

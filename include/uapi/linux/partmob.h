@@ -61,7 +61,11 @@
  *
  * PARTMOB_CMD_REGION_DEL: delete a region.
  *    PARTMOB_A_REGION_NAME: required.
- *    Errors: -ENOENT, -EBUSY while the device is open or mapped.
+ *    Errors: -ENOENT, -EBUSY while the device is open or mapped or a
+ *    migration uses the region. A retired region (it migrated away: the
+ *    source committed) can be deleted while mapped: its writers, blocked
+ *    since the freeze, get SIGBUS, and the memory goes with the last
+ *    mapping.
  *
  * PARTMOB_CMD_REGION_GET: do (with PARTMOB_A_REGION_NAME) or dump (all
  *    regions). Each answer carries PARTMOB_A_REGION_NAME, _SIZE, _FLAGS,
@@ -84,14 +88,88 @@
  *                              bit i % 8, least significant first) is page
  *                              OFFSET + i
  *    PARTMOB_A_DIRTY_FLAGS: NLA_U32, optional, enum partmob_dirty_flags.
+ *    Errors: -EBUSY while a migration owns the dirty log.
  *
  * PARTMOB_CMD_REGION_FREEZE: from the return on, no writable mapping of a
  *    page of the region exists and every writer blocks (killably) until
  *    PARTMOB_CMD_REGION_THAW; readers go on. A writer blocked this way
  *    holds its process's mmap_lock for read (or its per-VMA lock), so
  *    mmap, munmap and thread creation in that process wait too: a thaw
- *    must never depend on that process. Errors: -EALREADY.
- * PARTMOB_CMD_REGION_THAW: wakes the writers. Errors: -EALREADY.
+ *    must never depend on that process. Errors: -EALREADY, -EBUSY while a
+ *    migration owns the region or after it migrated away.
+ * PARTMOB_CMD_REGION_THAW: wakes the writers. Errors: -EALREADY, -EBUSY
+ *    as for freeze: a retired region is never thawed.
+ *
+ *
+ * Migrations
+ * ----------
+ *
+ * A migration moves the contents of one region to a peer over a TCP
+ * socket that userspace connected (or accepted) and ran the handshake on
+ * (struct partmob_hs_hello below). Migrating needs CAP_SYS_ADMIN in the
+ * initial user namespace. The socket must be an established TCP socket
+ * with no upper-layer protocol other than kernel TLS.
+ *
+ * PARTMOB_CMD_MIG_START: start the kernel side of a migration.
+ *    PARTMOB_A_REGION_NAME:   required. Source: an existing region.
+ *                             Destination: the region to create; it is
+ *                             created frozen with _SIZE, _FLAGS, _UID,
+ *                             _GID, _MODE (as for REGION_NEW), and the
+ *                             module deletes it again if the migration
+ *                             fails before the destination is prepared.
+ *    PARTMOB_A_MIG_ROLE:      NLA_U32, required, enum partmob_mig_role
+ *    PARTMOB_A_MIG_FD:        NLA_U32, required, the connected socket
+ *                             (the module takes its own reference)
+ *    PARTMOB_A_MIG_ID:        NLA_U64, optional, chosen by the source and
+ *                             exchanged in the handshake
+ *    PARTMOB_A_MIG_PEER:      NLA_NUL_STRING, optional, the peer's
+ *                             address as text, for status and recovery
+ *    PARTMOB_A_MIG_PEER_BOOT_ID: NLA_NUL_STRING, optional, the peer's
+ *                             boot id from the handshake
+ *    PARTMOB_A_MIG_MAX_BANDWIDTH: NLA_U64, optional, source only, bytes
+ *                             per second the sender may not exceed (0:
+ *                             unlimited)
+ *    PARTMOB_A_MIG_TIMEOUT_MS: NLA_U32, optional, how long a peer may stay
+ *                             silent or refuse to take data before the
+ *                             migration fails (default 30000; it also sets
+ *                             TCP_USER_TIMEOUT and keepalive)
+ *    The answer carries PARTMOB_A_MIG_CTL_FD (NLA_U32), a file descriptor
+ *    installed in the caller: the migration is tied to it. Closing it (or
+ *    the death of its holder) before the decision aborts the migration;
+ *    after the decision the module completes on its own. It becomes
+ *    readable (poll) whenever the state or the round changes; read(2) of
+ *    8 bytes returns the number of changes since the last read (like an
+ *    eventfd). POLLHUP once the migration has ended.
+ *    Errors: -ENOENT (no such source region), -EEXIST (destination name
+ *    in use), -EBUSY (the region is migrating, frozen or retired),
+ *    -ENOTSOCK/-EPROTONOSUPPORT/-ENOTCONN (not an established TCP socket).
+ *
+ * PARTMOB_CMD_MIG_GET: do (PARTMOB_A_REGION_NAME) or dump. The state of
+ *    the migration of a region, or of every region that has one; the last
+ *    migration of a region stays readable until the region is deleted or
+ *    migrates again. A do with PARTMOB_A_MIG_CTL_FD (a control file
+ *    descriptor of the caller) instead of the name reads the migration
+ *    of that descriptor, also after its region is gone (a failed incoming
+ *    migration deletes its region). Fields modelled on QEMU's query-migrate:
+ *    _REGION_NAME, _MIG_ID, _MIG_ROLE, _MIG_STATE (enum partmob_mig_state),
+ *    _MIG_ROUND (NLA_U32, rounds completed; the first full pass is round
+ *    1), _MIG_PEER, _MIG_PEER_BOOT_ID, and NLA_U64: _MIG_TOTAL_BYTES (the
+ *    region size), _MIG_TRANSFERRED (page payload bytes sent or
+ *    received), _MIG_REMAINING (bytes logged dirty now; source),
+ *    _MIG_PAGES_NORMAL, _MIG_PAGES_ZERO (pages sent as a header only:
+ *    all-zero pages and holes), _MIG_ROUND_BYTES and _MIG_ROUND_NS (the
+ *    last completed round), _MIG_ROUND_DIRTIED (pages written during it),
+ *    _MIG_THROUGHPUT (bytes per second of the last round), _MIG_DIRTY_RATE
+ *    (bytes per second dirtied during the last round), _MIG_SETUP_NS,
+ *    _MIG_TOTAL_NS, _MIG_DOWNTIME_NS (source: freeze to the destination's
+ *    acknowledgment of its resume; destination: end of the last round to
+ *    resume), and _MIG_ERROR (NLA_NUL_STRING) with _MIG_ERRNO (NLA_U32)
+ *    once failed.
+ *
+ * PARTMOB_CMD_MIG_CONTROL: PARTMOB_A_REGION_NAME and PARTMOB_A_MIG_ACTION
+ *    (NLA_U32, enum partmob_mig_action). Errors: -ENOENT (no migration),
+ *    -EINVAL (the action does not apply to this role or state: the extack
+ *    says which), -EALREADY (already decided or ended).
  *
  * PARTMOB_A_PAD only aligns 64-bit attributes and is never sent alone.
  *
@@ -105,6 +183,8 @@
 
 #ifndef _UAPI_LINUX_PARTMOB_H
 #define _UAPI_LINUX_PARTMOB_H
+
+#include <linux/types.h>
 
 #define PARTMOB_GENL_NAME	"partmob"
 #define PARTMOB_GENL_VERSION	1
@@ -122,6 +202,9 @@ enum partmob_cmd {
 	PARTMOB_CMD_REGION_DIRTY,
 	PARTMOB_CMD_REGION_FREEZE,
 	PARTMOB_CMD_REGION_THAW,
+	PARTMOB_CMD_MIG_START,
+	PARTMOB_CMD_MIG_GET,
+	PARTMOB_CMD_MIG_CONTROL,
 
 	__PARTMOB_CMD_MAX
 };
@@ -156,6 +239,32 @@ enum partmob_attr {
 	PARTMOB_A_DIRTY_FLAGS,
 	PARTMOB_A_DIRTY_OFFSET,
 	PARTMOB_A_DIRTY_BITMAP,
+	PARTMOB_A_MIG_ROLE,
+	PARTMOB_A_MIG_FD,
+	PARTMOB_A_MIG_ID,
+	PARTMOB_A_MIG_PEER,
+	PARTMOB_A_MIG_PEER_BOOT_ID,
+	PARTMOB_A_MIG_MAX_BANDWIDTH,
+	PARTMOB_A_MIG_TIMEOUT_MS,
+	PARTMOB_A_MIG_CTL_FD,
+	PARTMOB_A_MIG_STATE,
+	PARTMOB_A_MIG_ROUND,
+	PARTMOB_A_MIG_TOTAL_BYTES,
+	PARTMOB_A_MIG_TRANSFERRED,
+	PARTMOB_A_MIG_REMAINING,
+	PARTMOB_A_MIG_PAGES_NORMAL,
+	PARTMOB_A_MIG_PAGES_ZERO,
+	PARTMOB_A_MIG_ROUND_BYTES,
+	PARTMOB_A_MIG_ROUND_NS,
+	PARTMOB_A_MIG_ROUND_DIRTIED,
+	PARTMOB_A_MIG_THROUGHPUT,
+	PARTMOB_A_MIG_DIRTY_RATE,
+	PARTMOB_A_MIG_SETUP_NS,
+	PARTMOB_A_MIG_TOTAL_NS,
+	PARTMOB_A_MIG_DOWNTIME_NS,
+	PARTMOB_A_MIG_ERROR,
+	PARTMOB_A_MIG_ERRNO,
+	PARTMOB_A_MIG_ACTION,
 
 	__PARTMOB_A_MAX
 };
@@ -165,6 +274,10 @@ enum partmob_attr {
 #define PARTMOB_REGION_NAME_MAX		32	/* characters, without NUL */
 #define PARTMOB_REGION_SIZE_MAX		(1ULL << 42)	/* 4 TiB */
 #define PARTMOB_DIRTY_CHUNK_BYTES	2048
+#define PARTMOB_MIG_PEER_MAX		127	/* characters, without NUL */
+#define PARTMOB_BOOT_ID_MAX		36	/* a uuid as text */
+#define PARTMOB_MIG_ERROR_MAX		127
+#define PARTMOB_MIG_TIMEOUT_MS_DEFAULT	30000
 
 /**
  * enum partmob_region_flags - PARTMOB_A_REGION_FLAGS
@@ -191,6 +304,70 @@ enum partmob_dirty_flags {
 };
 
 /**
+ * enum partmob_mig_role - PARTMOB_A_MIG_ROLE
+ */
+enum partmob_mig_role {
+	PARTMOB_MIG_SOURCE = 1,
+	PARTMOB_MIG_DEST = 2,
+};
+
+/**
+ * enum partmob_mig_state - PARTMOB_A_MIG_STATE
+ * @PARTMOB_MIG_S_SETUP: the kernel side is starting
+ * @PARTMOB_MIG_S_ROUND: a round is being sent (source) or received
+ *	(destination); round 1 is the full first pass
+ * @PARTMOB_MIG_S_WAITING: source: a round is done, the module waits for
+ *	PARTMOB_MIG_A_ROUND, _SWITCHOVER or _ABORT
+ * @PARTMOB_MIG_S_STOP_COPY: source: the region is frozen and the last
+ *	dirty pages are being sent
+ * @PARTMOB_MIG_S_PREPARING: source: everything is sent, waiting for the
+ *	destination's prepared (its receipt is the decision to commit)
+ * @PARTMOB_MIG_S_PREPARED: destination: every page is here, prepared was
+ *	sent, waiting for the decision; the region stays frozen
+ * @PARTMOB_MIG_S_COMMITTED: source: decided; the region is retired for
+ *	good (writers stay blocked), the decision is being delivered
+ * @PARTMOB_MIG_S_IN_DOUBT: destination: prepared, but the link failed
+ *	before the decision arrived; frozen until PARTMOB_MIG_A_RESUME or
+ *	_DISCARD (partmobctl recover)
+ * @PARTMOB_MIG_S_COMPLETED: source: the destination has the decision;
+ *	destination: the region is thawed and belongs to its new users
+ * @PARTMOB_MIG_S_FAILED: ended before the decision: the source region is
+ *	thawed and intact, the destination region deleted; see _MIG_ERROR
+ */
+enum partmob_mig_state {
+	PARTMOB_MIG_S_SETUP = 1,
+	PARTMOB_MIG_S_ROUND,
+	PARTMOB_MIG_S_WAITING,
+	PARTMOB_MIG_S_STOP_COPY,
+	PARTMOB_MIG_S_PREPARING,
+	PARTMOB_MIG_S_PREPARED,
+	PARTMOB_MIG_S_COMMITTED,
+	PARTMOB_MIG_S_IN_DOUBT,
+	PARTMOB_MIG_S_COMPLETED,
+	PARTMOB_MIG_S_FAILED,
+};
+
+/**
+ * enum partmob_mig_action - PARTMOB_A_MIG_ACTION
+ * @PARTMOB_MIG_A_ROUND: source, waiting: send one more round
+ * @PARTMOB_MIG_A_SWITCHOVER: source, waiting: freeze, send the rest and
+ *	commit
+ * @PARTMOB_MIG_A_ABORT: either side, before the decision: fail the
+ *	migration; the source resumes
+ * @PARTMOB_MIG_A_RESUME: destination in doubt: the operator knows the
+ *	source committed (or is dead): thaw and complete here
+ * @PARTMOB_MIG_A_DISCARD: destination in doubt: the source resumed:
+ *	fail and delete the destination region
+ */
+enum partmob_mig_action {
+	PARTMOB_MIG_A_ROUND = 1,
+	PARTMOB_MIG_A_SWITCHOVER,
+	PARTMOB_MIG_A_ABORT,
+	PARTMOB_MIG_A_RESUME,
+	PARTMOB_MIG_A_DISCARD,
+};
+
+/**
  * enum partmob_feature - capability bits reported by PARTMOB_CMD_GET_INFO
  * @PARTMOB_F_INFO: PARTMOB_CMD_GET_INFO (always set)
  * @PARTMOB_F_REGIONS: regions and write-protect dirty logging
@@ -198,8 +375,129 @@ enum partmob_dirty_flags {
 enum partmob_feature {
 	PARTMOB_F_INFO = 1ULL << 0,
 	PARTMOB_F_REGIONS = 1ULL << 1,
+	PARTMOB_F_MIGRATION = 1ULL << 2,
 
-	__PARTMOB_F_ALL = PARTMOB_F_INFO | PARTMOB_F_REGIONS
+	__PARTMOB_F_ALL = PARTMOB_F_INFO | PARTMOB_F_REGIONS |
+			  PARTMOB_F_MIGRATION
+};
+
+/*
+ * The stream
+ * ==========
+ *
+ * All integers are big-endian; structures have no implicit padding.
+ *
+ * 1. Handshake (userspace, partmobctl on both ends). The source sends a
+ *    struct partmob_hs_hello followed by hello.npaths struct
+ *    partmob_hs_path records; the destination answers with one struct
+ *    partmob_hs_reply. Strings are NUL-padded and must hold a NUL. With
+ *    PARTMOB_HS_OP_MIGRATE and status PARTMOB_HS_OK both ends hand the
+ *    socket to their module (PARTMOB_CMD_MIG_START) and the frame stream
+ *    begins; any other outcome closes the connection.
+ *
+ * 2. Frames (the modules). Every frame starts with struct partmob_frame.
+ *    Source to destination: one HELLO, then rounds: PAGES and ZERO frames
+ *    in any order, each round closed by a ROUND frame; after the last
+ *    round an END frame. Destination to source, after END: PREPARED.
+ *    Source to destination: COMMIT (the decision). Destination to source:
+ *    RESUMED. Either side may send ABORT before the decision and close.
+ *    Offsets and counts are in pages of hello.page_size bytes; a frame
+ *    outside the region, a count above its limit, an unknown type or a
+ *    frame out of order fails the migration.
+ */
+#define PARTMOB_HS_MAGIC	0x504d4f42	/* "PMOB" */
+#define PARTMOB_HS_VERSION	1
+#define PARTMOB_HS_PATHS_MAX	16
+#define PARTMOB_HS_PATH_MAX	256
+#define PARTMOB_HS_PORT		7780		/* default listener port */
+
+enum partmob_hs_op {
+	PARTMOB_HS_OP_MIGRATE = 1,	/* check, then stream */
+	PARTMOB_HS_OP_VALIDATE = 2,	/* check only (partmobctl validate) */
+	PARTMOB_HS_OP_QUERY = 3,	/* outcome of hello.mig_id (recover) */
+};
+
+enum partmob_hs_status {
+	PARTMOB_HS_OK = 0,
+	PARTMOB_HS_E_VERSION,		/* protocol or wire version */
+	PARTMOB_HS_E_ARCH,
+	PARTMOB_HS_E_PAGE_SIZE,
+	PARTMOB_HS_E_FEATURES,
+	PARTMOB_HS_E_SIZE,		/* region size unacceptable */
+	PARTMOB_HS_E_MEMORY,		/* not enough free memory */
+	PARTMOB_HS_E_EXISTS,		/* region name in use */
+	PARTMOB_HS_E_PATH,		/* a required path is missing/differs */
+	PARTMOB_HS_E_BAD_REQUEST,	/* malformed hello */
+	PARTMOB_HS_E_INTERNAL,		/* the destination failed */
+	PARTMOB_HS_E_AUTH,		/* authentication failed */
+};
+
+/* PARTMOB_HS_OP_QUERY answers in partmob_hs_reply.outcome. */
+enum partmob_hs_outcome {
+	PARTMOB_HS_OUTCOME_UNKNOWN = 0,	/* no such migration here */
+	PARTMOB_HS_OUTCOME_COMMITTED,	/* decided: resume the destination */
+	PARTMOB_HS_OUTCOME_ABORTED,	/* the source resumed: discard */
+	PARTMOB_HS_OUTCOME_RUNNING,	/* not decided yet */
+};
+
+struct partmob_hs_hello {
+	__be32 magic;		/* PARTMOB_HS_MAGIC */
+	__be16 version;		/* PARTMOB_HS_VERSION */
+	__be16 op;		/* enum partmob_hs_op */
+	__be32 wire_version;	/* PARTMOB_WIRE_VERSION */
+	__be32 page_size;
+	__be64 features;		/* enum partmob_feature of the source */
+	__be64 region_size;	/* bytes */
+	__be64 mig_id;		/* random, chosen by the source */
+	__be32 uid, gid, mode;	/* of the destination's device node */
+	__be32 region_flags;	/* enum partmob_region_flags */
+	__be32 npaths;		/* partmob_hs_path records that follow */
+	__be32 reserved;		/* zero */
+	char arch[16];
+	char module_version[32];
+	char region[PARTMOB_REGION_NAME_MAX + 8];	/* at the destination */
+	char boot_id[PARTMOB_BOOT_ID_MAX + 4];
+};
+
+struct partmob_hs_path {
+	__be64 size;		/* bytes, as the source sees it */
+	char path[PARTMOB_HS_PATH_MAX];
+};
+
+struct partmob_hs_reply {
+	__be32 magic;		/* PARTMOB_HS_MAGIC */
+	__be16 version;		/* PARTMOB_HS_VERSION */
+	__be16 status;		/* enum partmob_hs_status */
+	__be64 features;		/* of the destination */
+	__be64 mem_available;	/* bytes, the destination's MemAvailable */
+	__be32 outcome;		/* enum partmob_hs_outcome (QUERY) */
+	__be32 reserved;		/* zero */
+	char boot_id[PARTMOB_BOOT_ID_MAX + 4];
+	char message[200];	/* why, for the operator */
+};
+
+/* Frames of the page stream. */
+#define PARTMOB_FRAME_PAGES_MAX	64	/* pages in one PAGES frame */
+
+enum partmob_frame_type {
+	/* offset: mig_id, count: page size, arg: pages in the region */
+	PARTMOB_FRAME_HELLO = 1,
+	PARTMOB_FRAME_PAGES = 2,	/* count pages at offset follow */
+	PARTMOB_FRAME_ZERO = 3,		/* count pages at offset read zero */
+	PARTMOB_FRAME_ROUND = 4,	/* arg: the round just finished */
+	PARTMOB_FRAME_END = 5,		/* arg: pages sent in all */
+	PARTMOB_FRAME_PREPARED = 6,	/* destination: all pages are here */
+	PARTMOB_FRAME_COMMIT = 7,	/* source: the decision */
+	PARTMOB_FRAME_RESUMED = 8,	/* destination: running */
+	PARTMOB_FRAME_ABORT = 9,	/* arg: errno */
+};
+
+struct partmob_frame {
+	__be16 type;		/* enum partmob_frame_type */
+	__be16 flags;		/* zero */
+	__be32 count;
+	__be64 offset;
+	__be64 arg;
 };
 
 #endif /* _UAPI_LINUX_PARTMOB_H */

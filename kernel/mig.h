@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A migration of one region: shared by mig.c (objects, state, control
+ * file), send.c (the source's kernel thread) and recv.c (the
+ * destination's).
+ */
+
+#ifndef _PARTMOB_MIG_H
+#define _PARTMOB_MIG_H
+
+#include <linux/atomic.h>
+#include <linux/kref.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+
+#include "partmob.h"
+
+/**
+ * struct partmob_mig - one migration, in or out
+ * @ref: lifetime. Held by the region (@r->mig, until the region is freed),
+ *	by the kernel thread until it returns, and by the control file.
+ * @r: the region. While the migration is live (not in a final state) it
+ *	holds a reference and a user count of the region, so the region can
+ *	be neither deleted nor unloaded; partmob_mig_finish() drops them.
+ * @sock: the socket, from sockfd_lookup(); released when @ref drops.
+ * @net: where events go: the namespace of the caller of MIG_START, with a
+ *	reference dropped when @ref drops.
+ * @role: enum partmob_mig_role.
+ * @name: the region's name, @size its size, kept for status after the
+ *	region is gone.
+ * @lock: protects @state, @round, @action, @abort_err, @decided,
+ *	@finished, @events, @err and @errmsg. A spinlock: it is taken from
+ *	netlink, the control file and the thread, never across a sleep.
+ * @state: enum partmob_mig_state.
+ * @action: a pending enum partmob_mig_action for a WAITING source.
+ * @abort_err: set (negative errno) when the migration must fail: ABORT,
+ *	the control file closed before the decision. The thread sees it at
+ *	its next step; the socket is shut down so no wait outlives it.
+ * @decided: source: the receipt of prepared was taken as the decision;
+ *	destination: the decision arrived. After it nothing aborts.
+ * @finished: the migration reached a final state and dropped its region
+ *	user; set once, by partmob_mig_end().
+ * @events: changes not yet read from the control file.
+ * @wq: the thread waits here for @action or @abort_err; control files
+ *	poll here.
+ *
+ * Counters are atomics written by the thread and read by netlink at any
+ * time; times are ktime_get_ns() values.
+ */
+struct partmob_mig {
+	struct kref ref;
+	struct partmob_region *r;
+	struct socket *sock;
+	struct net *net;
+	u32 role;
+	u64 id;
+	char name[PARTMOB_REGION_NAME_MAX + 1];
+	u64 size;
+	char peer[PARTMOB_MIG_PEER_MAX + 1];
+	char peer_boot_id[PARTMOB_BOOT_ID_MAX + 1];
+	u64 max_bandwidth;
+	u32 timeout_ms;
+
+	spinlock_t lock;	/* see @lock above */
+	u32 state;
+	u32 round;
+	u32 action;
+	int abort_err;
+	bool decided;
+	bool finished;
+	u64 events;
+	int err;
+	char errmsg[PARTMOB_MIG_ERROR_MAX + 1];
+	wait_queue_head_t wq;
+
+	atomic64_t transferred;
+	atomic64_t pages_normal;
+	atomic64_t pages_zero;
+	atomic64_t round_bytes;
+	atomic64_t round_ns;
+	atomic64_t round_dirtied;
+	atomic64_t send_ns;
+	u64 start_ns;
+	atomic64_t setup_ns;
+	atomic64_t end_ns;
+	atomic64_t freeze_ns;
+	atomic64_t downtime_ns;
+};
+
+void partmob_mig_set_state(struct partmob_mig *m, u32 state);
+void partmob_mig_notify(struct partmob_mig *m);
+void partmob_mig_fail(struct partmob_mig *m, int err, const char *fmt, ...)
+	__printf(3, 4);
+int partmob_mig_aborted(struct partmob_mig *m);
+void partmob_mig_end(struct partmob_mig *m, u32 state);
+bool partmob_mig_decide(struct partmob_mig *m);
+
+#endif /* _PARTMOB_MIG_H */

@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The source of a migration: a kernel thread that streams a region.
+ *
+ * Round 1 takes (and discards) the dirty log, which write-protects every
+ * page written since the last harvest (the others are write-protected
+ * already), then sends every page present in the region: untouched pages
+ * are never read or sent, swapped-out pages are read back, all-zero pages
+ * go as a ZERO header. Every later round harvests the log a batch of words
+ * at a time and sends those pages, holes and zero pages as ZERO headers.
+ * After each round the thread waits for userspace's policy: one more
+ * round, or the switch-over: freeze, a last round, END, and the two-phase
+ * commit (mig.c).
+ *
+ * Pages go out zero-copy, a PAGES frame per run of up to
+ * PARTMOB_FRAME_PAGES_MAX contiguous pages, corked with MSG_MORE until the
+ * end of the round. No lock is held while the socket is written.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/highmem.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/net.h>
+#include <linux/pagemap.h>
+#include <linux/sched.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/xarray.h>
+
+#include "mig.h"
+
+#define WINDOW BITS_PER_LONG	/* pages looked up together */
+
+/**
+ * struct tx - the sender's scratch state, owned by its thread
+ * @m: the migration
+ * @r: its region
+ * @mapping: the region's page cache
+ * @first: harvested words: their first page
+ * @mask: harvested words: their bits
+ * @nwords: harvested words in @first and @mask
+ * @pages: the pages of the window being sent, referenced
+ * @sent: PAGES payload pages sent, all rounds (the END frame's check)
+ * @bw_ns: start of the bandwidth window
+ * @bw_bytes: bytes sent in the bandwidth window
+ */
+struct tx {
+	struct partmob_mig *m;
+	struct partmob_region *r;
+	struct address_space *mapping;
+	pgoff_t first[PARTMOB_HARVEST_WORDS];
+	unsigned long mask[PARTMOB_HARVEST_WORDS];
+	unsigned int nwords;
+	struct page *pages[WINDOW];
+	u64 sent;
+	u64 bw_ns;
+	u64 bw_bytes;
+};
+
+static int send_frame(struct tx *tx, u16 type, u64 offset, u32 count,
+		      u64 arg, bool more)
+{
+	struct partmob_frame f = {
+		.type = cpu_to_be16(type),
+		.count = cpu_to_be32(count),
+		.offset = cpu_to_be64(offset),
+		.arg = cpu_to_be64(arg),
+	};
+
+	return partmob_sock_send(tx->m->sock, &f, sizeof(f), more);
+}
+
+/* Sleep off what the bandwidth cap says is too much; abortable. */
+static int throttle(struct tx *tx, size_t bytes)
+{
+	struct partmob_mig *m = tx->m;
+	u64 now, allowed_ns, elapsed;
+
+	if (!m->max_bandwidth)
+		return 0;
+	tx->bw_bytes += bytes;
+	now = ktime_get_ns();
+	elapsed = now - tx->bw_ns;
+	allowed_ns = div64_u64(tx->bw_bytes * NSEC_PER_SEC, m->max_bandwidth);
+	if (allowed_ns > elapsed)
+		wait_event_idle_timeout(m->wq, partmob_mig_aborted(m),
+					nsecs_to_jiffies(allowed_ns - elapsed));
+	/* A fresh window every second keeps the rate from bursting. */
+	if (elapsed > NSEC_PER_SEC) {
+		tx->bw_ns = now;
+		tx->bw_bytes = 0;
+	}
+	return partmob_mig_aborted(m);
+}
+
+static bool page_is_zero(struct page *page)
+{
+	void *addr = kmap_local_page(page);
+	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
+
+	kunmap_local(addr);
+	return zero;
+}
+
+/*
+ * Find the pages of @mask in the window at @first: referenced pages in
+ * tx->pages, NULL for holes. Pages on swap, and entries that changed under
+ * the lookup, are read through shmem, which brings them back.
+ */
+static int lookup_window(struct tx *tx, pgoff_t first, unsigned long mask)
+{
+	XA_STATE(xas, &tx->mapping->i_pages, first);
+	unsigned long slow = 0, i;
+	struct folio *folio;
+	struct page *page;
+	void *entry;
+
+	memset(tx->pages, 0, sizeof(tx->pages));
+	rcu_read_lock();
+	xas_for_each(&xas, entry, first + WINDOW - 1) {
+		if (xas_retry(&xas, entry))
+			continue;
+		i = xas.xa_index - first;
+		if (!(mask & BIT(i)))
+			continue;
+		folio = entry;
+		if (xa_is_value(entry) || folio_test_large(folio) ||
+		    !folio_try_get(folio)) {
+			slow |= BIT(i);
+			continue;
+		}
+		if (unlikely(folio != xas_reload(&xas))) {
+			folio_put(folio);
+			slow |= BIT(i);
+			continue;
+		}
+		tx->pages[i] = &folio->page;
+	}
+	rcu_read_unlock();
+
+	for_each_set_bit(i, &slow, WINDOW) {
+		page = shmem_read_mapping_page_gfp(tx->mapping, first + i,
+						   mapping_gfp_mask(tx->mapping));
+		if (IS_ERR(page))
+			return PTR_ERR(page);
+		tx->pages[i] = page;
+	}
+	return 0;
+}
+
+static void put_window(struct tx *tx)
+{
+	unsigned int i;
+
+	for (i = 0; i < WINDOW; i++) {
+		if (tx->pages[i]) {
+			put_page(tx->pages[i]);
+			tx->pages[i] = NULL;
+		}
+	}
+}
+
+/* Send a run of pages [i, i + n) of the window at @first. */
+static int send_run(struct tx *tx, pgoff_t first, unsigned int i,
+		    unsigned int n, bool zero)
+{
+	struct partmob_mig *m = tx->m;
+	int ret;
+
+	if (zero) {
+		atomic64_add(n, &m->pages_zero);
+		return send_frame(tx, PARTMOB_FRAME_ZERO, first + i, n, 0, true);
+	}
+	ret = send_frame(tx, PARTMOB_FRAME_PAGES, first + i, n, 0, true);
+	if (ret)
+		return ret;
+	ret = partmob_sock_send_pages(m->sock, &tx->pages[i], n, true);
+	if (ret)
+		return ret;
+	tx->sent += n;
+	atomic64_add(n, &m->pages_normal);
+	atomic64_add((u64)n << PAGE_SHIFT, &m->transferred);
+	atomic64_add((u64)n << PAGE_SHIFT, &m->round_bytes);
+	return throttle(tx, (size_t)n << PAGE_SHIFT);
+}
+
+/*
+ * Send the pages of @mask in the window at @first. In round 1 a hole is
+ * skipped (the destination starts empty); later it is sent as ZERO, since
+ * the destination may hold an older copy.
+ */
+static int send_window(struct tx *tx, pgoff_t first, unsigned long mask,
+		       bool first_pass)
+{
+	unsigned int i, start = 0, n = 0;
+	bool zero = false, z;
+	int ret;
+
+	if (first + WINDOW > tx->r->npages)
+		mask &= BIT(tx->r->npages - first) - 1;
+	ret = lookup_window(tx, first, mask);
+	if (ret)
+		goto out;
+	for (i = 0; i < WINDOW; i++) {
+		bool take = (mask & BIT(i)) && (!first_pass || tx->pages[i]);
+
+		z = take && (!tx->pages[i] || page_is_zero(tx->pages[i]));
+		if (n && take && z == zero && start + n == i) {
+			n++;
+			continue;
+		}
+		if (n) {
+			ret = send_run(tx, first, start, n, zero);
+			if (ret)
+				goto out;
+			n = 0;
+		}
+		if (take) {
+			start = i;
+			n = 1;
+			zero = z;
+		}
+	}
+	if (n)
+		ret = send_run(tx, first, start, n, zero);
+out:
+	put_window(tx);
+	return ret;
+}
+
+static int collect(struct partmob_region *r, pgoff_t first,
+		   unsigned long mask, void *arg)
+{
+	struct tx *tx = arg;
+
+	tx->first[tx->nwords] = first;
+	tx->mask[tx->nwords++] = mask;
+	return 0;
+}
+
+/* Harvest the whole log and send its pages. */
+static int send_dirty(struct tx *tx)
+{
+	unsigned long cursor = 0;
+	unsigned int i;
+	int ret;
+
+	do {
+		tx->nwords = 0;
+		ret = partmob_dirty_harvest_some(tx->r, 0, &cursor, collect, tx);
+		if (ret < 0)
+			return ret;
+		for (i = 0; i < tx->nwords; i++) {
+			ret = send_window(tx, tx->first[i], tx->mask[i], false);
+			if (ret) {
+				/* Not sent: keep them for a later round. */
+				for (; i < tx->nwords; i++)
+					partmob_dirty_log_word(tx->r,
+							       tx->first[i],
+							       tx->mask[i]);
+				return ret;
+			}
+		}
+		ret = partmob_mig_aborted(tx->m);
+		if (ret)
+			return ret;
+		cond_resched();
+	} while (cursor < tx->r->log.nwords);
+	return 0;
+}
+
+/* Round 1: re-arm everything, then send every present page. */
+static int send_all(struct tx *tx)
+{
+	struct address_space *mapping = tx->mapping;
+	unsigned long index = 0;
+	pgoff_t first;
+	int ret;
+
+	ret = partmob_dirty_harvest(tx->r, 0, NULL, NULL);
+	if (ret < 0)
+		return ret;
+	while (index < tx->r->npages) {
+		if (!xa_find(&mapping->i_pages, &index, tx->r->npages - 1,
+			     XA_PRESENT))
+			break;
+		first = round_down(index, WINDOW);
+		ret = send_window(tx, first, ~0UL, true);
+		if (ret)
+			return ret;
+		ret = partmob_mig_aborted(tx->m);
+		if (ret)
+			return ret;
+		index = first + WINDOW;
+		cond_resched();
+	}
+	return 0;
+}
+
+/* One round: send, close it with a ROUND frame, account for it. */
+static int send_round(struct tx *tx, bool first_pass)
+{
+	struct partmob_mig *m = tx->m;
+	u64 start = ktime_get_ns(), dirtied, ns;
+	u32 round;
+	int ret;
+
+	dirtied = atomic64_read(&tx->r->stats.dirtied);
+	atomic64_set(&m->round_bytes, 0);
+	tx->bw_ns = start;
+	tx->bw_bytes = 0;
+	partmob_mig_set_state(m, PARTMOB_MIG_S_ROUND);
+	ret = first_pass ? send_all(tx) : send_dirty(tx);
+	if (ret)
+		return ret;
+	round = m->round + 1;
+	ret = send_frame(tx, PARTMOB_FRAME_ROUND, 0, 0, round, false);
+	if (ret)
+		return ret;
+	ns = ktime_get_ns() - start;
+	atomic64_set(&m->round_ns, ns);
+	atomic64_add(ns, &m->send_ns);
+	atomic64_set(&m->round_dirtied,
+		     atomic64_read(&tx->r->stats.dirtied) - dirtied);
+	spin_lock(&m->lock);
+	m->round = round;
+	spin_unlock(&m->lock);
+	return 0;
+}
+
+/* Wait for the policy's word after a round. */
+static int wait_action(struct tx *tx, u32 *action)
+{
+	struct partmob_mig *m = tx->m;
+	long left;
+
+	partmob_mig_set_state(m, PARTMOB_MIG_S_WAITING);
+	left = wait_event_idle_timeout(m->wq, READ_ONCE(m->action) ||
+				       partmob_mig_aborted(m),
+				       msecs_to_jiffies(m->timeout_ms));
+	if (partmob_mig_aborted(m))
+		return partmob_mig_aborted(m);
+	if (!left) {
+		partmob_mig_fail(m, -ETIMEDOUT,
+				 "partmobctl gave no decision after round %u within %u ms",
+				 m->round, m->timeout_ms);
+		return -ETIMEDOUT;
+	}
+	spin_lock(&m->lock);
+	*action = m->action;
+	m->action = 0;
+	spin_unlock(&m->lock);
+	return 0;
+}
+
+static int recv_frame(struct tx *tx, struct partmob_frame *f)
+{
+	return partmob_sock_recv(tx->m->sock, f, sizeof(*f));
+}
+
+/* The decision: delivered, and the destination's resume awaited. */
+static void commit(struct tx *tx, u64 freeze_ns)
+{
+	struct partmob_mig *m = tx->m;
+	struct partmob_region *r = tx->r;
+	struct partmob_frame f;
+	int ret;
+
+	mutex_lock(&r->harvest_lock);
+	r->retired = true;
+	mutex_unlock(&r->harvest_lock);
+	partmob_mig_set_state(m, PARTMOB_MIG_S_COMMITTED);
+	ret = send_frame(tx, PARTMOB_FRAME_COMMIT, 0, 0, 0, false);
+	if (!ret)
+		ret = recv_frame(tx, &f);
+	if (!ret && be16_to_cpu(f.type) != PARTMOB_FRAME_RESUMED)
+		ret = -EPROTO;
+	if (ret) {
+		partmob_mig_fail(m, ret,
+				 "committed, but the destination did not confirm its resume (%d): it stays frozen until partmobctl recover",
+				 ret);
+		pr_warn("%s: committed; destination unconfirmed (%d)\n",
+			r->name, ret);
+	} else {
+		atomic64_set(&m->downtime_ns, ktime_get_ns() - freeze_ns);
+	}
+}
+
+/* Switch-over: freeze, last round, END, wait for prepared, decide. */
+static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
+{
+	struct partmob_mig *m = tx->m;
+	struct partmob_frame f;
+	int ret;
+
+	partmob_mig_set_state(m, PARTMOB_MIG_S_STOP_COPY);
+	*freeze_ns = ktime_get_ns();
+	atomic64_set(&m->freeze_ns, *freeze_ns);
+	ret = partmob_region_freeze(tx->r, true);
+	if (ret)
+		return ret;
+	*frozen = true;
+	atomic64_set(&m->round_bytes, 0);
+	ret = send_dirty(tx);
+	if (ret)
+		return ret;
+	ret = send_frame(tx, PARTMOB_FRAME_END, 0, 0, tx->sent, false);
+	if (ret)
+		return ret;
+	spin_lock(&m->lock);
+	m->round++;
+	spin_unlock(&m->lock);
+	partmob_mig_set_state(m, PARTMOB_MIG_S_PREPARING);
+	ret = recv_frame(tx, &f);
+	if (ret)
+		return ret;
+	if (be16_to_cpu(f.type) == PARTMOB_FRAME_ABORT) {
+		partmob_mig_fail(m, -ECONNABORTED,
+				 "the destination refused to prepare (error %lld)",
+				 -(s64)be64_to_cpu(f.arg));
+		return -ECONNABORTED;
+	}
+	if (be16_to_cpu(f.type) != PARTMOB_FRAME_PREPARED) {
+		partmob_mig_fail(m, -EPROTO,
+				 "the destination answered END with frame type %u",
+				 be16_to_cpu(f.type));
+		return -EPROTO;
+	}
+	if (!partmob_mig_decide(m))
+		return partmob_mig_aborted(m);
+	return 0;
+}
+
+static void send_abort(struct partmob_mig *m, int err)
+{
+	struct partmob_frame f = {
+		.type = cpu_to_be16(PARTMOB_FRAME_ABORT),
+		.arg = cpu_to_be64((u64)-err),
+	};
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
+	struct kvec vec = { .iov_base = &f, .iov_len = sizeof(f) };
+
+	kernel_sendmsg(m->sock, &msg, &vec, 1, sizeof(f));
+}
+
+/* Returns the final state. */
+static u32 run(struct tx *tx)
+{
+	struct partmob_mig *m = tx->m;
+	bool frozen = false;
+	u64 freeze_ns = 0;
+	u32 action = 0;
+	int ret;
+
+	ret = send_frame(tx, PARTMOB_FRAME_HELLO, m->id, PAGE_SIZE,
+			 tx->r->npages, true);
+	if (ret)
+		goto fail;
+	atomic64_set(&m->setup_ns, ktime_get_ns() - m->start_ns);
+	ret = send_round(tx, true);
+	while (!ret) {
+		ret = wait_action(tx, &action);
+		if (ret || action == PARTMOB_MIG_A_SWITCHOVER)
+			break;
+		ret = send_round(tx, false);
+	}
+	if (!ret)
+		ret = stop_copy(tx, &freeze_ns, &frozen);
+	if (!ret) {
+		commit(tx, freeze_ns);
+		return PARTMOB_MIG_S_COMPLETED;
+	}
+fail:
+	if (partmob_mig_aborted(m))
+		ret = partmob_mig_aborted(m);
+	partmob_mig_fail(m, ret, "migration failed: error %d", ret);
+	if (frozen)
+		partmob_region_thaw(tx->r, true);
+	send_abort(m, ret);
+	kernel_sock_shutdown(m->sock, SHUT_RDWR);
+	pr_info("%s: migration to %s failed, the region resumed: %s\n",
+		tx->r->name, m->peer, m->errmsg);
+	return PARTMOB_MIG_S_FAILED;
+}
+
+/**
+ * partmob_send_thread() - the source's kernel thread
+ * @arg: the migration, with a reference for the thread
+ *
+ * Ends the migration (partmob_mig_end()) and drops the thread's
+ * references, the module's last.
+ *
+ * Return: never; the thread exits through module_put_and_kthread_exit().
+ */
+int partmob_send_thread(void *arg)
+{
+	struct partmob_mig *m = arg;
+	u32 state = PARTMOB_MIG_S_FAILED;
+	struct tx *tx;
+
+	tx = kvzalloc(sizeof(*tx), GFP_KERNEL);
+	if (!tx) {
+		partmob_mig_fail(m, -ENOMEM, "no memory for the sender");
+	} else {
+		tx->m = m;
+		tx->r = m->r;
+		tx->mapping = m->r->backing->f_mapping;
+		state = run(tx);
+		kvfree(tx);
+	}
+	partmob_mig_end(m, state);
+	partmob_mig_put(m);
+	module_put_and_kthread_exit(0);
+}

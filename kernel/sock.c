@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The socket of a migration: checks, options, and blocking sends and
+ * receives that either move every byte or fail.
+ *
+ * Pages go out zero-copy: the socket takes its own references on them and
+ * reads them when it transmits (kernel_sendpage() before 6.5,
+ * MSG_SPLICE_PAGES after; see compat.h). A page written after it was
+ * queued is therefore sent with newer contents, which is harmless: the
+ * write was logged, so the page goes again in a later round, and the last
+ * round runs with the region frozen.
+ *
+ * A send or receive blocked on a dead peer ends after the socket's
+ * timeouts (set here), or at once when the migration is aborted, which
+ * shuts the socket down (mig.c); kthread_stop() would not wake it.
+ */
+
+#include <linux/net.h>
+#include <linux/tcp.h>
+#include <net/inet_connection_sock.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+
+#include "partmob.h"
+
+/**
+ * partmob_sock_check() - accept only an established TCP socket
+ * @sock: the socket handed over by userspace
+ *
+ * Kernel TLS is the only upper-layer protocol allowed: everything else
+ * would see page frames it does not expect.
+ *
+ * Return: 0, -EPROTONOSUPPORT or -ENOTCONN.
+ */
+int partmob_sock_check(struct socket *sock)
+{
+	const struct tcp_ulp_ops *ulp;
+	struct sock *sk = sock->sk;
+
+	if (sock->type != SOCK_STREAM || !sk ||
+	    sk->sk_protocol != IPPROTO_TCP ||
+	    (sk->sk_family != AF_INET && sk->sk_family != AF_INET6))
+		return -EPROTONOSUPPORT;
+	if (READ_ONCE(sk->sk_state) != TCP_ESTABLISHED)
+		return -ENOTCONN;
+	ulp = inet_csk(sk)->icsk_ulp_ops;
+	if (ulp && strcmp(ulp->name, "tls"))
+		return -EPROTONOSUPPORT;
+	return 0;
+}
+
+/**
+ * partmob_sock_setup() - set the timeouts of a migration socket
+ * @sock: the socket
+ * @timeout_ms: how long a peer may stay silent or stop taking data
+ *
+ * Sets the send and receive timeouts, TCP_USER_TIMEOUT (unacknowledged
+ * data) and keepalive (a silent, dead peer), and TCP_NODELAY: bulk data is
+ * corked with MSG_MORE, and the commit frames must not wait.
+ */
+void partmob_sock_setup(struct socket *sock, u32 timeout_ms)
+{
+	struct sock *sk = sock->sk;
+	long t = msecs_to_jiffies(timeout_ms);
+	int secs = max_t(int, 1, timeout_ms / 3000);
+
+	lock_sock(sk);
+	sk->sk_rcvtimeo = t;
+	sk->sk_sndtimeo = t;
+	release_sock(sk);
+	tcp_sock_set_user_timeout(sk, timeout_ms);
+	tcp_sock_set_nodelay(sk);
+	sock_set_keepalive(sk);
+	tcp_sock_set_keepidle(sk, secs);
+	tcp_sock_set_keepintvl(sk, secs);
+	tcp_sock_set_keepcnt(sk, 3);
+}
+
+static int sock_errno(int ret)
+{
+	/* The socket's own timeout ends a blocking call with -EAGAIN. */
+	return ret == -EAGAIN ? -ETIMEDOUT : ret;
+}
+
+/**
+ * partmob_sock_send() - send a buffer, all of it
+ * @sock: the socket
+ * @buf: bytes
+ * @len: their number
+ * @more: more follows at once (cork)
+ *
+ * Return: 0 or a negative error.
+ */
+int partmob_sock_send(struct socket *sock, const void *buf, size_t len,
+		      bool more)
+{
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	struct kvec vec;
+	int ret;
+
+	if (more)
+		msg.msg_flags |= MSG_MORE;
+	while (len) {
+		vec.iov_base = (void *)buf;
+		vec.iov_len = len;
+		ret = kernel_sendmsg(sock, &msg, &vec, 1, len);
+		if (ret <= 0)
+			return ret ? sock_errno(ret) : -EPIPE;
+		buf += ret;
+		len -= ret;
+	}
+	return 0;
+}
+
+/**
+ * partmob_sock_send_pages() - send whole pages without copying them
+ * @sock: the socket
+ * @pages: the pages; the socket takes its own references
+ * @n: their number
+ * @more: more follows at once (cork)
+ *
+ * Return: 0 or a negative error.
+ */
+int partmob_sock_send_pages(struct socket *sock, struct page **pages,
+			    unsigned int n, bool more)
+{
+	return sock_errno(partmob_sendpages(sock, pages, n, more));
+}
+
+/**
+ * partmob_sock_recv() - receive exactly @len bytes
+ * @sock: the socket
+ * @buf: where to
+ * @len: how many
+ *
+ * Return: 0, -ECONNRESET if the peer closed, or a negative error.
+ */
+int partmob_sock_recv(struct socket *sock, void *buf, size_t len)
+{
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	struct kvec vec;
+	int ret;
+
+	while (len) {
+		vec.iov_base = buf;
+		vec.iov_len = len;
+		ret = kernel_recvmsg(sock, &msg, &vec, 1, len,
+				     MSG_WAITALL | MSG_NOSIGNAL);
+		if (ret <= 0)
+			return ret ? sock_errno(ret) : -ECONNRESET;
+		buf += ret;
+		len -= ret;
+	}
+	return 0;
+}
+
+/**
+ * partmob_sock_recv_pages() - receive whole pages straight into them
+ * @sock: the socket
+ * @pages: the pages, referenced and not locked (a stalled peer must not
+ *	hold a page lock); directly mapped (compat.h: no highmem)
+ * @n: their number, at most PARTMOB_FRAME_PAGES_MAX
+ *
+ * Return: 0, -ECONNRESET if the peer closed, or a negative error.
+ */
+int partmob_sock_recv_pages(struct socket *sock, struct page **pages,
+			    unsigned int n)
+{
+	struct kvec vec[PARTMOB_FRAME_PAGES_MAX];
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	size_t left = (size_t)n << PAGE_SHIFT;
+	unsigned int i, first = 0;
+	int ret = 0;
+
+	if (WARN_ON_ONCE(n > PARTMOB_FRAME_PAGES_MAX))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		vec[i].iov_base = page_address(pages[i]);
+		vec[i].iov_len = PAGE_SIZE;
+	}
+	while (left) {
+		ret = kernel_recvmsg(sock, &msg, &vec[first], n - first, left,
+				     MSG_WAITALL | MSG_NOSIGNAL);
+		if (ret <= 0) {
+			ret = ret ? sock_errno(ret) : -ECONNRESET;
+			break;
+		}
+		left -= ret;
+		/* A short read: skip the filled vectors, trim the next. */
+		while (first < n && (size_t)ret >= vec[first].iov_len) {
+			ret -= vec[first].iov_len;
+			first++;
+		}
+		if (first < n) {
+			vec[first].iov_base += ret;
+			vec[first].iov_len -= ret;
+		}
+		ret = 0;
+	}
+	return ret;
+}
