@@ -1256,6 +1256,23 @@ TEST_F_TIMEOUT(mig, start_killed, 120)
 	source_resumed(_metadata, self, SRC, DST, SWEEP_SIZE, 0);
 }
 
+TEST_F_TIMEOUT(mig, start_terminated, 120)
+{
+	const char *const extra[] = { "--max-bandwidth", "256K", NULL };
+
+	MIG_SKIP();
+	sweep_region(_metadata, self, SRC, SWEEP_SIZE, 0, 200);
+	listener(_metadata, self, &self->lis, 7795, 1, NULL, NULL);
+	start(_metadata, self, &self->st, "start", SRC, DST, 7795, extra);
+	wait_round(_metadata, SRC);
+	/* SIGTERM before the decision: start aborts and says so. */
+	ASSERT_EQ(0, kill(self->st.pid, SIGTERM));
+	EXPECT_EQ(6, finish(_metadata, &self->st, "start", 60));
+	EXPECT_NE(0, self->st.err[0]);
+	EXPECT_EQ(6, finish(_metadata, &self->lis, "listen --once", 60));
+	source_resumed(_metadata, self, SRC, DST, SWEEP_SIZE, 0);
+}
+
 /* ---- refusals --------------------------------------------------------- */
 
 static void small_region(struct __test_metadata *_metadata,
@@ -1952,13 +1969,33 @@ static void kfailed(struct __test_metadata *_metadata,
 	}
 }
 
+/* MIG_START of the (retired) source SRC again: its answer. */
+static int retired_migrates(FIXTURE_DATA(kmig) *self)
+{
+	struct pm_mig_args a = { .name = SRC, .role = PARTMOB_MIG_SOURCE,
+				 .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1 };
+	int fds[2], ret;
+
+	ret = pm_tcp_pair(-1, -1, fds);
+	if (ret)
+		return ret;
+	a.fd = fds[0];
+	ret = pm_mig_start(&self->t, &a);
+	if (ret >= 0)
+		close(ret);
+	close(fds[0]);
+	close(fds[1]);
+	return ret;
+}
+
 TEST_F_TIMEOUT(kmig, rounds_then_switchover, 120)
 {
 	size_t npages = KSIZE / self->page;
 	struct pm_mig_info ms, md;
 	unsigned char *p, *q;
 	uint64_t n = 0;
-	int i;
+	int i, ret;
 
 	if (self->skip[0])
 		SKIP(return, "%s", self->skip);
@@ -2009,6 +2046,11 @@ TEST_F_TIMEOUT(kmig, rounds_then_switchover, 120)
 	EXPECT_EQ(PARTMOB_MIG_DEST, md.role);
 	EXPECT_EQ(1, pm_region_frozen(SRC));
 	EXPECT_EQ(0, pm_region_frozen(DST));
+	/* A retired source never runs again here: no thaw, no migration. */
+	EXPECT_NE(0, pm_region_cmd(&self->t, PARTMOB_CMD_REGION_THAW, SRC));
+	EXPECT_EQ(1, pm_region_frozen(SRC));
+	ret = retired_migrates(self);
+	EXPECT_EQ(-EBUSY, ret) TH_LOG("%s", self->t.extack);
 	/* Nothing to control once ended. */
 	EXPECT_EQ(-EALREADY, pm_mig_control(&self->t, SRC,
 					    PARTMOB_MIG_A_ABORT));
@@ -2159,6 +2201,15 @@ TEST_F(kmig, refusals)
 	close(tcp);
 	a.fd = 999;
 	EXPECT_GT(0, pm_mig_start(&self->t, &a));
+	/* A region frozen by its owner does not migrate. */
+	ASSERT_EQ(0, pm_region_cmd(&self->t, PARTMOB_CMD_REGION_FREEZE,
+				   PFX "other"));
+	a.name = PFX "other";
+	a.fd = fds[0];
+	EXPECT_EQ(-EBUSY, pm_mig_start(&self->t, &a)) TH_LOG("%s",
+							      self->t.extack);
+	ASSERT_EQ(0, pm_region_cmd(&self->t, PARTMOB_CMD_REGION_THAW,
+				   PFX "other"));
 	/* A destination name in use. */
 	a.role = PARTMOB_MIG_DEST;
 	a.fd = fds[1];
@@ -2960,6 +3011,11 @@ TEST_F_TIMEOUT(rx, stream, 90)
 		EXPECT_EQ(1, pm_region_exists(DST));
 		EXPECT_EQ(-EINVAL, pm_mig_control(&self->t, DST,
 						  PARTMOB_MIG_A_ROUND));
+		/* Only RESUME or DISCARD settle it. */
+		EXPECT_NE(0, pm_region_cmd(&self->t, PARTMOB_CMD_REGION_THAW,
+					   DST));
+		EXPECT_EQ(-EBUSY, pm_region_delete(&self->t, DST));
+		EXPECT_EQ(1, pm_region_frozen(DST));
 		ASSERT_EQ(0, pm_mig_control(&self->t, DST,
 					    variant->expect == RX_DOUBT_RESUME ?
 					    PARTMOB_MIG_A_RESUME :
