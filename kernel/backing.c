@@ -89,8 +89,12 @@ static int file_write_begin(struct partmob_region *r)
 		if (!READ_ONCE(r->frozen))
 			return 0;
 		up_read(&r->file_sem);
+		/* A retired region deleted under its users: never again. */
+		if (READ_ONCE(r->dead))
+			return -EIO;
 		atomic64_inc(&r->stats.frozen_waits);
-		if (wait_event_killable(r->thaw_wq, !READ_ONCE(r->frozen)))
+		if (wait_event_killable(r->thaw_wq, !READ_ONCE(r->frozen) ||
+					READ_ONCE(r->dead)))
 			return -EINTR;
 	}
 }

@@ -24,6 +24,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <net/net_namespace.h>
+#include <net/sock.h>
 #include <net/netlink.h>
 
 #include "mig.h"
@@ -35,6 +36,7 @@ static void mig_free(struct kref *ref)
 	if (m->sock)
 		sockfd_put(m->sock);
 	put_net(m->net);
+	mem_cgroup_put(m->memcg);
 	kfree(m);
 }
 
@@ -154,10 +156,15 @@ bool partmob_mig_decide(struct partmob_mig *m)
  * a destination once it is prepared: from then on only the source knows
  * the outcome.
  */
+static void send_abort(struct socket *sock, int err);
+
 static int mig_abort(struct partmob_mig *m, int err, const char *why)
 {
+	struct socket *sock;
+	bool tell;
+
 	spin_lock(&m->lock);
-	if (m->decided || state_ended(m->state)) {
+	if (m->decided || m->settling || state_ended(m->state) || !m->sock) {
 		spin_unlock(&m->lock);
 		return -EALREADY;
 	}
@@ -173,12 +180,49 @@ static int mig_abort(struct partmob_mig *m, int err, const char *why)
 			strscpy(m->errmsg, why, sizeof(m->errmsg));
 		}
 	}
+	/*
+	 * A source that sent END sends nothing more but this: the
+	 * destination may be prepared, and must learn of the abort rather
+	 * than be left in doubt. Earlier, the thread may be inside a send,
+	 * and a destination that is not prepared fails on the closed link.
+	 */
+	tell = m->role == PARTMOB_MIG_SOURCE &&
+	       m->state == PARTMOB_MIG_S_PREPARING;
+	sock = m->sock;
+	get_file(sock->file);
 	m->events++;
 	spin_unlock(&m->lock);
 	wake_up_all(&m->wq);
+	if (tell)
+		send_abort(sock, err);
 	/* Ends any send or receive the thread is blocked in. */
-	kernel_sock_shutdown(m->sock, SHUT_RDWR);
+	kernel_sock_shutdown(sock, SHUT_RDWR);
+	sockfd_put(sock);
 	return 0;
+}
+
+/* An ABORT frame, without waiting: the link may be dead. */
+static void send_abort(struct socket *sock, int err)
+{
+	struct partmob_frame f = {
+		.type = cpu_to_be16(PARTMOB_FRAME_ABORT),
+		.arg = cpu_to_be64((u64)-err),
+	};
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
+	struct kvec vec = { .iov_base = &f, .iov_len = sizeof(f) };
+
+	kernel_sendmsg(sock, &msg, &vec, 1, sizeof(f));
+}
+
+/**
+ * partmob_mig_send_abort() - tell the peer, without waiting, that the
+ *	migration fails
+ * @m: the migration; called by its thread, which owns @m->sock
+ * @err: negative errno, sent as a positive number
+ */
+void partmob_mig_send_abort(struct partmob_mig *m, int err)
+{
+	send_abort(m->sock, err);
 }
 
 /**
@@ -195,6 +239,7 @@ static int mig_abort(struct partmob_mig *m, int err, const char *why)
 void partmob_mig_end(struct partmob_mig *m, u32 state)
 {
 	struct partmob_region *r;
+	struct socket *sock;
 
 	spin_lock(&m->lock);
 	if (m->finished) {
@@ -204,7 +249,20 @@ void partmob_mig_end(struct partmob_mig *m, u32 state)
 	m->finished = true;
 	r = m->r;
 	m->r = NULL;
+	sock = m->sock;
+	m->sock = NULL;
 	spin_unlock(&m->lock);
+
+	/*
+	 * Let the connection go now, not when the control file closes: a
+	 * failed one is reset (no linger), so that a peer blocked sending
+	 * to a receiver that stopped reading learns at once.
+	 */
+	if (sock) {
+		if (state == PARTMOB_MIG_S_FAILED)
+			sock_no_linger(sock->sk);
+		sockfd_put(sock);
+	}
 
 	mutex_lock(&r->harvest_lock);
 	r->migrating = false;
@@ -393,6 +451,9 @@ int partmob_mig_start(const struct partmob_mig_params *p,
 	}
 	m->sock = sock;
 	m->size = dest ? p->size : 0;
+	/* Received pages are charged like the listener's own memory. */
+	if (dest)
+		m->memcg = get_mem_cgroup_from_mm(current->mm);
 
 	if (dest) {
 		ret = partmob_region_create(p->name, p->size,
@@ -501,8 +562,12 @@ static int settle(struct partmob_mig *m, u32 action,
 				   "only a destination in doubt can be resumed or discarded");
 		return -EINVAL;
 	}
-	/* Keeps a second settle out; finish() runs once in any case. */
-	m->state = PARTMOB_MIG_S_SETUP;
+	if (m->settling) {
+		spin_unlock(&m->lock);
+		NL_SET_ERR_MSG_MOD(extack, "an operator is settling it already");
+		return -EALREADY;
+	}
+	m->settling = true;
 	r = m->r;
 	spin_unlock(&m->lock);
 

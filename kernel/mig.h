@@ -10,6 +10,7 @@
 
 #include <linux/atomic.h>
 #include <linux/kref.h>
+#include <linux/memcontrol.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
@@ -23,15 +24,19 @@
  * @r: the region. While the migration is live (not in a final state) it
  *	holds a reference and a user count of the region, so the region can
  *	be neither deleted nor unloaded; partmob_mig_finish() drops them.
- * @sock: the socket, from sockfd_lookup(); released when @ref drops.
+ * @sock: the socket, from sockfd_lookup(). Used by the thread; released
+ *	by partmob_mig_end() (cleared under @lock), or when @ref drops.
  * @net: where events go: the namespace of the caller of MIG_START, with a
  *	reference dropped when @ref drops.
+ * @memcg: destination: the memory cgroup of the caller of MIG_START
+ *	(the listener), charged for the pages received; referenced.
  * @role: enum partmob_mig_role.
  * @name: the region's name, @size its size, kept for status after the
  *	region is gone.
  * @lock: protects @state, @round, @action, @abort_err, @decided,
- *	@finished, @events, @err and @errmsg. A spinlock: it is taken from
- *	netlink, the control file and the thread, never across a sleep.
+ *	@finished, @settling, @events, @err, @errmsg and the clearing of
+ *	@sock. A spinlock: it is taken from netlink, the control file and
+ *	the thread, never across a sleep.
  * @state: enum partmob_mig_state.
  * @action: a pending enum partmob_mig_action for a WAITING source.
  * @abort_err: set (negative errno) when the migration must fail: ABORT,
@@ -41,6 +46,8 @@
  *	destination: the decision arrived. After it nothing aborts.
  * @finished: the migration reached a final state and dropped its region
  *	user; set once, by partmob_mig_end().
+ * @settling: an operator's RESUME or DISCARD of a destination in doubt is
+ *	under way; a second one is refused.
  * @events: changes not yet read from the control file.
  * @wq: the thread waits here for @action or @abort_err; control files
  *	poll here.
@@ -53,6 +60,7 @@ struct partmob_mig {
 	struct partmob_region *r;
 	struct socket *sock;
 	struct net *net;
+	struct mem_cgroup *memcg;
 	u32 role;
 	u64 id;
 	char name[PARTMOB_REGION_NAME_MAX + 1];
@@ -69,6 +77,7 @@ struct partmob_mig {
 	int abort_err;
 	bool decided;
 	bool finished;
+	bool settling;
 	u64 events;
 	int err;
 	char errmsg[PARTMOB_MIG_ERROR_MAX + 1];
@@ -95,5 +104,6 @@ void partmob_mig_fail(struct partmob_mig *m, int err, const char *fmt, ...)
 int partmob_mig_aborted(struct partmob_mig *m);
 void partmob_mig_end(struct partmob_mig *m, u32 state);
 bool partmob_mig_decide(struct partmob_mig *m);
+void partmob_mig_send_abort(struct partmob_mig *m, int err);
 
 #endif /* _PARTMOB_MIG_H */

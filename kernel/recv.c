@@ -23,6 +23,7 @@
 #include <linux/module.h>
 #include <linux/net.h>
 #include <linux/pagemap.h>
+#include <linux/sched/mm.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
 
@@ -305,18 +306,6 @@ static int await_decision(struct rx *rx, u64 *end_ns)
 	}
 }
 
-static void send_abort(struct partmob_mig *m, int err)
-{
-	struct partmob_frame f = {
-		.type = cpu_to_be16(PARTMOB_FRAME_ABORT),
-		.arg = cpu_to_be64((u64)-err),
-	};
-	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
-	struct kvec vec = { .iov_base = &f, .iov_len = sizeof(f) };
-
-	kernel_sendmsg(m->sock, &msg, &vec, 1, sizeof(f));
-}
-
 static void run(struct rx *rx)
 {
 	struct partmob_mig *m = rx->m;
@@ -356,7 +345,7 @@ fail:
 	if (partmob_mig_aborted(m))
 		ret = partmob_mig_aborted(m);
 	partmob_mig_fail(m, ret, "migration failed: error %d", ret);
-	send_abort(m, ret);
+	partmob_mig_send_abort(m, ret);
 fail_quiet:
 	kernel_sock_shutdown(m->sock, SHUT_RDWR);
 	pr_info("%s: incoming migration from %s failed: %s\n", r->name,
@@ -380,10 +369,15 @@ int partmob_recv_thread(void *arg)
 		partmob_mig_fail(m, -ENOMEM, "no memory for the receiver");
 		partmob_mig_end(m, PARTMOB_MIG_S_FAILED);
 	} else {
+		struct mem_cgroup *old;
+
 		rx->m = m;
 		rx->r = m->r;
 		rx->mapping = m->r->backing->f_mapping;
+		/* A kernel thread would charge the root cgroup otherwise. */
+		old = set_active_memcg(m->memcg);
 		run(rx);
+		set_active_memcg(old);
 		kfree(rx);
 	}
 	partmob_mig_put(m);

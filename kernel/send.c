@@ -44,6 +44,7 @@
  * @nwords: harvested words in @first and @mask
  * @pages: the pages of the window being sent, referenced
  * @sent: PAGES payload pages sent, all rounds (the END frame's check)
+ * @round_bytes: payload bytes of the round being sent
  * @bw_ns: start of the bandwidth window
  * @bw_bytes: bytes sent in the bandwidth window
  */
@@ -56,6 +57,7 @@ struct tx {
 	unsigned int nwords;
 	struct page *pages[WINDOW];
 	u64 sent;
+	u64 round_bytes;
 	u64 bw_ns;
 	u64 bw_bytes;
 };
@@ -183,7 +185,7 @@ static int send_run(struct tx *tx, pgoff_t first, unsigned int i,
 	tx->sent += n;
 	atomic64_add(n, &m->pages_normal);
 	atomic64_add((u64)n << PAGE_SHIFT, &m->transferred);
-	atomic64_add((u64)n << PAGE_SHIFT, &m->round_bytes);
+	tx->round_bytes += (u64)n << PAGE_SHIFT;
 	return throttle(tx, (size_t)n << PAGE_SHIFT);
 }
 
@@ -309,7 +311,7 @@ static int send_round(struct tx *tx, bool first_pass)
 	int ret;
 
 	dirtied = atomic64_read(&tx->r->stats.dirtied);
-	atomic64_set(&m->round_bytes, 0);
+	tx->round_bytes = 0;
 	tx->bw_ns = start;
 	tx->bw_bytes = 0;
 	partmob_mig_set_state(m, PARTMOB_MIG_S_ROUND);
@@ -321,6 +323,7 @@ static int send_round(struct tx *tx, bool first_pass)
 	if (ret)
 		return ret;
 	ns = ktime_get_ns() - start;
+	atomic64_set(&m->round_bytes, tx->round_bytes);
 	atomic64_set(&m->round_ns, ns);
 	atomic64_add(ns, &m->send_ns);
 	atomic64_set(&m->round_dirtied,
@@ -358,7 +361,15 @@ static int wait_action(struct tx *tx, u32 *action)
 
 static int recv_frame(struct tx *tx, struct partmob_frame *f)
 {
-	return partmob_sock_recv(tx->m->sock, f, sizeof(*f));
+	int ret = partmob_sock_recv(tx->m->sock, f, sizeof(*f));
+
+	if (!ret && f->flags) {
+		partmob_mig_fail(tx->m, -EPROTO,
+				 "the destination sent frame type %u with flags %#x",
+				 be16_to_cpu(f->type), be16_to_cpu(f->flags));
+		ret = -EPROTO;
+	}
+	return ret;
 }
 
 /* The decision: delivered, and the destination's resume awaited. */
@@ -403,17 +414,22 @@ static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 	if (ret)
 		return ret;
 	*frozen = true;
-	atomic64_set(&m->round_bytes, 0);
+	tx->round_bytes = 0;
 	ret = send_dirty(tx);
 	if (ret)
 		return ret;
-	ret = send_frame(tx, PARTMOB_FRAME_END, 0, 0, tx->sent, false);
-	if (ret)
-		return ret;
+	/*
+	 * PREPARING before END: an abort from now on sends ABORT itself
+	 * (mig.c), since the destination may be prepared by the time it
+	 * comes; END is one small send, which the socket lock keeps whole.
+	 */
 	spin_lock(&m->lock);
 	m->round++;
 	spin_unlock(&m->lock);
 	partmob_mig_set_state(m, PARTMOB_MIG_S_PREPARING);
+	ret = send_frame(tx, PARTMOB_FRAME_END, 0, 0, tx->sent, false);
+	if (ret)
+		return ret;
 	ret = recv_frame(tx, &f);
 	if (ret)
 		return ret;
@@ -432,18 +448,6 @@ static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 	if (!partmob_mig_decide(m))
 		return partmob_mig_aborted(m);
 	return 0;
-}
-
-static void send_abort(struct partmob_mig *m, int err)
-{
-	struct partmob_frame f = {
-		.type = cpu_to_be16(PARTMOB_FRAME_ABORT),
-		.arg = cpu_to_be64((u64)-err),
-	};
-	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
-	struct kvec vec = { .iov_base = &f, .iov_len = sizeof(f) };
-
-	kernel_sendmsg(m->sock, &msg, &vec, 1, sizeof(f));
 }
 
 /* Returns the final state. */
@@ -476,10 +480,18 @@ static u32 run(struct tx *tx)
 fail:
 	if (partmob_mig_aborted(m))
 		ret = partmob_mig_aborted(m);
-	partmob_mig_fail(m, ret, "migration failed: error %d", ret);
+	if (ret == -EPIPE || ret == -ECONNRESET)
+		partmob_mig_fail(m, ret,
+				 "the destination closed the connection (it failed or was aborted: see its log)");
+	else if (ret == -ETIMEDOUT)
+		partmob_mig_fail(m, ret,
+				 "the destination stopped answering for %u ms",
+				 m->timeout_ms);
+	else
+		partmob_mig_fail(m, ret, "migration failed: error %d", ret);
 	if (frozen)
 		partmob_region_thaw(tx->r, true);
-	send_abort(m, ret);
+	partmob_mig_send_abort(m, ret);
 	kernel_sock_shutdown(m->sock, SHUT_RDWR);
 	pr_info("%s: migration to %s failed, the region resumed: %s\n",
 		tx->r->name, m->peer, m->errmsg);

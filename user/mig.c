@@ -1711,6 +1711,9 @@ static int run_source(struct run *r)
 	}
 
 	state = PM_MIG(&r->m, STATE);
+	/* Decided, but the destination's resume was not confirmed. */
+	if (state == PARTMOB_MIG_S_COMPLETED && r->m.error[0])
+		state = PARTMOB_MIG_S_COMMITTED;
 	if (state == PARTMOB_MIG_S_COMPLETED) {
 		if (r->o->json)
 			result_json(r, "completed");
@@ -1756,7 +1759,7 @@ static void start_help(FILE *f)
 		"\n"
 		"Migrate the region NAME to the 'partmobctl listen' at HOST (port %d\n"
 		"by default). Round 1 sends every page; then, after every round, if\n"
-		"the remaining dirty bytes divided by the last round's throughput is\n"
+		"the remaining dirty bytes divided by the measured throughput is\n"
 		"within the downtime limit, the region is frozen and the rest is\n"
 		"sent (switchover); otherwise another round follows.\n"
 		"\n"

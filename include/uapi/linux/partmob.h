@@ -131,12 +131,17 @@
  *                             unlimited)
  *    PARTMOB_A_MIG_TIMEOUT_MS: NLA_U32, optional, how long a peer may stay
  *                             silent or refuse to take data before the
- *                             migration fails (default 30000; it also sets
- *                             TCP_USER_TIMEOUT and keepalive)
+ *                             migration fails, 100 to 3600000 (default
+ *                             30000; it also sets TCP_USER_TIMEOUT and
+ *                             keepalive, and bounds how long a source
+ *                             waits for PARTMOB_CMD_MIG_CONTROL after a
+ *                             round)
  *    The answer carries PARTMOB_A_MIG_CTL_FD (NLA_U32), a file descriptor
  *    installed in the caller: the migration is tied to it. Closing it (or
- *    the death of its holder) before the decision aborts the migration;
- *    after the decision the module completes on its own. It becomes
+ *    the death of its holder) before the decision aborts the migration,
+ *    except on a destination that is prepared or in doubt (only the
+ *    source's outcome settles those); after the decision the module
+ *    completes on its own. It becomes
  *    readable (poll) whenever the state or the round changes; read(2) of
  *    8 bytes returns the number of changes since the last read (like an
  *    eventfd). POLLHUP once the migration has ended.
@@ -157,14 +162,18 @@
  *    region size), _MIG_TRANSFERRED (page payload bytes sent or
  *    received), _MIG_REMAINING (bytes logged dirty now; source),
  *    _MIG_PAGES_NORMAL, _MIG_PAGES_ZERO (pages sent as a header only:
- *    all-zero pages and holes), _MIG_ROUND_BYTES and _MIG_ROUND_NS (the
+ *    all-zero pages, and holes after round 1; round 1 skips holes, the
+ *    destination starts empty), _MIG_ROUND_BYTES and _MIG_ROUND_NS (the
  *    last completed round), _MIG_ROUND_DIRTIED (pages written during it),
- *    _MIG_THROUGHPUT (bytes per second of the last round), _MIG_DIRTY_RATE
- *    (bytes per second dirtied during the last round), _MIG_SETUP_NS,
- *    _MIG_TOTAL_NS, _MIG_DOWNTIME_NS (source: freeze to the destination's
- *    acknowledgment of its resume; destination: end of the last round to
- *    resume), and _MIG_ERROR (NLA_NUL_STRING) with _MIG_ERRNO (NLA_U32)
- *    once failed.
+ *    _MIG_THROUGHPUT (bytes per second: payload over the time spent in
+ *    rounds, all rounds so far; steadier than one short round),
+ *    _MIG_DIRTY_RATE (bytes per second dirtied during the last round),
+ *    _MIG_SETUP_NS, _MIG_TOTAL_NS, _MIG_DOWNTIME_NS (source: freeze to
+ *    the destination's acknowledgment of its resume; destination: END to
+ *    resume; 0 when unknown, e.g. resumed by an operator), and _MIG_ERROR
+ *    (NLA_NUL_STRING) with _MIG_ERRNO (NLA_U32) when something went
+ *    wrong: a failure, a destination in doubt, or a COMPLETED source
+ *    whose destination did not confirm its resume (it may be in doubt).
  *
  * PARTMOB_CMD_MIG_CONTROL: PARTMOB_A_REGION_NAME and PARTMOB_A_MIG_ACTION
  *    (NLA_U32, enum partmob_mig_action). Errors: -ENOENT (no migration),
@@ -329,7 +338,8 @@ enum partmob_mig_role {
  * @PARTMOB_MIG_S_IN_DOUBT: destination: prepared, but the link failed
  *	before the decision arrived; frozen until PARTMOB_MIG_A_RESUME or
  *	_DISCARD (partmobctl recover)
- * @PARTMOB_MIG_S_COMPLETED: source: the destination has the decision;
+ * @PARTMOB_MIG_S_COMPLETED: source: decided and done; the destination
+ *	confirmed its resume unless _MIG_ERROR says otherwise;
  *	destination: the region is thawed and belongs to its new users
  * @PARTMOB_MIG_S_FAILED: ended before the decision: the source region is
  *	thawed and intact, the destination region deleted; see _MIG_ERROR
@@ -371,6 +381,8 @@ enum partmob_mig_action {
  * enum partmob_feature - capability bits reported by PARTMOB_CMD_GET_INFO
  * @PARTMOB_F_INFO: PARTMOB_CMD_GET_INFO (always set)
  * @PARTMOB_F_REGIONS: regions and write-protect dirty logging
+ * @PARTMOB_F_MIGRATION: PARTMOB_CMD_MIG_START, _GET, _CONTROL and the
+ *	page stream of PARTMOB_WIRE_VERSION
  */
 enum partmob_feature {
 	PARTMOB_F_INFO = 1ULL << 0,
@@ -397,10 +409,10 @@ enum partmob_feature {
  *
  * 2. Frames (the modules). Every frame starts with struct partmob_frame.
  *    Source to destination: one HELLO, then rounds: PAGES and ZERO frames
- *    in any order, each round closed by a ROUND frame; after the last
- *    round an END frame. Destination to source, after END: PREPARED.
- *    Source to destination: COMMIT (the decision). Destination to source:
- *    RESUMED. Either side may send ABORT before the decision and close.
+ *    in any order, each round closed by a ROUND frame, except the last
+ *    (stop-copy) round, closed by END. Destination to source, after END:
+ *    PREPARED. Source to destination: COMMIT (the decision). Destination
+ *    to source: RESUMED. Either side may send ABORT before the decision and close.
  *    Offsets and counts are in pages of hello.page_size bytes; a frame
  *    outside the region, a count above its limit, an unknown type or a
  *    frame out of order fails the migration.
