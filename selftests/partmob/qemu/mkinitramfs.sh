@@ -9,7 +9,8 @@
 #   /init                         init.sh
 #   /lib/partmob/partmob.ko       build/TARGET/partmob.ko
 #   /usr/sbin/partmobctl          build/TARGET/partmobctl (if built)
-#   /usr/lib/partmob/tests/       build/TARGET/tests/* (programs + list)
+#   /usr/lib/partmob/tests/       build/TARGET/tests/* (programs + list;
+#                                 pmdemo and pmcounter for the demo)
 #   /lib/modules/KREL/            $PARTMOB_GUEST_MODULES (default: veth tls zram 9p 9pnet_virtio virtio_pci)
 #                                 and their dependencies, for modprobe
 #   /etc/passwd, /etc/group       root and nobody (65534)
@@ -66,6 +67,9 @@ if [ -d "$bdir/tests" ]; then
 		   install -m 0755 "$f" "$root/usr/lib/partmob/tests/" ;;
 		esac
 	done
+fi
+if [ "$mode" = demo ] && [ ! -x "$root/usr/lib/partmob/tests/pmdemo" ]; then
+	pm_die "$bdir/tests/pmdemo missing (the demo's guest side)"
 fi
 if [ -z "$tests" ] && [ -f "$bdir/tests/list" ]; then
 	tests=$(grep -v '^[[:space:]]*\(#\|$\)' "$bdir/tests/list" | tr '\n' ' ')
