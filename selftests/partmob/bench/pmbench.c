@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pmbench: the tracking figures of `make bench`, measured in the guest,
- * partmob side by side with soft-dirty (CRIU's mechanism) on the same
- * workload in the same boot. Prints one JSON object of flat keys between
- * "### partmob-bench-begin" and "### partmob-bench-end"; each figure is
- * the median of PMB_RUNS runs, with every run under KEY_runs.
+ * pmbench: the figures of `make bench`, measured in the guest: the
+ * tracking costs, partmob side by side with soft-dirty (CRIU's mechanism)
+ * on the same workload (this file), and the live-migration figures
+ * (migbench.c), in the same boot. Prints one JSON object of flat keys
+ * between "### partmob-bench-begin" and "### partmob-bench-end" at the
+ * end (progress lines come before it); each figure is the median of
+ * PMB_RUNS runs, with every run under KEY_runs.
  *
  *   pmbench [small]
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,16 +23,21 @@
 #include <unistd.h>
 #include <sys/mman.h>
 
-#include "../lib.h"
+#include "pmbench.h"
 
-#define PMB_RUNS 3
 #define PM_NAME "pmbench"
 
-static long ps;
-static struct tnl t;
+long ps;
+struct tnl t;
+int small;
+/* The JSON object, printed at the end so that nothing interleaves. */
+static FILE *json;
+static char *json_buf;
+static size_t json_len;
 static int first_key = 1;
+static double start_time;
 
-static double now(void)
+double now(void)
 {
 	struct timespec ts;
 
@@ -44,33 +52,54 @@ static int cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void emit(const char *key, double runs[PMB_RUNS])
+void emit(const char *key, double runs[PMB_RUNS])
 {
 	int i;
 
 	qsort(runs, PMB_RUNS, sizeof(double), cmp);
-	printf("%s\n  \"%s\": %.4f,\n  \"%s_runs\": [", first_key ? "{" : ",",
-	       key, runs[PMB_RUNS / 2], key);
+	fprintf(json, "%s\n  \"%s\": %.4f,\n  \"%s_runs\": [",
+		first_key ? "{" : ",", key, runs[PMB_RUNS / 2], key);
 	for (i = 0; i < PMB_RUNS; i++)
-		printf("%s%.4f", i ? ", " : "", runs[i]);
-	printf("]");
+		fprintf(json, "%s%.4f", i ? ", " : "", runs[i]);
+	fprintf(json, "]");
 	first_key = 0;
+	progress("%s = %.4f", key, runs[PMB_RUNS / 2]);
+}
+
+void emit_skip(const char *key, const char *why)
+{
+	const char *c;
+
+	fprintf(json, "%s\n  \"%s_skipped\": \"", first_key ? "{" : ",", key);
+	for (c = why; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			fputc('\\', json);
+		fputc((unsigned char)*c < ' ' ? ' ' : *c, json);
+	}
+	fputc('"', json);
+	first_key = 0;
+	progress("%s left out: %s", key, why);
+}
+
+void progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("pmbench: [%.0fs] ", now() - start_time);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
 	fflush(stdout);
 }
 
-static void emit_skip(const char *key, const char *why)
-{
-	printf("%s\n  \"%s_skipped\": \"%s\"", first_key ? "{" : ",", key, why);
-	first_key = 0;
-}
-
-static void die(const char *what)
+void die(const char *what)
 {
 	fprintf(stderr, "pmbench: %s: %s\n", what, strerror(errno));
 	exit(1);
 }
 
-static unsigned char *region_map(const char *name, uint64_t size,
+unsigned char *region_map(const char *name, uint64_t size,
 				 int overcommit)
 {
 	char path[64];
@@ -93,7 +122,7 @@ static unsigned char *region_map(const char *name, uint64_t size,
 	return p;
 }
 
-static void region_unmap(const char *name, unsigned char *p, uint64_t size)
+void region_unmap(const char *name, unsigned char *p, uint64_t size)
 {
 	munmap(p, size);
 	pm_region_delete(&t, name);
@@ -356,20 +385,56 @@ static void bench_scale(uint64_t small, uint64_t big, size_t step,
 	region_unmap("pmbench-big", b, big);
 }
 
+/*
+ * The guest's memory is slow the first time it is touched (the emulator
+ * allocates it then): touch most of it once before timing anything.
+ */
+static void warm_up(void)
+{
+	long avail = 0;
+	char line[128];
+	size_t bytes, i;
+	unsigned char *p;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %ld kB", &avail) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (avail < (512 << 10))
+		return;
+	bytes = (size_t)(avail - (384 << 10)) << 10;
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	for (i = 0; i < bytes; i += ps)
+		p[i] = 1;
+	munmap(p, bytes);
+	progress("touched %zu MiB of guest memory once", bytes >> 20);
+}
+
 int main(int argc, char **argv)
 {
-	int small = argc > 1 && !strcmp(argv[1], "small");
-	size_t fault_pages = (small ? 64 : 256) * 1024 * 1024 / sysconf(_SC_PAGESIZE);
+	size_t fault_pages;
 	double f[PMB_RUNS], rr[PMB_RUNS], sf[PMB_RUNS], sr[PMB_RUNS];
 	double hot[PMB_RUNS], sd_hot[PMB_RUNS], scale[PMB_RUNS];
 	int softdirty;
 
+	start_time = now();
+	small = argc > 1 && !strcmp(argv[1], "small");
 	ps = sysconf(_SC_PAGESIZE);
+	fault_pages = (small ? 64 : 256) * 1024 * 1024 / ps;
+	json = open_memstream(&json_buf, &json_len);
+	if (!json)
+		die("open_memstream");
 	if (tnl_open(&t)) {
 		fprintf(stderr, "pmbench: partmob.ko is not loaded\n");
 		return 1;
 	}
-	printf("### partmob-bench-begin\n");
+	warm_up();
+	progress("tracking figures");
 	softdirty = softdirty_works();
 	bench_fault_rearm(fault_pages, softdirty, f, rr, sf, sr);
 	emit("track_fault_us", f);
@@ -387,7 +452,11 @@ int main(int argc, char **argv)
 		emit("softdirty_tracking_ratio_hot", sd_hot);
 	bench_scale(256ULL << 20, 4ULL << 30, 16, scale);
 	emit("harvest_scale_ratio", scale);
-	printf("\n}\n### partmob-bench-end\n");
+	bench_migration();
+	fprintf(json, "\n}\n");
+	fclose(json);
+	printf("### partmob-bench-begin\n%s### partmob-bench-end\n", json_buf);
+	free(json_buf);
 	tnl_close(&t);
 	return 0;
 }

@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pmbench, the live-migration figures of `make bench`: two "hosts" (network
+ * namespaces joined by a veth, see ../mig_lib.h), `partmobctl listen
+ * --once` in the destination, `partmobctl start SRC --to 10.77.0.2:PORT
+ * --dest-name DST --json` in the source, as an operator runs them. Both
+ * ends share this guest's kernel, so the CPU figures (/proc/stat: user +
+ * nice + system + irq + softirq of every CPU, kernel threads included)
+ * add source and destination up by themselves.
+ *
+ * Figures (keys of the design notes' benchmark contract):
+ *   memcpy_mbps               copying 1 GiB in page-size chunks
+ *   link_iperf3_mbps          iperf3, one TCP stream A -> B, 10 s
+ *   iperf3_cpu_s_per_gib      its CPU seconds per GiB
+ *   partmob_bulk_mbps         1 GiB of random bytes, no writer: region
+ *                             bytes / wall time from start to completed
+ *   partmob_idle_downtime_ms  the same migrations' downtime
+ *   partmob_cpu_s_per_gib     their CPU seconds per GiB
+ *   zero_speedup              time of 1 GiB random / 1 GiB of written zeros
+ *   partmob_downtime_ms       1 GiB with a writer dirtying random pages of
+ *   partmob_total_s           a 64 MiB hot set at 25% of partmob_bulk_mbps,
+ *                             --downtime-limit 50
+ *   sparse_ratio              time of a 16 GiB overcommit region with
+ *                             256 MiB touched / a 256 MiB region all touched
+ * Every migrated region is compared with its source afterwards; a
+ * migration that fails, hangs or delivers wrong pages leaves its keys out
+ * (KEY_skipped says why) and its reproduction is printed on the console.
+ *
+ * MB/s here is 10^6 bytes per second throughout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "../mig_lib.h"
+#include "pmbench.h"
+
+#define SRC "pmb-src"
+#define DST "pmb-dst"
+#define MIG_TIMEOUT_S 600
+
+/* /host/lib64/ld-linux-x86-64.so.2 is an absolute link: not that one. */
+#define HOST_LDSO "/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+#define HOST_LIBS "/host/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu"
+#define HOST_IPERF3 "/host/usr/bin/iperf3"
+
+static struct pm_hosts hosts;
+static int next_port = 7800;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* CPU seconds of the whole guest so far: user+nice+system+irq+softirq. */
+static double cpu_s(void)
+{
+	unsigned long long v[7] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	int n = 0;
+
+	if (f) {
+		n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+			   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+		fclose(f);
+	}
+	if (n != 7)
+		die("/proc/stat");
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6]) /
+	       sysconf(_SC_CLK_TCK);
+}
+
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * Fill @bytes at @p with pseudo-random bytes: a 4 MiB block of xorshift
+ * output, repeated, with the first word of every page made unique from
+ * @seed (never an all-zero page). Generating every byte afresh costs the
+ * emulator ten times a copy; partmob neither compresses nor deduplicates,
+ * so the repetition changes nothing it does.
+ */
+#define RBLOCK (4 << 20)
+
+static void fill_random(unsigned char *p, size_t bytes, uint64_t seed)
+{
+	static uint64_t *block;
+	uint64_t x;
+	size_t off, n;
+
+	if (!block) {
+		block = malloc(RBLOCK);
+		if (!block)
+			die("malloc");
+		x = 0x9e3779b97f4a7c15ULL;
+		for (n = 0; n < RBLOCK / 8; n++)
+			block[n] = xorshift(&x);
+	}
+	for (off = 0; off < bytes; off += n) {
+		n = bytes - off < RBLOCK ? bytes - off : RBLOCK;
+		memcpy(p + off, block, n);
+	}
+	for (off = 0; off < bytes; off += ps) {
+		x = (seed << 32 ^ off) | 1;
+		*(uint64_t *)(p + off) = xorshift(&x) | 1;
+	}
+}
+
+/* Pages of @a and @b (@npages pages, every @step-th) that differ. */
+static size_t mismatches(const unsigned char *a, const unsigned char *b,
+			 size_t npages, size_t step)
+{
+	size_t i, bad = 0;
+
+	for (i = 0; i < npages; i += step)
+		bad += !!memcmp(a + i * ps, b + i * ps, ps);
+	return bad;
+}
+
+/* Read a whole file (NUL-terminated, malloc'ed; "" if absent). */
+static char *slurp(const char *path)
+{
+	size_t n = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (!buf)
+		die("malloc");
+	while (fd >= 0 && (r = read(fd, buf + n, cap - 1 - n)) > 0) {
+		n += r;
+		if (n + 1 == cap && !(buf = realloc(buf, cap *= 2)))
+			die("realloc");
+	}
+	if (fd >= 0)
+		close(fd);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The number after the first "KEY": in @s; -1 if there is none. */
+static double json_num(const char *s, const char *key)
+{
+	char pat[64];
+	const char *c;
+
+	snprintf(pat, sizeof(pat), "\"%s\"", key);
+	c = strstr(s, pat);
+	if (!c)
+		return -1;
+	c += strlen(pat);
+	while (*c == ' ' || *c == ':')
+		c++;
+	return strtod(c, NULL);
+}
+
+/* The last line of @s holding "result": that object, in place. */
+static char *result_line(char *s)
+{
+	char *line, *last = NULL;
+
+	for (line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
+		if (strstr(line, "\"result\""))
+			last = line;
+	return last;
+}
+
+/* The last non-empty line of @s, in a static buffer (for messages). */
+static const char *last_line(const char *s)
+{
+	static char buf[200];
+	const char *e = s + strlen(s), *b;
+
+	while (e > s && (e[-1] == '\n' || e[-1] == ' '))
+		e--;
+	for (b = e; b > s && b[-1] != '\n'; b--)
+		;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(e - b), b);
+	return buf;
+}
+
+/* Wait for @p to exit, precisely (pidfd), at most @timeout_ms. */
+static int proc_wait_exact(struct pm_proc *p, int timeout_ms)
+{
+	int fd = syscall(SYS_pidfd_open, p->pid, 0);
+
+	if (fd >= 0) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		poll(&pfd, 1, timeout_ms);
+		close(fd);
+	}
+	return pm_proc_wait(p, fd >= 0 ? 1000 : timeout_ms);
+}
+
+/* Run @path @argv in network namespace @ns, output to files (like pm_spawn_ctl). */
+static int spawn_in_ns(struct pm_proc *p, int ns, const char *path,
+		       char *const *argv)
+{
+	static int seq;
+	int fd;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->outpath, sizeof(p->outpath), "/tmp/pmb-%d-%d.out",
+		 getpid(), seq);
+	snprintf(p->errpath, sizeof(p->errpath), "/tmp/pmb-%d-%d.err",
+		 getpid(), seq++);
+	fflush(stdout);
+	p->pid = fork();
+	if (p->pid < 0) {
+		p->pid = 0;
+		return -errno;
+	}
+	if (!p->pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (ns >= 0 && setns(ns, CLONE_NEWNET))
+			_exit(125);
+		fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0)
+			dup2(fd, 0);
+		fd = open(p->outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0)
+			dup2(fd, 1);
+		fd = open(p->errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execv(path, argv);
+		_exit(127);
+	}
+	return 0;
+}
+
+/* ---- one migration ------------------------------------------------------- */
+
+struct mig_run {
+	double wall_s;		/* exec of partmobctl start to its exit */
+	double cpu_s;		/* guest CPU over the migration, both ends */
+	double downtime_ms;	/* the module's, source side (ns precision) */
+	double dst_downtime_ms;	/* the destination's: end of rounds to resume */
+	double module_ms;	/* the module's total time */
+	unsigned int rounds;
+	uint64_t pages_normal, pages_zero;
+	char why[400];		/* set: it failed */
+};
+
+/*
+ * Migrate region @src to @dst: listen --once in B, start in A with @extra
+ * options. Fills @r; r->why is empty if it completed (start and listen
+ * both exit 0 and the result is "completed").
+ */
+static void migrate(const char *src, const char *dst, const char *const *extra,
+		    struct mig_run *r)
+{
+	struct pm_spawn_opts oa = { .netns = hosts.ns[0] },
+			     ob = { .netns = hosts.ns[1] };
+	const char *argv[24];
+	struct pm_proc lis, st;
+	struct pm_mig_info mi;
+	char port[16], to[64], *out = NULL, *res;
+	double c0, t0;
+	int n = 0, ret;
+
+	memset(r, 0, sizeof(*r));
+	memset(&lis, 0, sizeof(lis));
+	memset(&st, 0, sizeof(st));
+	snprintf(port, sizeof(port), "%d", next_port);
+	snprintf(to, sizeof(to), "%s:%d", PM_HOST_B_ADDR, next_port++);
+	argv[0] = "listen";
+	argv[1] = "--address";
+	argv[2] = PM_HOST_B_ADDR;
+	argv[3] = "--port";
+	argv[4] = port;
+	argv[5] = "--once";
+	argv[6] = NULL;
+	if (pm_spawn_ctl(&lis, &ob, argv) ||
+	    pm_wait_listening(lis.pid, atoi(port), 15000)) {
+		pm_proc_wait(&lis, 1000);
+		snprintf(r->why, sizeof(r->why), "listen did not listen: %s",
+			 last_line(lis.err));
+		goto out;
+	}
+	argv[n++] = "start";
+	argv[n++] = src;
+	argv[n++] = "--to";
+	argv[n++] = to;
+	argv[n++] = "--dest-name";
+	argv[n++] = dst;
+	argv[n++] = "--json";
+	while (extra && *extra && n < 22)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
+	c0 = cpu_s();
+	t0 = now();
+	if (pm_spawn_ctl(&st, &oa, argv)) {
+		snprintf(r->why, sizeof(r->why), "cannot run partmobctl");
+		goto out;
+	}
+	ret = proc_wait_exact(&st, MIG_TIMEOUT_S * 1000);
+	r->wall_s = now() - t0;
+	if (ret) {
+		snprintf(r->why, sizeof(r->why),
+			 "partmobctl start still running after %d s", MIG_TIMEOUT_S);
+		pm_proc_stop(&st, SIGINT);
+		goto out;
+	}
+	ret = pm_proc_wait(&lis, 60000);
+	r->cpu_s = cpu_s() - c0;
+	out = slurp(st.outpath);
+	res = result_line(out);
+	if (st.status || ret || lis.status) {
+		snprintf(r->why, sizeof(r->why),
+			 "start exit %d (%s), listen --once %s %d (%s)",
+			 st.status, res ? res : last_line(st.err),
+			 ret ? "still running" : "exit", lis.status,
+			 last_line(lis.err));
+		goto out;
+	}
+	if (!res || !strstr(res, "\"completed\"")) {
+		snprintf(r->why, sizeof(r->why), "start exit 0 but result: %s",
+			 res ? res : "none");
+		goto out;
+	}
+	ret = pm_mig_get(&t, src, &mi);
+	if (ret) {
+		snprintf(r->why, sizeof(r->why), "MIG_GET %s: %s", src,
+			 strerror(-ret));
+		goto out;
+	}
+	r->downtime_ms = mi.downtime_ns / 1e6;
+	r->module_ms = mi.total_ns / 1e6;
+	r->rounds = mi.round;
+	r->pages_normal = mi.pages_normal;
+	r->pages_zero = mi.pages_zero;
+	if (!pm_mig_get(&t, dst, &mi))
+		r->dst_downtime_ms = mi.downtime_ns / 1e6;
+	if (json_num(res, "downtime_ms") < 0)
+		snprintf(r->why, sizeof(r->why), "no downtime_ms in: %s", res);
+out:
+	if (r->why[0]) {
+		pm_proc_read(&st);
+		pm_proc_read(&lis);
+		progress("MIGRATION FAILED: %s", r->why);
+		progress("  reproduce: in netns B: partmobctl listen --address %s --port %s --once",
+			 PM_HOST_B_ADDR, port);
+		printf("pmbench:   in netns A: partmobctl");
+		for (n = 0; argv[n] && n < 22; n++)
+			printf(" %s", argv[n]);
+		printf("\n--- start stdout (tail)\n%s\n--- start stderr\n%s\n--- listen stderr\n%s\n---\n",
+		       out ? out : "", st.err, lis.err);
+	} else {
+		progress("%s -> %s: %.3f s (module %.0f ms), downtime %.2f ms (destination's part %.2f), %u rounds, %llu pages + %llu zero, cpu %.2f s",
+			 src, dst, r->wall_s, r->module_ms, r->downtime_ms,
+			 r->dst_downtime_ms, r->rounds, (unsigned long long)r->pages_normal,
+			 (unsigned long long)r->pages_zero, r->cpu_s);
+	}
+	free(out);
+	pm_proc_stop(&st, SIGKILL);
+	pm_proc_stop(&lis, SIGTERM);
+}
+
+/* After a migration: compare @dst with the retired @src, delete both. */
+static void check_and_delete(unsigned char *src, uint64_t size, size_t step,
+			     struct mig_run *r)
+{
+	unsigned char *q;
+	size_t bad;
+
+	if (!r->why[0]) {
+		q = pm_region_map(DST, size, PROT_READ);
+		if (q == MAP_FAILED) {
+			snprintf(r->why, sizeof(r->why), "cannot map %s", DST);
+		} else {
+			bad = mismatches(src, q, size / ps, step);
+			/* sparse: the untouched pages of a stretch too */
+			if (step > 1)
+				bad += mismatches(src, q, 4 * step, 1);
+			munmap(q, size);
+			if (bad) {
+				snprintf(r->why, sizeof(r->why),
+					 "%zu pages of %s differ from %s after a completed migration",
+					 bad, DST, SRC);
+				progress("WRONG: %s", r->why);
+			}
+		}
+	}
+	region_unmap(SRC, src, size);
+	pm_region_delete(&t, DST);
+}
+
+/* A source region of @size filled by @how, unmapped again if @unmap. */
+enum fill { FILL_RANDOM, FILL_ZERO, FILL_SPARSE };
+
+static unsigned char *source(uint64_t size, enum fill how, size_t step,
+			     uint64_t seed)
+{
+	unsigned char *p = region_map(SRC, size, how == FILL_SPARSE);
+	size_t i;
+
+	pm_region_delete(&t, DST);
+	switch (how) {
+	case FILL_RANDOM:
+		fill_random(p, size, seed);
+		break;
+	case FILL_ZERO:		/* written zeros: allocated, not holes */
+		for (i = 0; i < size; i += ps)
+			memset(p + i, 0, ps);
+		break;
+	case FILL_SPARSE:
+		for (i = 0; i < size; i += step * ps)
+			fill_random(p + i, ps, seed + i);
+		break;
+	}
+	return p;
+}
+
+/* ---- scenarios -------------------------------------------------------------- */
+
+static void bench_memcpy(uint64_t size)
+{
+	unsigned char *a, *b;
+	double mbps[PMB_RUNS], t0;
+	size_t i;
+	int r;
+
+	a = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (a == MAP_FAILED || b == MAP_FAILED)
+		die("mmap memcpy buffers");
+	fill_random(a, size, 1);
+	memset(b, 1, size);
+	for (r = 0; r < PMB_RUNS; r++) {
+		t0 = now();
+		for (i = 0; i < size; i += ps)
+			memcpy(b + i, a + i, ps);
+		mbps[r] = size / 1e6 / (now() - t0);
+	}
+	if (memcmp(a, b, size))
+		die("memcpy copied wrong bytes");
+	munmap(a, size);
+	munmap(b, size);
+	emit("memcpy_mbps", mbps);
+}
+
+/* iperf3 from the host's root (/host), run through the host's loader. */
+static const char *iperf3_missing(void)
+{
+	static char why[200];
+
+	if (access("/host/usr", F_OK))
+		return "no /host (the host's root over 9p) in this guest to run iperf3 from";
+	if (access(HOST_IPERF3, X_OK)) {
+		snprintf(why, sizeof(why),
+			 "iperf3 is not installed on the host (the guest runs the host's, %s; deps.sh does not install it)",
+			 HOST_IPERF3 + 5);
+		return why;
+	}
+	if (access(HOST_LDSO, X_OK))
+		return "no /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 on the host to run its iperf3 with";
+	return NULL;
+}
+
+static int iperf3_run(double secs, double *mbps, double *cpu_per_gib,
+		      char *why, size_t whylen)
+{
+	char port[16], dur[16], *out;
+	char *sv[] = { "ld.so", "--library-path", HOST_LIBS, HOST_IPERF3, "-s",
+		       "-1", "-B", PM_HOST_B_ADDR, "-p", port, NULL };
+	char *cl[] = { "ld.so", "--library-path", HOST_LIBS, HOST_IPERF3, "-c",
+		       PM_HOST_B_ADDR, "-p", port, "-t", dur, "-i", "0", "-J",
+		       NULL };
+	struct pm_proc s, c;
+	const char *sum;
+	double c0, bytes, bps;
+	int ret = -1;
+
+	snprintf(port, sizeof(port), "%d", next_port++);
+	snprintf(dur, sizeof(dur), "%.0f", secs);
+	if (spawn_in_ns(&s, hosts.ns[1], HOST_LDSO, sv) ||
+	    pm_wait_listening(s.pid, atoi(port), 30000)) {
+		pm_proc_wait(&s, 1000);
+		snprintf(why, whylen, "iperf3 -s did not listen: %s",
+			 last_line(s.err));
+		pm_proc_stop(&s, SIGKILL);
+		return -1;
+	}
+	c0 = cpu_s();
+	if (spawn_in_ns(&c, hosts.ns[0], HOST_LDSO, cl) ||
+	    proc_wait_exact(&c, (secs + 60) * 1000)) {
+		snprintf(why, whylen, "iperf3 -c did not end");
+		goto out;
+	}
+	pm_proc_wait(&s, 10000);
+	*cpu_per_gib = cpu_s() - c0;
+	out = slurp(c.outpath);
+	sum = strstr(out, "\"sum_received\"");
+	bytes = sum ? json_num(sum, "bytes") : -1;
+	bps = sum ? json_num(sum, "bits_per_second") : -1;
+	if (c.status || bytes <= 0 || bps <= 0) {
+		snprintf(why, whylen, "iperf3 -c exit %d: %s", c.status,
+			 c.status ? last_line(c.err) : "no sum_received");
+	} else {
+		*mbps = bps / 8 / 1e6;
+		*cpu_per_gib /= bytes / (1 << 30);
+		progress("iperf3: %.0f MB/s, %.2f CPU s/GiB", *mbps,
+			 *cpu_per_gib);
+		ret = 0;
+	}
+	free(out);
+out:
+	pm_proc_stop(&c, SIGKILL);
+	pm_proc_stop(&s, SIGKILL);
+	return ret;
+}
+
+static void bench_iperf3(double secs)
+{
+	double mbps[PMB_RUNS], cpu[PMB_RUNS];
+	const char *missing = iperf3_missing();
+	char why[300];
+	int r;
+
+	if (missing) {
+		emit_skip("link_iperf3_mbps", missing);
+		emit_skip("iperf3_cpu_s_per_gib", missing);
+		return;
+	}
+	for (r = 0; r < PMB_RUNS; r++) {
+		if (iperf3_run(secs, &mbps[r], &cpu[r], why, sizeof(why))) {
+			emit_skip("link_iperf3_mbps", why);
+			emit_skip("iperf3_cpu_s_per_gib", why);
+			return;
+		}
+	}
+	emit("link_iperf3_mbps", mbps);
+	emit("iperf3_cpu_s_per_gib", cpu);
+}
+
+/*
+ * 1 GiB of random bytes, no writer, then 1 GiB of written zero pages,
+ * alternating run by run. Returns the median bulk MB/s (0 if failed).
+ */
+static double bench_bulk_zero(uint64_t size)
+{
+	double bulk[PMB_RUNS], idle[PMB_RUNS], cpu[PMB_RUNS], zero[PMB_RUNS];
+	struct mig_run m, z;
+	char why[420] = "", zwhy[420] = "";
+	unsigned char *p;
+	int r;
+
+	for (r = 0; r < PMB_RUNS; r++) {
+		p = source(size, FILL_RANDOM, 1, 1000 + r);
+		migrate(SRC, DST, NULL, &m);
+		check_and_delete(p, size, 1, &m);
+		if (m.why[0] && !why[0])
+			snprintf(why, sizeof(why), "%s", m.why);
+		bulk[r] = size / 1e6 / m.wall_s;
+		idle[r] = m.downtime_ms;
+		cpu[r] = m.cpu_s / ((double)size / (1 << 30));
+
+		p = source(size, FILL_ZERO, 1, 0);
+		migrate(SRC, DST, NULL, &z);
+		check_and_delete(p, size, 1, &z);
+		if (z.why[0] && !zwhy[0])
+			snprintf(zwhy, sizeof(zwhy), "%s", z.why);
+		zero[r] = m.wall_s / z.wall_s;
+	}
+	if (why[0]) {
+		emit_skip("partmob_bulk_mbps", why);
+		emit_skip("partmob_idle_downtime_ms", why);
+		emit_skip("partmob_cpu_s_per_gib", why);
+		emit_skip("zero_speedup", why);
+		return 0;
+	}
+	emit("partmob_bulk_mbps", bulk);
+	emit("partmob_idle_downtime_ms", idle);
+	emit("partmob_cpu_s_per_gib", cpu);
+	if (zwhy[0])
+		emit_skip("zero_speedup", zwhy);
+	else
+		emit("zero_speedup", zero);
+	return bulk[PMB_RUNS / 2];
+}
+
+/*
+ * A writer process dirtying random pages of the first @hot bytes of @p at
+ * @rate bytes per second (a page counts once per write), until killed.
+ * It blocks at the freeze and stays blocked on the retired source.
+ */
+static pid_t writer(unsigned char *p, size_t hot, double rate,
+		    volatile uint64_t *written)
+{
+	uint64_t x = 88172645463325252ULL, n = 0, want;
+	struct timespec tick = { 0, 1000 * 1000 };
+	size_t hp = hot / ps, words = ps / 8, cap;
+	double t0;
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	cap = rate / ps / 20 + 1;	/* never more than 50 ms behind */
+	t0 = now();
+	for (;;) {
+		want = (now() - t0) * rate / ps;
+		if (want > n + cap)
+			n = want - cap;
+		while (n < want) {
+			xorshift(&x);
+			((volatile uint64_t *)(p + (x % hp) * ps))
+				[(x >> 32) % words] = x;
+			n++;
+		}
+		*written = n;
+		nanosleep(&tick, NULL);
+	}
+}
+
+static void bench_dirty(uint64_t size, size_t hot, double bulk_mbps)
+{
+	const char *const extra[] = { "--downtime-limit", "50", NULL };
+	double down[PMB_RUNS], total[PMB_RUNS], rate = bulk_mbps * 1e6 / 4;
+	volatile uint64_t *written;
+	struct mig_run m;
+	unsigned char *p;
+	uint64_t w0;
+	pid_t pid;
+	int r, st;
+
+	if (bulk_mbps <= 0) {
+		emit_skip("partmob_downtime_ms", "no partmob_bulk_mbps to set the writer's rate from");
+		emit_skip("partmob_total_s", "no partmob_bulk_mbps to set the writer's rate from");
+		return;
+	}
+	written = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (written == MAP_FAILED)
+		die("mmap");
+	progress("writer: %.0f MB/s (25%% of %.0f) on a %zu MiB hot set",
+		 rate / 1e6, bulk_mbps, hot >> 20);
+	for (r = 0; r < PMB_RUNS; r++) {
+		p = source(size, FILL_RANDOM, 1, 2000 + r);
+		*written = 0;
+		pid = writer(p, hot, rate, written);
+		if (pid < 0)
+			die("fork");
+		pm_sleep_ms(500);
+		w0 = *written;
+		migrate(SRC, DST, extra, &m);
+		progress("writer wrote %.0f MB/s during the migration",
+			 (*written - w0) * (double)ps / 1e6 / m.wall_s);
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		check_and_delete(p, size, 1, &m);
+		if (m.why[0]) {
+			emit_skip("partmob_downtime_ms", m.why);
+			emit_skip("partmob_total_s", m.why);
+			munmap((void *)written, 4096);
+			return;
+		}
+		down[r] = m.downtime_ms;
+		total[r] = m.wall_s;
+	}
+	munmap((void *)written, 4096);
+	emit("partmob_downtime_ms", down);
+	emit("partmob_total_s", total);
+}
+
+static void bench_sparse(uint64_t big, uint64_t touched)
+{
+	size_t step = big / touched;
+	double ratio[PMB_RUNS];
+	struct mig_run f, s;
+	unsigned char *p;
+	int r;
+
+	for (r = 0; r < PMB_RUNS; r++) {
+		p = source(touched, FILL_RANDOM, 1, 3000 + r);
+		migrate(SRC, DST, NULL, &f);
+		check_and_delete(p, touched, 1, &f);
+
+		p = source(big, FILL_SPARSE, step, 4000 + r);
+		migrate(SRC, DST, NULL, &s);
+		/* the touched pages, and the untouched ones of one stretch */
+		check_and_delete(p, big, step, &s);
+		if (f.why[0] || s.why[0]) {
+			emit_skip("sparse_ratio", f.why[0] ? f.why : s.why);
+			return;
+		}
+		ratio[r] = s.wall_s / f.wall_s;
+	}
+	emit("sparse_ratio", ratio);
+}
+
+static void skip_all(int link_too, const char *why)
+{
+	static const char *const keys[] = {
+		"link_iperf3_mbps", "iperf3_cpu_s_per_gib", "partmob_bulk_mbps",
+		"partmob_idle_downtime_ms", "partmob_cpu_s_per_gib",
+		"zero_speedup", "partmob_downtime_ms", "partmob_total_s",
+		"sparse_ratio",
+	};
+	size_t i;
+
+	for (i = link_too ? 0 : 2; i < sizeof(keys) / sizeof(keys[0]); i++)
+		emit_skip(keys[i], why);
+}
+
+void bench_migration(void)
+{
+	const char *ctl = getenv("PARTMOBCTL");
+	uint64_t gib = small ? 256ULL << 20 : 1ULL << 30;
+	double bulk;
+	int ret;
+
+	progress("memcpy");
+	bench_memcpy(gib);
+	ret = pm_hosts_setup(&hosts);
+	if (ret) {
+		skip_all(1, hosts.err);
+		return;
+	}
+	progress("iperf3");
+	bench_iperf3(small ? 3 : 10);
+	if (access(ctl ? ctl : "/usr/sbin/partmobctl", X_OK)) {
+		skip_all(0, "no partmobctl in the guest");
+		goto out;
+	}
+	progress("bulk and zero pages, %llu MiB", (unsigned long long)gib >> 20);
+	bulk = bench_bulk_zero(gib);
+	progress("writer on a hot set, --downtime-limit 50");
+	bench_dirty(gib, 64 << 20, bulk);
+	progress("sparse");
+	bench_sparse(small ? 4ULL << 30 : 16ULL << 30,
+		     small ? 64ULL << 20 : 256ULL << 20);
+out:
+	pm_hosts_close(&hosts);
+}
