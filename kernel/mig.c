@@ -364,6 +364,7 @@ static struct partmob_mig *mig_alloc(const struct partmob_mig_params *p)
 		strscpy(m->peer_boot_id, p->peer_boot_id,
 			sizeof(m->peer_boot_id));
 	m->max_bandwidth = p->max_bandwidth;
+	m->flags = p->mig_flags;
 	m->timeout_ms = p->timeout_ms ?: PARTMOB_MIG_TIMEOUT_MS_DEFAULT;
 	m->state = PARTMOB_MIG_S_SETUP;
 	m->start_ns = ktime_get_ns();
@@ -644,7 +645,7 @@ int partmob_mig_control(struct partmob_region *r, u32 action,
 
 static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 {
-	u64 now = ktime_get_ns(), end, send_ns;
+	u64 now = ktime_get_ns(), end, send_ns, start;
 
 	memset(s, 0, sizeof(*s));
 	memcpy(s->name, m->name, sizeof(s->name));
@@ -661,10 +662,14 @@ static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 	s->round_dirtied = atomic64_read(&m->round_dirtied);
 	s->setup_ns = atomic64_read(&m->setup_ns);
 	s->downtime_ns = atomic64_read(&m->downtime_ns);
+	s->verify_ns = atomic64_read(&m->verify_ns);
 	end = atomic64_read(&m->end_ns);
 	s->total_ns = (end ?: now) - m->start_ns;
 	/* Bytes per second over the time spent sending, all rounds. */
 	send_ns = atomic64_read(&m->send_ns);
+	start = atomic64_read(&m->round_start_ns);
+	if (start && now > start)
+		send_ns += now - start;
 	if (send_ns)
 		s->throughput = div64_u64(s->transferred * NSEC_PER_SEC,
 					  send_ns);
@@ -677,10 +682,17 @@ static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 	s->round = m->round;
 	s->err = m->err;
 	memcpy(s->errmsg, m->errmsg, sizeof(s->errmsg));
-	/* m->r is referenced while set; finish() clears it under the lock. */
+	/*
+	 * m->r and m->sock are referenced while set; partmob_mig_end()
+	 * clears them under the lock. Remaining: what is logged, what round
+	 * 1 has still to send, and what the socket still holds.
+	 */
 	if (m->role == PARTMOB_MIG_SOURCE && m->r)
-		s->remaining = (u64)atomic64_read(&m->r->log.logged) <<
+		s->remaining = (u64)(atomic64_read(&m->r->log.logged) +
+				     atomic64_read(&m->pass_left)) <<
 			       PAGE_SHIFT;
+	if (m->role == PARTMOB_MIG_SOURCE && m->r && m->sock)
+		s->remaining += READ_ONCE(m->sock->sk->sk_wmem_queued);
 	spin_unlock(&m->lock);
 }
 

@@ -31,6 +31,7 @@
  * @memcg: destination: the memory cgroup of the caller of MIG_START
  *	(the listener), charged for the pages received; referenced.
  * @role: enum partmob_mig_role.
+ * @flags: enum partmob_mig_flags.
  * @name: the region's name, @size its size, kept for status after the
  *	region is gone.
  * @lock: protects @state, @round, @action, @abort_err, @decided,
@@ -53,7 +54,9 @@
  *	poll here.
  *
  * Counters are atomics written by the thread and read by netlink at any
- * time; times are ktime_get_ns() values.
+ * time; times are ktime_get_ns() values. @round_start_ns is the start of
+ * the round being sent (0 between rounds); @pass_left the pages round 1
+ * has still to send, estimated from the page cache when it starts.
  */
 struct partmob_mig {
 	struct kref ref;
@@ -69,6 +72,7 @@ struct partmob_mig {
 	char peer_boot_id[PARTMOB_BOOT_ID_MAX + 1];
 	u64 max_bandwidth;
 	u32 timeout_ms;
+	u32 flags;
 
 	spinlock_t lock;	/* see @lock above */
 	u32 state;
@@ -90,11 +94,14 @@ struct partmob_mig {
 	atomic64_t round_ns;
 	atomic64_t round_dirtied;
 	atomic64_t send_ns;
+	atomic64_t round_start_ns;
+	atomic64_t pass_left;
 	u64 start_ns;
 	atomic64_t setup_ns;
 	atomic64_t end_ns;
 	atomic64_t freeze_ns;
 	atomic64_t downtime_ns;
+	atomic64_t verify_ns;
 };
 
 void partmob_mig_set_state(struct partmob_mig *m, u32 state);

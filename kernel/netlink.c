@@ -71,6 +71,7 @@ static const struct nla_policy partmob_mig_start_policy[PARTMOB_A_MAX + 1] = {
 	[PARTMOB_A_MIG_PEER_BOOT_ID] = { .type = NLA_NUL_STRING,
 					 .len = PARTMOB_BOOT_ID_MAX },
 	[PARTMOB_A_MIG_MAX_BANDWIDTH] = { .type = NLA_U64 },
+	[PARTMOB_A_MIG_FLAGS] = NLA_POLICY_MASK(NLA_U32, __PARTMOB_MIG_F_ALL),
 	[PARTMOB_A_MIG_TIMEOUT_MS] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &mig_timeout_range),
 };
@@ -554,10 +555,10 @@ static int partmob_nl_mig_start(struct sk_buff *skb, struct genl_info *info)
 				       &p.gid, &p.mode);
 		if (ret)
 			return ret;
-		if (attrs[PARTMOB_A_MIG_MAX_BANDWIDTH]) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    attrs[PARTMOB_A_MIG_MAX_BANDWIDTH],
-					    "the bandwidth cap applies to the source");
+		if (attrs[PARTMOB_A_MIG_MAX_BANDWIDTH] ||
+		    attrs[PARTMOB_A_MIG_FLAGS]) {
+			NL_SET_ERR_MSG_MOD(info->extack,
+					   "the bandwidth cap and the flags apply to the source");
 			return -EINVAL;
 		}
 	} else {
@@ -583,6 +584,8 @@ static int partmob_nl_mig_start(struct sk_buff *skb, struct genl_info *info)
 		p.max_bandwidth = nla_get_u64(attrs[PARTMOB_A_MIG_MAX_BANDWIDTH]);
 	if (attrs[PARTMOB_A_MIG_TIMEOUT_MS])
 		p.timeout_ms = nla_get_u32(attrs[PARTMOB_A_MIG_TIMEOUT_MS]);
+	if (attrs[PARTMOB_A_MIG_FLAGS])
+		p.mig_flags = nla_get_u32(attrs[PARTMOB_A_MIG_FLAGS]);
 
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
@@ -631,7 +634,8 @@ static int fill_mig(struct sk_buff *skb, const struct partmob_mig_snap *s)
 	    put_u64(skb, PARTMOB_A_MIG_DIRTY_RATE, s->dirty_rate) ||
 	    put_u64(skb, PARTMOB_A_MIG_SETUP_NS, s->setup_ns) ||
 	    put_u64(skb, PARTMOB_A_MIG_TOTAL_NS, s->total_ns) ||
-	    put_u64(skb, PARTMOB_A_MIG_DOWNTIME_NS, s->downtime_ns))
+	    put_u64(skb, PARTMOB_A_MIG_DOWNTIME_NS, s->downtime_ns) ||
+	    put_u64(skb, PARTMOB_A_MIG_VERIFY_NS, s->verify_ns))
 		return -EMSGSIZE;
 	if (s->err &&
 	    (nla_put_string(skb, PARTMOB_A_MIG_ERROR, s->errmsg) ||

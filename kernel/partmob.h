@@ -212,6 +212,7 @@ struct partmob_mig_params {
 	const char *peer_boot_id;
 	u64 max_bandwidth;
 	u32 timeout_ms;
+	u32 mig_flags;
 	u64 size;
 	u32 flags;
 	kuid_t uid;
@@ -245,6 +246,7 @@ struct partmob_mig_snap {
 	u64 setup_ns;
 	u64 total_ns;
 	u64 downtime_ns;
+	u64 verify_ns;
 	int err;
 	char errmsg[PARTMOB_MIG_ERROR_MAX + 1];
 };
@@ -261,6 +263,9 @@ void partmob_mig_put(struct partmob_mig *m);
 /* send.c and recv.c: the kernel threads of the two roles */
 int partmob_send_thread(void *arg);
 int partmob_recv_thread(void *arg);
+
+/* verify.c: --verify */
+int partmob_region_hash(struct partmob_region *r, u64 *hash);
 
 /* netlink.c: the only file that speaks generic netlink */
 int partmob_netlink_init(void);

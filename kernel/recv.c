@@ -38,6 +38,7 @@
  * @received: PAGES payload pages received (checked against END)
  * @round_start: when the current round started
  * @round_bytes: payload bytes of the current round
+ * @hash: the region's hash, if END asked for it (--verify)
  */
 struct rx {
 	struct partmob_mig *m;
@@ -47,6 +48,7 @@ struct rx {
 	u64 received;
 	u64 round_start;
 	u64 round_bytes;
+	u64 hash;
 };
 
 static const char *frame_name(u16 type)
@@ -90,7 +92,9 @@ static int recv_frame(struct rx *rx, struct partmob_frame *f)
 				 "the source sent nothing for %u ms" :
 				 "the connection to the source failed (%d)",
 				 ret == -ETIMEDOUT ? m->timeout_ms : ret);
-	else if (f->flags) {
+	else if (f->flags &&
+		 !(f->type == cpu_to_be16(PARTMOB_FRAME_END) &&
+		   f->flags == cpu_to_be16(PARTMOB_FRAME_F_VERIFY))) {
 		partmob_mig_fail(m, -EPROTO, "frame type %u with flags %#x",
 				 be16_to_cpu(f->type), be16_to_cpu(f->flags));
 		ret = -EPROTO;
@@ -256,7 +260,15 @@ static int recv_rounds(struct rx *rx)
 				return -EPROTO;
 			}
 			round_done(rx);
-			return 0;
+			/* --verify: hash before prepared; it costs downtime. */
+			if (f.flags) {
+				ret = partmob_region_hash(rx->r, &rx->hash);
+				if (ret)
+					partmob_mig_fail(m, ret,
+							 "cannot hash the region (%d)",
+							 ret);
+			}
+			return ret;
 		case PARTMOB_FRAME_ABORT:
 			partmob_mig_fail(m, -ECONNABORTED,
 					 "the source aborted (error %lld)",
@@ -277,15 +289,14 @@ static int recv_rounds(struct rx *rx)
  * Prepared: wait for the decision. Return 1 when committed, 0 when the
  * source aborted, or a negative error: in doubt.
  */
-static int await_decision(struct rx *rx, u64 *end_ns)
+static int await_decision(struct rx *rx)
 {
 	struct partmob_mig *m = rx->m;
 	struct partmob_frame f;
 	int ret;
 
-	*end_ns = ktime_get_ns();
 	partmob_mig_set_state(m, PARTMOB_MIG_S_PREPARED);
-	ret = send_frame(rx, PARTMOB_FRAME_PREPARED, 0);
+	ret = send_frame(rx, PARTMOB_FRAME_PREPARED, rx->hash);
 	if (ret) {
 		partmob_mig_fail(m, ret, "cannot send prepared (%d)", ret);
 		return ret;
@@ -318,7 +329,8 @@ static void run(struct rx *rx)
 		ret = recv_rounds(rx);
 	if (ret)
 		goto fail;
-	ret = await_decision(rx, &end_ns);
+	end_ns = ktime_get_ns();
+	ret = await_decision(rx);
 	if (ret == 1) {
 		spin_lock(&m->lock);
 		m->decided = true;

@@ -153,6 +153,17 @@ static int lookup_window(struct tx *tx, pgoff_t first, unsigned long mask)
 	return 0;
 }
 
+static unsigned long present_mask(struct tx *tx)
+{
+	unsigned long mask = 0;
+	unsigned int i;
+
+	for (i = 0; i < WINDOW; i++)
+		if (tx->pages[i])
+			mask |= BIT(i);
+	return mask;
+}
+
 static void put_window(struct tx *tx)
 {
 	unsigned int i;
@@ -228,6 +239,10 @@ static int send_window(struct tx *tx, pgoff_t first, unsigned long mask,
 	}
 	if (n)
 		ret = send_run(tx, first, start, n, zero);
+	if (first_pass)
+		atomic64_sub(min_t(s64, hweight_long(present_mask(tx)),
+				   atomic64_read(&tx->m->pass_left)),
+			     &tx->m->pass_left);
 out:
 	put_window(tx);
 	return ret;
@@ -285,6 +300,9 @@ static int send_all(struct tx *tx)
 	ret = partmob_dirty_harvest(tx->r, 0, NULL, NULL);
 	if (ret < 0)
 		return ret;
+	/* For the remaining bytes shown while round 1 runs: an estimate. */
+	atomic64_set(&tx->m->pass_left, mapping->nrpages +
+		     READ_ONCE(SHMEM_I(mapping->host)->swapped));
 	while (index < tx->r->npages) {
 		if (!xa_find(&mapping->i_pages, &index, tx->r->npages - 1,
 			     XA_PRESENT))
@@ -299,6 +317,7 @@ static int send_all(struct tx *tx)
 		index = first + WINDOW;
 		cond_resched();
 	}
+	atomic64_set(&tx->m->pass_left, 0);
 	return 0;
 }
 
@@ -314,6 +333,7 @@ static int send_round(struct tx *tx, bool first_pass)
 	tx->round_bytes = 0;
 	tx->bw_ns = start;
 	tx->bw_bytes = 0;
+	atomic64_set(&m->round_start_ns, start);
 	partmob_mig_set_state(m, PARTMOB_MIG_S_ROUND);
 	ret = first_pass ? send_all(tx) : send_dirty(tx);
 	if (ret)
@@ -323,6 +343,7 @@ static int send_round(struct tx *tx, bool first_pass)
 	if (ret)
 		return ret;
 	ns = ktime_get_ns() - start;
+	atomic64_set(&m->round_start_ns, 0);
 	atomic64_set(&m->round_bytes, tx->round_bytes);
 	atomic64_set(&m->round_ns, ns);
 	atomic64_add(ns, &m->send_ns);
@@ -401,10 +422,23 @@ static void commit(struct tx *tx, u64 freeze_ns)
 }
 
 /* Switch-over: freeze, last round, END, wait for prepared, decide. */
+static int send_end(struct tx *tx, u16 flags)
+{
+	struct partmob_frame f = {
+		.type = cpu_to_be16(PARTMOB_FRAME_END),
+		.flags = cpu_to_be16(flags),
+		.arg = cpu_to_be64(tx->sent),
+	};
+
+	return partmob_sock_send(tx->m->sock, &f, sizeof(f), false);
+}
+
 static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 {
 	struct partmob_mig *m = tx->m;
+	bool verify = m->flags & PARTMOB_MIG_F_VERIFY;
 	struct partmob_frame f;
+	u64 start, hash = 0;
 	int ret;
 
 	partmob_mig_set_state(m, PARTMOB_MIG_S_STOP_COPY);
@@ -427,9 +461,19 @@ static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 	m->round++;
 	spin_unlock(&m->lock);
 	partmob_mig_set_state(m, PARTMOB_MIG_S_PREPARING);
-	ret = send_frame(tx, PARTMOB_FRAME_END, 0, 0, tx->sent, false);
+	ret = send_end(tx, verify ? PARTMOB_FRAME_F_VERIFY : 0);
 	if (ret)
 		return ret;
+	start = ktime_get_ns();
+	/* The destination hashes its copy meanwhile. */
+	if (verify) {
+		ret = partmob_region_hash(tx->r, &hash);
+		if (ret) {
+			partmob_mig_fail(m, ret, "cannot hash the region (%d)",
+					 ret);
+			return ret;
+		}
+	}
 	ret = recv_frame(tx, &f);
 	if (ret)
 		return ret;
@@ -444,6 +488,15 @@ static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 				 "the destination answered END with frame type %u",
 				 be16_to_cpu(f.type));
 		return -EPROTO;
+	}
+	if (verify) {
+		atomic64_set(&m->verify_ns, ktime_get_ns() - start);
+		if (be64_to_cpu(f.arg) != hash) {
+			partmob_mig_fail(m, -EBADMSG,
+					 "verify: the destination's copy differs (hash %016llx, here %016llx)",
+					 be64_to_cpu(f.arg), hash);
+			return -EBADMSG;
+		}
 	}
 	if (!partmob_mig_decide(m))
 		return partmob_mig_aborted(m);
@@ -478,6 +531,7 @@ static u32 run(struct tx *tx)
 		return PARTMOB_MIG_S_COMPLETED;
 	}
 fail:
+	atomic64_set(&m->round_start_ns, 0);
 	if (partmob_mig_aborted(m))
 		ret = partmob_mig_aborted(m);
 	if (ret == -EPIPE || ret == -ECONNRESET)

@@ -435,6 +435,8 @@ int pm_mig_start(struct pm_nl *nl, const struct pm_mig_start *a, int *ctl_fd)
 			    a->peer_boot_id)) ||
 	    (a->role == PARTMOB_MIG_SOURCE && a->max_bandwidth &&
 	     nla_put_u64(msg, PARTMOB_A_MIG_MAX_BANDWIDTH, a->max_bandwidth)) ||
+	    (a->role == PARTMOB_MIG_SOURCE && a->flags &&
+	     nla_put_u32(msg, PARTMOB_A_MIG_FLAGS, a->flags)) ||
 	    (r && (nla_put_u64(msg, PARTMOB_A_REGION_SIZE, r->size) ||
 		   nla_put_u32(msg, PARTMOB_A_REGION_FLAGS, r->flags) ||
 		   nla_put_u32(msg, PARTMOB_A_REGION_UID, r->uid) ||
@@ -474,6 +476,7 @@ static const struct {
 	{ PARTMOB_A_MIG_SETUP_NS, true, "setup_ns" },
 	{ PARTMOB_A_MIG_TOTAL_NS, true, "total_ns" },
 	{ PARTMOB_A_MIG_DOWNTIME_NS, true, "downtime_ns" },
+	{ PARTMOB_A_MIG_VERIFY_NS, true, "verify_ns" },
 	{ PARTMOB_A_MIG_ERRNO, false, "errno" },
 };
 
@@ -957,7 +960,7 @@ struct src_opts {
 	const char *cmd;		/* "start", "validate" */
 	const char *to, *dest_name, *cgroup;
 	uint64_t downtime_ms, bandwidth, max_rounds, timeout_s;
-	bool stall_switchover;
+	bool stall_switchover, verify;
 	uint32_t npaths;
 	struct pm_hs_path paths[PARTMOB_HS_PATHS_MAX];
 	char host[256], port[8];
@@ -973,6 +976,9 @@ static int src_opt(void *ctx, int opt, const char *arg)
 	switch (opt) {
 	case OPT_TO:
 		so->to = arg;
+		return -1;
+	case OPT_VERIFY:
+		so->verify = true;
 		return -1;
 	case OPT_DEST_NAME:
 		so->dest_name = arg;
@@ -1054,6 +1060,7 @@ static const struct option src_longopts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "on-stall", required_argument, NULL, OPT_STALL },
 	{ "freeze-cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1609,6 +1616,8 @@ static void result_json(struct run *r, const char *result)
 	json_str(&j, "peer", r->peer);
 	json_str(&j, "state", pm_mig_state_name(PM_MIG(m, STATE)));
 	json_u64(&j, "downtime_ms", ns_to_ms(PM_MIG(m, DOWNTIME_NS)));
+	if (r->so->verify)
+		json_u64(&j, "verify_ms", ns_to_ms(PM_MIG(m, VERIFY_NS)));
 	json_u64(&j, "total_ms", ns_to_ms(total));
 	json_u64(&j, "setup_ms", ns_to_ms(PM_MIG(m, SETUP_NS)));
 	json_u64(&j, "rounds", PM_MIG(m, ROUND));
@@ -1644,6 +1653,9 @@ static void summary(struct run *r, const char *result)
 	       pm_human(total ? (uint64_t)((double)PM_MIG(m, TRANSFERRED) *
 					   1e9 / (double)total) : 0,
 			b[3], sizeof(b[3])));
+	if (r->so->verify && PM_MIG(m, STATE) == PARTMOB_MIG_S_COMPLETED)
+		printf("verified: both copies hash alike; the check added %s to the downtime\n",
+		       ms_text(PM_MIG(m, VERIFY_NS), b[0], sizeof(b[0])));
 	fflush(stdout);
 }
 
@@ -1775,6 +1787,9 @@ static void start_help(FILE *f)
 		"                         on a stall, abort (default) or switch over anyway\n"
 		"  --freeze-cgroup PATH   freeze this cgroup v2 before the switchover, thaw\n"
 		"                         it if the migration fails; left frozen on success\n"
+		"  --verify               compare a hash of the whole region on both ends\n"
+		"                         before committing; reports what it added to the\n"
+		"                         downtime\n"
 		"  --require-path P       an absolute path that must exist on the destination\n"
 		"                         with the size it has here; up to %d times\n"
 		"  --json                 one JSON object per line for every state or round\n"
@@ -1847,6 +1862,7 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 	ms.peer = r.peer;
 	ms.peer_boot_id = rep.boot_id;
 	ms.max_bandwidth = so.bandwidth;
+	ms.flags = so.verify ? PARTMOB_MIG_F_VERIFY : 0;
 	r.t0 = pm_now_ns();
 	ret = pm_mig_start(&nl, &ms, &r.ctl);
 	/* The module holds its own reference to the socket. */
@@ -1937,6 +1953,9 @@ static void status_text(const struct pm_mig *m)
 	if (m->has[PARTMOB_A_MIG_DOWNTIME_NS])
 		printf("  downtime:          %s\n",
 		       ms_text(PM_MIG(m, DOWNTIME_NS), b[0], sizeof(b[0])));
+	if (PM_MIG(m, VERIFY_NS))
+		printf("  verify:            %s\n",
+		       ms_text(PM_MIG(m, VERIFY_NS), b[0], sizeof(b[0])));
 	if (m->error[0] || m->has[PARTMOB_A_MIG_ERRNO])
 		printf("  error:             %s%s%s%s\n",
 		       m->error[0] ? m->error : "",

@@ -57,6 +57,7 @@ struct pm_mig_start {
 	const char *peer;		/* may be NULL */
 	const char *peer_boot_id;	/* may be NULL */
 	uint64_t max_bandwidth;		/* source; 0: unlimited */
+	uint32_t flags;			/* source: enum partmob_mig_flags */
 	const struct pm_region_attrs *region;	/* destination */
 };
 
@@ -137,7 +138,7 @@ int pm_mig_parse(int argc, char **argv, const char *cmd, struct pm_opts *o,
 /* Long option values of the migration commands (no short forms). */
 enum {
 	OPT_TO = 256, OPT_DEST_NAME, OPT_DOWNTIME, OPT_BANDWIDTH, OPT_ROUNDS,
-	OPT_TIMEOUT, OPT_STALL, OPT_CGROUP, OPT_REQUIRE, OPT_ADDRESS, OPT_PORT,
+	OPT_TIMEOUT, OPT_STALL, OPT_CGROUP, OPT_VERIFY, OPT_REQUIRE, OPT_ADDRESS, OPT_PORT,
 	OPT_ON_RESUME, OPT_ONCE, OPT_RESUME_HERE, OPT_DISCARD, OPT_SOURCE,
 };
 

@@ -56,7 +56,7 @@ static int tcp_pair(int fds[2])
 
 struct mig_state {
 	uint32_t state, round, role;
-	uint64_t transferred, remaining, pages_normal, pages_zero;
+	uint64_t transferred, remaining, pages_normal, pages_zero, verify_ns;
 	char error[256];
 };
 
@@ -84,6 +84,7 @@ static int mig_get_by(struct tnl *t, const char *name, int ctl,
 	s->remaining = nla_get_u64(t->tb[PARTMOB_A_MIG_REMAINING]);
 	s->pages_normal = nla_get_u64(t->tb[PARTMOB_A_MIG_PAGES_NORMAL]);
 	s->pages_zero = nla_get_u64(t->tb[PARTMOB_A_MIG_PAGES_ZERO]);
+	s->verify_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_VERIFY_NS]);
 	if (t->tb[PARTMOB_A_MIG_ERROR])
 		snprintf(s->error, sizeof(s->error), "%s",
 			 nla_get_string(t->tb[PARTMOB_A_MIG_ERROR]));
@@ -105,12 +106,16 @@ static int mig_control(struct tnl *t, const char *name, uint32_t action)
 }
 
 /* Start one side; returns the control fd or -errno. */
+static uint32_t start_flags;	/* PARTMOB_A_MIG_FLAGS of the next source */
+
 static int mig_start(struct tnl *t, const char *name, uint32_t role, int fd,
 		     uint64_t size, uint32_t timeout_ms)
 {
 	struct nl_msg *msg = tnl_msg(t, PARTMOB_CMD_MIG_START, 0);
 	int ret;
 
+	if (role == PARTMOB_MIG_SOURCE && start_flags)
+		nla_put_u32(msg, PARTMOB_A_MIG_FLAGS, start_flags);
 	nla_put_string(msg, PARTMOB_A_REGION_NAME, name);
 	nla_put_u32(msg, PARTMOB_A_MIG_ROLE, role);
 	nla_put_u32(msg, PARTMOB_A_MIG_FD, fd);
@@ -249,6 +254,7 @@ FIXTURE(mig) {
 FIXTURE_SETUP(mig)
 {
 	psz = sysconf(_SC_PAGESIZE);
+	start_flags = 0;
 	self->size = NPAGES * psz;
 	self->sctl = self->dctl = -1;
 	self->writer = 0;
@@ -431,6 +437,80 @@ TEST_F(mig, control_errors)
 					SRC));
 	EXPECT_EQ(-EBUSY, pm_region_delete(&self->t, DST));
 	EXPECT_EQ(0, mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+}
+
+/* --verify: both ends hash their copy; equal copies commit. */
+TEST_F(mig, verify_commits_equal_copies)
+{
+	struct mig_state s, d;
+	unsigned char *dst;
+
+	start_flags = PARTMOB_MIG_F_VERIFY;
+	start_both(_metadata, self);
+	ASSERT_EQ(PARTMOB_MIG_S_COMPLETED, drive(&self->t, self->sctl, 1, 0, &s))
+		TH_LOG("source: %s", s.error);
+	ASSERT_EQ(PARTMOB_MIG_S_COMPLETED, wait_end(&self->t, self->dctl, &d))
+		TH_LOG("dest: %s", d.error);
+	EXPECT_LT(0, s.verify_ns);
+	dst = map_region(DST, self->size, PROT_READ);
+	ASSERT_NE(NULL, dst);
+	EXPECT_EQ(-1, compare(self->src, dst, NPAGES));
+	munmap(dst, self->size);
+}
+
+/*
+ * --verify against a destination (played by the test) whose copy hashes
+ * differently: the source must not commit, and resumes.
+ */
+TEST_F(mig, verify_refuses_a_different_copy)
+{
+	struct pm_region_info ri;
+	struct mig_state s;
+	int status;
+	pid_t peer;
+
+	peer = fork();
+	ASSERT_LE(0, peer);
+	if (!peer) {
+		struct partmob_frame f;
+		char *buf = malloc(psz);
+		uint32_t i;
+		int fd = self->fds[1], verify = 0;
+
+		for (;;) {
+			if (recv(fd, &f, sizeof(f), MSG_WAITALL) != sizeof(f))
+				_exit(3);
+			if (ntohs(f.type) == PARTMOB_FRAME_PAGES)
+				for (i = 0; i < ntohl(f.count); i++)
+					if (recv(fd, buf, psz, MSG_WAITALL) != psz)
+						_exit(4);
+			if (ntohs(f.type) == PARTMOB_FRAME_END) {
+				verify = ntohs(f.flags) == PARTMOB_FRAME_F_VERIFY;
+				break;
+			}
+		}
+		memset(&f, 0, sizeof(f));
+		f.type = htons(PARTMOB_FRAME_PREPARED);
+		f.arg = htobe64(0x0123456789abcdefULL);
+		(void)!write(fd, &f, sizeof(f));
+		/* The source answers ABORT, not COMMIT. */
+		if (recv(fd, &f, sizeof(f), MSG_WAITALL) != sizeof(f))
+			_exit(5);
+		_exit(verify && ntohs(f.type) == PARTMOB_FRAME_ABORT ? 0 : 6);
+	}
+	start_flags = PARTMOB_MIG_F_VERIFY;
+	self->sctl = mig_start(&self->t, SRC, PARTMOB_MIG_SOURCE, self->fds[0],
+			       0, 0);
+	ASSERT_LE(0, self->sctl) TH_LOG("source: %s", self->t.extack);
+	EXPECT_EQ(PARTMOB_MIG_S_FAILED, drive(&self->t, self->sctl, 1, 0, &s));
+	EXPECT_NE(NULL, strstr(s.error, "verify")) TH_LOG("%s", s.error);
+	ASSERT_EQ(peer, waitpid(peer, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, pm_region_get(&self->t, SRC, &ri));
+	EXPECT_EQ(0, ri.frozen);
+	self->src[0] ^= 1;
+	self->src[0] ^= 1;
 }
 
 /* Hostile frames straight into a receiver. */

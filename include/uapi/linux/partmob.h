@@ -129,6 +129,8 @@
  *    PARTMOB_A_MIG_MAX_BANDWIDTH: NLA_U64, optional, source only, bytes
  *                             per second the sender may not exceed (0:
  *                             unlimited)
+ *    PARTMOB_A_MIG_FLAGS:     NLA_U32, optional, source only, enum
+ *                             partmob_mig_flags
  *    PARTMOB_A_MIG_TIMEOUT_MS: NLA_U32, optional, how long a peer may stay
  *                             silent or refuse to take data before the
  *                             migration fails, 100 to 3600000 (default
@@ -170,7 +172,9 @@
  *    _MIG_DIRTY_RATE (bytes per second dirtied during the last round),
  *    _MIG_SETUP_NS, _MIG_TOTAL_NS, _MIG_DOWNTIME_NS (source: freeze to
  *    the destination's acknowledgment of its resume; destination: END to
- *    resume; 0 when unknown, e.g. resumed by an operator), and _MIG_ERROR
+ *    resume; 0 when unknown, e.g. resumed by an operator), _MIG_VERIFY_NS
+ *    (source with PARTMOB_MIG_F_VERIFY: the time the comparison added to
+ *    the downtime), and _MIG_ERROR
  *    (NLA_NUL_STRING) with _MIG_ERRNO (NLA_U32) when something went
  *    wrong: a failure, a destination in doubt, or a COMPLETED source
  *    whose destination did not confirm its resume (it may be in doubt).
@@ -274,6 +278,8 @@ enum partmob_attr {
 	PARTMOB_A_MIG_ERROR,
 	PARTMOB_A_MIG_ERRNO,
 	PARTMOB_A_MIG_ACTION,
+	PARTMOB_A_MIG_FLAGS,
+	PARTMOB_A_MIG_VERIFY_NS,
 
 	__PARTMOB_A_MAX
 };
@@ -355,6 +361,19 @@ enum partmob_mig_state {
 	PARTMOB_MIG_S_IN_DOUBT,
 	PARTMOB_MIG_S_COMPLETED,
 	PARTMOB_MIG_S_FAILED,
+};
+
+/**
+ * enum partmob_mig_flags - PARTMOB_A_MIG_FLAGS
+ * @PARTMOB_MIG_F_VERIFY: after the last round both ends hash the whole
+ *	region (every page that is not all zero, with its index; xxh64) and
+ *	the source commits only if the hashes agree. Costs downtime, which
+ *	_MIG_VERIFY_NS reports.
+ */
+enum partmob_mig_flags {
+	PARTMOB_MIG_F_VERIFY = 1U << 0,
+
+	__PARTMOB_MIG_F_ALL = PARTMOB_MIG_F_VERIFY
 };
 
 /**
@@ -497,16 +516,21 @@ enum partmob_frame_type {
 	PARTMOB_FRAME_PAGES = 2,	/* count pages at offset follow */
 	PARTMOB_FRAME_ZERO = 3,		/* count pages at offset read zero */
 	PARTMOB_FRAME_ROUND = 4,	/* arg: the round just finished */
-	PARTMOB_FRAME_END = 5,		/* arg: pages sent in all */
-	PARTMOB_FRAME_PREPARED = 6,	/* destination: all pages are here */
+	/* arg: pages sent in all; flags: PARTMOB_FRAME_F_VERIFY or 0 */
+	PARTMOB_FRAME_END = 5,
+	/* destination: all pages are here; arg: the region's hash if asked */
+	PARTMOB_FRAME_PREPARED = 6,
 	PARTMOB_FRAME_COMMIT = 7,	/* source: the decision */
 	PARTMOB_FRAME_RESUMED = 8,	/* destination: running */
 	PARTMOB_FRAME_ABORT = 9,	/* arg: errno */
 };
 
+/* END only: answer PREPARED with the hash of the region (--verify). */
+#define PARTMOB_FRAME_F_VERIFY	1
+
 struct partmob_frame {
 	__be16 type;		/* enum partmob_frame_type */
-	__be16 flags;		/* zero */
+	__be16 flags;		/* zero, but PARTMOB_FRAME_F_VERIFY on END */
 	__be32 count;
 	__be64 offset;
 	__be64 arg;
