@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "mig.h"
@@ -40,6 +42,7 @@ struct listen_opts {
 	const char *address;
 	const char *port;
 	const char *on_resume;
+	const char *state_dir;
 	bool once;
 };
 
@@ -286,6 +289,48 @@ static void run_hook(const char *cmd, const char *name, uint64_t id,
 		   WTERMSIG(status));
 }
 
+/*
+ * Handed-over markers: STATE_DIR/resumed-MIGID exists once this host's
+ * listener has run the on-resume hook for an incoming migration (or had
+ * none to run). A restarted listener runs the hook for every completed
+ * incoming migration without one. STATE_DIR is on a tmpfs (/run), which a
+ * reboot clears together with the module's state.
+ */
+static void marker_path(const struct listen_opts *lo, uint64_t id, char *p,
+			size_t n)
+{
+	snprintf(p, n, "%s/resumed-%016" PRIx64, lo->state_dir, id);
+}
+
+static bool handed_over(const struct listen_opts *lo, uint64_t id)
+{
+	char p[PATH_MAX];
+
+	marker_path(lo, id, p, sizeof(p));
+	return !access(p, F_OK);
+}
+
+static void hand_over(const struct listen_opts *lo, const char *name,
+		      uint64_t id, const char *peer, const char *who)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	marker_path(lo, id, p, sizeof(p));
+	if (mkdir(lo->state_dir, 0700) && errno != EEXIST)
+		lg("%s: %s: %s (a restarted listener would run the hook again)",
+		   who, lo->state_dir, strerror(errno));
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return;		/* somebody handed it over already */
+	if (fd < 0)
+		lg("%s: %s: %s", who, p, strerror(errno));
+	else
+		close(fd);
+	if (lo->on_resume)
+		run_hook(lo->on_resume, name, id, peer, who);
+}
+
 static int start_errno_status(int err)
 {
 	switch (err) {
@@ -431,9 +476,7 @@ static int receive(struct conn *c, struct pm_nl *nl,
 		   PM_MIG(&last, DOWNTIME_NS) / 1000000);
 		/* --once exits now; a hook may run for long (a guest). */
 		tell_outcome(c, PM_EXIT_OK);
-		if (c->lo->on_resume)
-			run_hook(c->lo->on_resume, h->region, h->mig_id,
-				 c->peer, who);
+		hand_over(c->lo, h->region, h->mig_id, c->peer, who);
 		return PM_EXIT_OK;
 	}
 	if (state == PARTMOB_MIG_S_IN_DOUBT) {
@@ -516,6 +559,7 @@ static void listen_help(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s listen [--address A] [--port P] [--on-resume CMD] [--once]\n"
+		"                  [--state-dir DIR]\n"
 		"\n"
 		"Receive migrations: the destination's service. Every connection is\n"
 		"served by a child process: the source's hello is checked (versions,\n"
@@ -535,6 +579,11 @@ static void listen_help(FILE *f)
 		"                  is known: 0 completed, 6 failed, 7 in doubt (validations,\n"
 		"                  queries and refused migrations do not count); a hook\n"
 		"                  goes on running\n"
+		"  --state-dir DIR where to note the migrations whose hook ran (default\n"
+		"                  /run/partmob); without --once, a (re)started listener\n"
+		"                  picks up every incoming migration not noted there: it\n"
+		"                  runs the hook of those completed meanwhile and follows\n"
+		"                  those still running\n"
 		"\n"
 		"Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.\n", pm_prog, PARTMOB_HS_PORT);
 }
@@ -564,6 +613,13 @@ static int listen_opt(void *ctx, int opt, const char *arg)
 		return -1;
 	case OPT_ONCE:
 		lo->once = true;
+		return -1;
+	case OPT_STATE_DIR:
+		if (arg[0] != '/')
+			return pm_usage_error("listen",
+					      "--state-dir: '%s' is not an absolute path",
+					      arg);
+		lo->state_dir = arg;
 		return -1;
 	}
 	return PM_EXIT_USAGE;
@@ -652,6 +708,93 @@ static int listen_socket(const struct listen_opts *lo, char *text, size_t n,
 	return fd;
 }
 
+/*
+ * A child of a restarted listener: follow an incoming migration that
+ * nobody watches any more, by name, and hand it over once it completes.
+ */
+static int follow(const struct listen_opts *lo, const struct pm_mig *start)
+{
+	struct timespec ts = { 0, 250000000 };
+	uint64_t id = PM_MIG(start, ID);
+	char who[PARTMOB_REGION_NAME_MAX + PARTMOB_MIG_PEER_MAX + 16];
+	struct pm_mig m = *start;
+	struct pm_nl nl;
+	uint32_t state;
+	char why[320];
+
+	snprintf(who, sizeof(who), "%s from %s", start->name, start->peer);
+	if (pm_nl_open_why(&nl, why, sizeof(why))) {
+		lg("%s: %s", who, why);
+		return PM_EXIT_FAIL;
+	}
+	for (;;) {
+		state = PM_MIG(&m, STATE);
+		if (PM_MIG(&m, ID) != id || state == PARTMOB_MIG_S_FAILED) {
+			lg("%s: failed: %s", who,
+			   m.error[0] ? m.error : "it is gone");
+			break;
+		}
+		if (state == PARTMOB_MIG_S_COMPLETED) {
+			lg("%s: completed (picked up after a restart)", who);
+			hand_over(lo, m.name, id, m.peer, who);
+			break;
+		}
+		nanosleep(&ts, NULL);
+		if (pm_mig_get(&nl, start->name, &m)) {
+			lg("%s: it is gone", who);
+			break;
+		}
+	}
+	pm_nl_close(&nl);
+	return PM_EXIT_OK;
+}
+
+/* At start: pick up incoming migrations an earlier listener left. */
+static void pick_up(const struct listen_opts *lo, const sigset_t *old,
+		    int lfd, int sfd)
+{
+	struct pm_mig *list = NULL;
+	struct pm_nl nl;
+	uint32_t state;
+	size_t i, n = 0;
+	char why[320];
+	pid_t pid;
+
+	if (pm_nl_open_why(&nl, why, sizeof(why)))
+		return;
+	if (pm_mig_dump(&nl, &list, &n)) {
+		pm_nl_close(&nl);
+		return;
+	}
+	pm_nl_close(&nl);
+	for (i = 0; i < n; i++) {
+		if (PM_MIG(&list[i], ROLE) != PARTMOB_MIG_DEST ||
+		    handed_over(lo, PM_MIG(&list[i], ID)))
+			continue;
+		state = PM_MIG(&list[i], STATE);
+		if (state == PARTMOB_MIG_S_FAILED)
+			continue;
+		if (state == PARTMOB_MIG_S_IN_DOUBT) {
+			lg("%s from %s: in doubt; '%s recover %s' settles it",
+			   list[i].name, list[i].peer, pm_prog, list[i].name);
+			continue;
+		}
+		lg("%s from %s: picking up an incoming migration (%s)",
+		   list[i].name, list[i].peer, pm_mig_state_name(state));
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0)
+			lg("%s: fork: %s", list[i].name, strerror(errno));
+		if (!pid) {
+			close(lfd);
+			close(sfd);
+			sigprocmask(SIG_SETMASK, old, NULL);
+			_exit(follow(lo, &list[i]));
+		}
+	}
+	free(list);
+}
+
 int cmd_listen(int argc, char **argv, struct pm_opts *o)
 {
 	static const struct option opts[] = {
@@ -659,6 +802,7 @@ int cmd_listen(int argc, char **argv, struct pm_opts *o)
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "on-resume", required_argument, NULL, OPT_ON_RESUME },
 		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ NULL, 0, NULL, 0 },
 	};
 	char defport[8], text[INET6_ADDRSTRLEN + 16] = "?", why[320];
@@ -679,6 +823,7 @@ int cmd_listen(int argc, char **argv, struct pm_opts *o)
 
 	snprintf(defport, sizeof(defport), "%d", PARTMOB_HS_PORT);
 	lo.port = defport;
+	lo.state_dir = "/run/partmob";
 	ret = pm_mig_parse(argc, argv, "listen", o, opts, listen_help,
 			   listen_opt, &lo, 0, 0, args, &nargs);
 	if (ret >= 0)
@@ -727,6 +872,9 @@ int cmd_listen(int argc, char **argv, struct pm_opts *o)
 		lg("warning: %s; every request is refused until it is", why);
 	else
 		pm_nl_close(&nl);
+	/* Children inherit the signal mask; the reaper below collects them. */
+	if (!lo.once)
+		pick_up(&lo, &old, lfd, sfd);
 
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };

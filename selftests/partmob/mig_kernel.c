@@ -513,6 +513,79 @@ TEST_F(mig, verify_refuses_a_different_copy)
 	self->src[0] ^= 1;
 }
 
+static pid_t spawn_listener(const char *dir)
+{
+	const char *ctl = getenv("PARTMOBCTL") ?: "/usr/sbin/partmobctl";
+	char hook[256];
+	pid_t pid;
+
+	snprintf(hook, sizeof(hook), "echo $PARTMOB_REGION >> %s/hook", dir);
+	pid = fork();
+	if (!pid) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 2);
+		execl(ctl, ctl, "listen", "--address", "127.0.0.1", "--port",
+		      "0", "--state-dir", dir, "--on-resume", hook, NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int hook_lines(const char *dir, int wait_ms)
+{
+	char path[256], line[64];
+	int n, i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/hook", dir);
+	for (i = 0; i <= wait_ms / 50; i++) {
+		f = fopen(path, "r");
+		n = 0;
+		if (f) {
+			while (fgets(line, sizeof(line), f))
+				n += !strcmp(line, DST "\n");
+			fclose(f);
+		}
+		if (n)
+			return n;
+		usleep(50000);
+	}
+	return 0;
+}
+
+/*
+ * An incoming migration that completed while no listener watched it (here:
+ * driven without one) is handed over by the next listener that starts:
+ * its on-resume hook runs, once, also across a second restart.
+ */
+TEST_F(mig, restarted_listener_picks_up)
+{
+	char dir[] = "/tmp/pm-state-XXXXXX";
+	struct mig_state s, d;
+	pid_t l;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	start_both(_metadata, self);
+	ASSERT_EQ(PARTMOB_MIG_S_COMPLETED, drive(&self->t, self->sctl, 1, 0, &s));
+	ASSERT_EQ(PARTMOB_MIG_S_COMPLETED, wait_end(&self->t, self->dctl, &d));
+	close(self->dctl);
+	self->dctl = -1;
+
+	l = spawn_listener(dir);
+	ASSERT_LT(0, l);
+	EXPECT_EQ(1, hook_lines(dir, 20000));
+	kill(l, SIGTERM);
+	waitpid(l, NULL, 0);
+
+	l = spawn_listener(dir);
+	ASSERT_LT(0, l);
+	usleep(1500000);
+	kill(l, SIGTERM);
+	waitpid(l, NULL, 0);
+	EXPECT_EQ(1, hook_lines(dir, 0));
+}
+
 /* Hostile frames straight into a receiver. */
 struct bad {
 	const char *what;
