@@ -21,7 +21,8 @@
  *   partmob_total_s           a 64 MiB hot set at 25% of partmob_bulk_mbps,
  *                             --downtime-limit 50
  *   sparse_ratio              time of a 16 GiB overcommit region with
- *                             256 MiB touched / a 256 MiB region all touched
+ *                             256 MiB touched (every 64th page, random) /
+ *                             a 256 MiB region all touched
  * Every migrated region is compared with its source afterwards; a
  * migration that fails, hangs or delivers wrong pages leaves its keys out
  * (KEY_skipped says why) and its reproduction is printed on the console.
@@ -528,42 +529,31 @@ out:
 	return ret;
 }
 
-static void bench_iperf3(double secs)
-{
-	double mbps[PMB_RUNS], cpu[PMB_RUNS];
-	const char *missing = iperf3_missing();
-	char why[300];
-	int r;
-
-	if (missing) {
-		emit_skip("link_iperf3_mbps", missing);
-		emit_skip("iperf3_cpu_s_per_gib", missing);
-		return;
-	}
-	for (r = 0; r < PMB_RUNS; r++) {
-		if (iperf3_run(secs, &mbps[r], &cpu[r], why, sizeof(why))) {
-			emit_skip("link_iperf3_mbps", why);
-			emit_skip("iperf3_cpu_s_per_gib", why);
-			return;
-		}
-	}
-	emit("link_iperf3_mbps", mbps);
-	emit("iperf3_cpu_s_per_gib", cpu);
-}
-
 /*
- * 1 GiB of random bytes, no writer, then 1 GiB of written zero pages,
- * alternating run by run. Returns the median bulk MB/s (0 if failed).
+ * Run by run: iperf3 over the veth, 1 GiB of random bytes with no writer,
+ * 1 GiB of written zero pages, so that a slow phase of the emulator hits
+ * the link and partmob alike. Returns the median bulk MB/s (0: none).
  */
-static double bench_bulk_zero(uint64_t size)
+static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 {
 	double bulk[PMB_RUNS], idle[PMB_RUNS], cpu[PMB_RUNS], zero[PMB_RUNS];
+	double link[PMB_RUNS], link_cpu[PMB_RUNS];
+	const char *missing = iperf3_missing();
+	char why[420] = "", zwhy[420] = "", lwhy[300] = "";
 	struct mig_run m, z;
-	char why[420] = "", zwhy[420] = "";
 	unsigned char *p;
 	int r;
 
+	if (missing)
+		snprintf(lwhy, sizeof(lwhy), "%s", missing);
+	if (!have_ctl)
+		snprintf(why, sizeof(why), "no partmobctl in the guest");
 	for (r = 0; r < PMB_RUNS; r++) {
+		if (!lwhy[0])
+			iperf3_run(link_secs, &link[r], &link_cpu[r], lwhy,
+				   sizeof(lwhy));
+		if (!have_ctl)
+			continue;
 		p = source(size, FILL_RANDOM, 1, 1000 + r);
 		migrate(SRC, DST, NULL, &m);
 		check_and_delete(p, size, 1, &m);
@@ -579,6 +569,13 @@ static double bench_bulk_zero(uint64_t size)
 		if (z.why[0] && !zwhy[0])
 			snprintf(zwhy, sizeof(zwhy), "%s", z.why);
 		zero[r] = m.wall_s / z.wall_s;
+	}
+	if (lwhy[0]) {
+		emit_skip("link_iperf3_mbps", lwhy);
+		emit_skip("iperf3_cpu_s_per_gib", lwhy);
+	} else {
+		emit("link_iperf3_mbps", link);
+		emit("iperf3_cpu_s_per_gib", link_cpu);
 	}
 	if (why[0]) {
 		emit_skip("partmob_bulk_mbps", why);
@@ -707,7 +704,8 @@ static void bench_sparse(uint64_t big, uint64_t touched)
 	emit("sparse_ratio", ratio);
 }
 
-static void skip_all(int link_too, const char *why)
+/* Leave out the keys from the @from-th on (0: all of them). */
+static void skip_all(int from, const char *why)
 {
 	static const char *const keys[] = {
 		"link_iperf3_mbps", "iperf3_cpu_s_per_gib", "partmob_bulk_mbps",
@@ -717,7 +715,7 @@ static void skip_all(int link_too, const char *why)
 	};
 	size_t i;
 
-	for (i = link_too ? 0 : 2; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = from; i < sizeof(keys) / sizeof(keys[0]); i++)
 		emit_skip(keys[i], why);
 }
 
@@ -726,23 +724,23 @@ void bench_migration(void)
 	const char *ctl = getenv("PARTMOBCTL");
 	uint64_t gib = small ? 256ULL << 20 : 1ULL << 30;
 	double bulk;
-	int ret;
+	int ret, have_ctl;
 
 	progress("memcpy");
 	bench_memcpy(gib);
 	ret = pm_hosts_setup(&hosts);
 	if (ret) {
-		skip_all(1, hosts.err);
+		skip_all(0, hosts.err);
 		return;
 	}
-	progress("iperf3");
-	bench_iperf3(small ? 3 : 10);
-	if (access(ctl ? ctl : "/usr/sbin/partmobctl", X_OK)) {
-		skip_all(0, "no partmobctl in the guest");
+	have_ctl = !access(ctl ? ctl : "/usr/sbin/partmobctl", X_OK);
+	progress("iperf3, bulk and zero pages, %llu MiB",
+		 (unsigned long long)gib >> 20);
+	bulk = bench_bulk_zero(gib, small ? 3 : 10, have_ctl);
+	if (!have_ctl) {
+		skip_all(6, "no partmobctl in the guest");
 		goto out;
 	}
-	progress("bulk and zero pages, %llu MiB", (unsigned long long)gib >> 20);
-	bulk = bench_bulk_zero(gib);
 	progress("writer on a hot set, --downtime-limit 50");
 	bench_dirty(gib, 64 << 20, bulk);
 	progress("sparse");
