@@ -7,7 +7,7 @@
 #   make check           lint + selftests in QEMU guests (TARGET=, T=)
 #   make lint            checkpatch, sparse and W=1 on every target kernel
 #   make demo            boot a guest and show partmob at work
-#   make bench           tracking costs vs soft-dirty, one guest boot
+#   make bench           tracking and migration figures vs soft-dirty and the link, one guest boot
 #
 # KDIR defaults to the Debian kernel that `make deps` installs on the host
 # (x86_64) or extracts into the cache (ARCH=powerpc).

@@ -49,7 +49,7 @@ HOST_PKGS="
 	libnl-3-dev libnl-genl-3-dev
 	gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
 	qemu-system-x86 qemu-system-ppc
-	debian-archive-keyring apt dpkg-dev iproute2 python3
+	debian-archive-keyring apt dpkg-dev iproute2 python3 iperf3
 "
 
 PPC_SYSROOT_PKGS="busybox-static libnl-3-dev libnl-genl-3-dev libnl-3-200 libnl-genl-3-200"
