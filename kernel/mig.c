@@ -156,8 +156,6 @@ bool partmob_mig_decide(struct partmob_mig *m)
  * a destination once it is prepared: from then on only the source knows
  * the outcome.
  */
-static void send_abort(struct socket *sock, int err);
-
 static int mig_abort(struct partmob_mig *m, int err, const char *why)
 {
 	struct socket *sock;
@@ -194,35 +192,12 @@ static int mig_abort(struct partmob_mig *m, int err, const char *why)
 	spin_unlock(&m->lock);
 	wake_up_all(&m->wq);
 	if (tell)
-		send_abort(sock, err);
+		partmob_sock_send_frame(sock, PARTMOB_FRAME_ABORT, 0, 0, 0,
+					-err, MSG_DONTWAIT);
 	/* Ends any send or receive the thread is blocked in. */
 	kernel_sock_shutdown(sock, SHUT_RDWR);
 	sockfd_put(sock);
 	return 0;
-}
-
-/* An ABORT frame, without waiting: the link may be dead. */
-static void send_abort(struct socket *sock, int err)
-{
-	struct partmob_frame f = {
-		.type = cpu_to_be16(PARTMOB_FRAME_ABORT),
-		.arg = cpu_to_be64((u64)-err),
-	};
-	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
-	struct kvec vec = { .iov_base = &f, .iov_len = sizeof(f) };
-
-	kernel_sendmsg(sock, &msg, &vec, 1, sizeof(f));
-}
-
-/**
- * partmob_mig_send_abort() - tell the peer, without waiting, that the
- *	migration fails
- * @m: the migration; called by its thread, which owns @m->sock
- * @err: negative errno, sent as a positive number
- */
-void partmob_mig_send_abort(struct partmob_mig *m, int err)
-{
-	send_abort(m->sock, err);
 }
 
 /**
@@ -451,7 +426,6 @@ int partmob_mig_start(const struct partmob_mig_params *p,
 		goto err_sock;
 	}
 	m->sock = sock;
-	m->size = dest ? p->size : 0;
 	/* Received pages are charged like the listener's own memory. */
 	if (dest)
 		m->memcg = get_mem_cgroup_from_mm(current->mm);

@@ -186,8 +186,8 @@ int partmob_region_thaw(struct partmob_region *r, bool mig);
 /* sock.c: the migration socket */
 int partmob_sock_check(struct socket *sock);
 void partmob_sock_setup(struct socket *sock, u32 timeout_ms);
-int partmob_sock_send(struct socket *sock, const void *buf, size_t len,
-		      bool more);
+int partmob_sock_send_frame(struct socket *sock, u16 type, u16 flags,
+			    u32 count, u64 offset, u64 arg, int msg_flags);
 int partmob_sock_send_pages(struct socket *sock, struct page **pages,
 			    unsigned int n, bool more);
 int partmob_sock_recv(struct socket *sock, void *buf, size_t len);

@@ -72,12 +72,7 @@ static const char *frame_name(u16 type)
 
 static int send_frame(struct rx *rx, u16 type, u64 arg)
 {
-	struct partmob_frame f = {
-		.type = cpu_to_be16(type),
-		.arg = cpu_to_be64(arg),
-	};
-
-	return partmob_sock_send(rx->m->sock, &f, sizeof(f), false);
+	return partmob_sock_send_frame(rx->m->sock, type, 0, 0, 0, arg, 0);
 }
 
 static int recv_frame(struct rx *rx, struct partmob_frame *f)
@@ -357,7 +352,8 @@ fail:
 	if (partmob_mig_aborted(m))
 		ret = partmob_mig_aborted(m);
 	partmob_mig_fail(m, ret, "migration failed: error %d", ret);
-	partmob_mig_send_abort(m, ret);
+	partmob_sock_send_frame(m->sock, PARTMOB_FRAME_ABORT, 0, 0, 0, -ret,
+				MSG_DONTWAIT);
 fail_quiet:
 	kernel_sock_shutdown(m->sock, SHUT_RDWR);
 	pr_info("%s: incoming migration from %s failed: %s\n", r->name,

@@ -65,14 +65,8 @@ struct tx {
 static int send_frame(struct tx *tx, u16 type, u64 offset, u32 count,
 		      u64 arg, bool more)
 {
-	struct partmob_frame f = {
-		.type = cpu_to_be16(type),
-		.count = cpu_to_be32(count),
-		.offset = cpu_to_be64(offset),
-		.arg = cpu_to_be64(arg),
-	};
-
-	return partmob_sock_send(tx->m->sock, &f, sizeof(f), more);
+	return partmob_sock_send_frame(tx->m->sock, type, 0, count, offset,
+				       arg, more ? MSG_MORE : 0);
 }
 
 /* Sleep off what the bandwidth cap says is too much; abortable. */
@@ -422,17 +416,6 @@ static void commit(struct tx *tx, u64 freeze_ns)
 }
 
 /* Switch-over: freeze, last round, END, wait for prepared, decide. */
-static int send_end(struct tx *tx, u16 flags)
-{
-	struct partmob_frame f = {
-		.type = cpu_to_be16(PARTMOB_FRAME_END),
-		.flags = cpu_to_be16(flags),
-		.arg = cpu_to_be64(tx->sent),
-	};
-
-	return partmob_sock_send(tx->m->sock, &f, sizeof(f), false);
-}
-
 static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 {
 	struct partmob_mig *m = tx->m;
@@ -461,7 +444,9 @@ static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 	m->round++;
 	spin_unlock(&m->lock);
 	partmob_mig_set_state(m, PARTMOB_MIG_S_PREPARING);
-	ret = send_end(tx, verify ? PARTMOB_FRAME_F_VERIFY : 0);
+	ret = partmob_sock_send_frame(m->sock, PARTMOB_FRAME_END,
+				      verify ? PARTMOB_FRAME_F_VERIFY : 0, 0, 0,
+				      tx->sent, 0);
 	if (ret)
 		return ret;
 	start = ktime_get_ns();
@@ -545,7 +530,8 @@ fail:
 		partmob_mig_fail(m, ret, "migration failed: error %d", ret);
 	if (frozen)
 		partmob_region_thaw(tx->r, true);
-	partmob_mig_send_abort(m, ret);
+	partmob_sock_send_frame(m->sock, PARTMOB_FRAME_ABORT, 0, 0, 0, -ret,
+				MSG_DONTWAIT);
 	kernel_sock_shutdown(m->sock, SHUT_RDWR);
 	pr_info("%s: migration to %s failed, the region resumed: %s\n",
 		tx->r->name, m->peer, m->errmsg);

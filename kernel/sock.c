@@ -83,23 +83,34 @@ static int sock_errno(int ret)
 }
 
 /**
- * partmob_sock_send() - send a buffer, all of it
+ * partmob_sock_send_frame() - send one frame of the page stream, whole
  * @sock: the socket
- * @buf: bytes
- * @len: their number
- * @more: more follows at once (cork)
+ * @type: enum partmob_frame_type
+ * @flags: the frame's flags (zero but on END)
+ * @count: the frame's count
+ * @offset: the frame's offset
+ * @arg: the frame's arg
+ * @msg_flags: MSG_MORE (more follows at once: cork), MSG_DONTWAIT (one
+ *	try, for an ABORT on a link that may be dead), or 0
  *
  * Return: 0 or a negative error.
  */
-int partmob_sock_send(struct socket *sock, const void *buf, size_t len,
-		      bool more)
+int partmob_sock_send_frame(struct socket *sock, u16 type, u16 flags,
+			    u32 count, u64 offset, u64 arg, int msg_flags)
 {
-	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	struct partmob_frame f = {
+		.type = cpu_to_be16(type),
+		.flags = cpu_to_be16(flags),
+		.count = cpu_to_be32(count),
+		.offset = cpu_to_be64(offset),
+		.arg = cpu_to_be64(arg),
+	};
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | msg_flags };
+	const void *buf = &f;
+	size_t len = sizeof(f);
 	struct kvec vec;
 	int ret;
 
-	if (more)
-		msg.msg_flags |= MSG_MORE;
 	while (len) {
 		vec.iov_base = (void *)buf;
 		vec.iov_len = len;
