@@ -108,54 +108,6 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max,
 	return 0;
 }
 
-/*
- * parse_rate() - bytes per second: a number, optionally with a binary
- * suffix K, M, G or T (optionally followed by "iB" or "B"), optionally
- * followed by "/s": 100M, 100MiB/s, 1G. Return: NULL, or an error message.
- */
-static const char *parse_rate(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	unsigned int shift = 0;
-	char *end;
-
-	if (!isdigit((unsigned char)s[0]))
-		return "not a number";
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return "too large";
-	switch (*end) {
-	case 'k': case 'K':
-		shift = 10;
-		break;
-	case 'm': case 'M':
-		shift = 20;
-		break;
-	case 'g': case 'G':
-		shift = 30;
-		break;
-	case 't': case 'T':
-		shift = 40;
-		break;
-	}
-	if (shift) {
-		end++;
-		if (!strncmp(end, "iB", 2))
-			end += 2;
-		else if (*end == 'B')
-			end++;
-	}
-	if (!strcmp(end, "/s"))
-		end += 2;
-	if (*end)
-		return "trailing characters (use bytes per second, or K, M, G, T)";
-	if (shift && v > (UINT64_MAX >> shift))
-		return "too large";
-	*out = (uint64_t)v << shift;
-	return NULL;
-}
-
 /* ---- this host --------------------------------------------------------- */
 
 int pm_boot_id(char *buf, size_t n)
@@ -990,7 +942,7 @@ static int src_opt(void *ctx, int opt, const char *arg)
 				arg);
 		return -1;
 	case OPT_BANDWIDTH:
-		err = parse_rate(arg, &so->bandwidth);
+		err = pm_parse_bytes(arg, true, &so->bandwidth);
 		if (err)
 			return pm_usage_error(so->cmd, "--max-bandwidth '%s': %s",
 					      arg, err);

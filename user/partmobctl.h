@@ -3,6 +3,7 @@
 #define PARTMOBCTL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit codes, documented in Documentation/partmobctl.8. */
@@ -30,6 +31,7 @@ int cmd_info(int argc, char **argv, struct pm_opts *o);
 
 /* region.c */
 int cmd_region(int argc, char **argv, struct pm_opts *o);
+const char *pm_parse_bytes(const char *s, bool per_second, uint64_t *out);
 
 /* mig.c */
 int cmd_validate(int argc, char **argv, struct pm_opts *o);

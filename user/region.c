@@ -139,12 +139,17 @@ static int parse_region_list(struct nlattr **tb, void *arg)
 
 /* ---- argument parsing -------------------------------------------------- */
 
-/*
- * parse_size() - bytes, or a number with a binary suffix K, M, G or T
- * (optionally followed by "iB" or "B": 16G, 16GiB, 16GB all mean 16 GiB).
- * Return: 0, or an error message.
+/**
+ * pm_parse_bytes() - bytes, or a number with a binary suffix K, M, G or T
+ * (optionally followed by "iB" or "B": 16G, 16GiB, 16GB all mean 16 GiB);
+ * with @per_second, optionally followed by "/s" (100M, 100MiB/s)
+ * @s: the text
+ * @per_second: a rate, not a size
+ * @out: the value
+ *
+ * Return: NULL, or an error message.
  */
-static const char *parse_size(const char *s, uint64_t *out)
+const char *pm_parse_bytes(const char *s, bool per_second, uint64_t *out)
 {
 	unsigned long long v;
 	unsigned int shift = 0;
@@ -172,15 +177,22 @@ static const char *parse_size(const char *s, uint64_t *out)
 	case '\0':
 		break;
 	default:
-		return "unknown suffix (use bytes, or K, M, G, T)";
+		if (!per_second)
+			return "unknown suffix (use bytes, or K, M, G, T)";
 	}
 	if (shift) {
 		end++;
-		if (!strcmp(end, "iB") || !strcmp(end, "B"))
-			end += strlen(end);
+		if (!strncmp(end, "iB", 2))
+			end += 2;
+		else if (*end == 'B')
+			end++;
 	}
+	if (per_second && !strcmp(end, "/s"))
+		end += 2;
 	if (*end)
-		return "trailing characters (use bytes, or K, M, G, T)";
+		return per_second ?
+		       "trailing characters (use bytes per second, or K, M, G, T)" :
+		       "trailing characters (use bytes, or K, M, G, T)";
 	if (shift && v > (UINT64_MAX >> shift))
 		return "too large";
 	*out = (uint64_t)v << shift;
@@ -559,7 +571,7 @@ static int region_create(int argc, char **argv, struct cmd_ctx *c)
 	if (err)
 		return pm_usage_error(c->cmd, "bad region name '%s': %s",
 				      args[0], err);
-	err = parse_size(args[1], &a.size);
+	err = pm_parse_bytes(args[1], false, &a.size);
 	if (err)
 		return pm_usage_error(c->cmd, "bad SIZE '%s': %s", args[1],
 				      err);
