@@ -10,6 +10,13 @@
  * once aborted the receipt of prepared is ignored. Before the decision any
  * failure thaws the source; after it the source region is retired for
  * good.
+ *
+ * A source started with PARTMOB_MIG_F_HOLD takes no decision itself: it
+ * holds in PREPARED until PARTMOB_CMD_MIG_COMMIT decides it together with
+ * the other members of its group (partmob_mig_commit_group()). One group's
+ * decision must be all or nothing, so decision_mutex serialises group
+ * commits against every abort of a held migration: a commit sees each
+ * member either aborted or still abortable, never changing under it.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -28,6 +35,12 @@
 #include <net/netlink.h>
 
 #include "mig.h"
+
+/*
+ * Serialises partmob_mig_commit_group() against mig_abort() of migrations
+ * with PARTMOB_MIG_F_HOLD. Taken before any @m->lock, never inside one.
+ */
+static DEFINE_MUTEX(decision_mutex);
 
 static void mig_free(struct kref *ref)
 {
@@ -156,7 +169,7 @@ bool partmob_mig_decide(struct partmob_mig *m)
  * a destination once it is prepared: from then on only the source knows
  * the outcome.
  */
-static int mig_abort(struct partmob_mig *m, int err, const char *why)
+static int __mig_abort(struct partmob_mig *m, int err, const char *why)
 {
 	struct socket *sock;
 	bool tell;
@@ -185,7 +198,8 @@ static int mig_abort(struct partmob_mig *m, int err, const char *why)
 	 * and a destination that is not prepared fails on the closed link.
 	 */
 	tell = m->role == PARTMOB_MIG_SOURCE &&
-	       m->state == PARTMOB_MIG_S_PREPARING;
+	       (m->state == PARTMOB_MIG_S_PREPARING ||
+		m->state == PARTMOB_MIG_S_PREPARED);
 	sock = m->sock;
 	get_file(sock->file);
 	m->events++;
@@ -198,6 +212,32 @@ static int mig_abort(struct partmob_mig *m, int err, const char *why)
 	kernel_sock_shutdown(sock, SHUT_RDWR);
 	sockfd_put(sock);
 	return 0;
+}
+
+static int mig_abort(struct partmob_mig *m, int err, const char *why)
+{
+	int ret;
+
+	if (!(m->flags & PARTMOB_MIG_F_HOLD))
+		return __mig_abort(m, err, why);
+	mutex_lock(&decision_mutex);
+	ret = __mig_abort(m, err, why);
+	mutex_unlock(&decision_mutex);
+	return ret;
+}
+
+/**
+ * partmob_mig_abort() - fail a migration that is not decided yet
+ * @m: the migration
+ * @err: negative errno
+ * @why: the reason, for status
+ *
+ * Return: 0, -EALREADY (decided or ended) or -EINVAL (a prepared
+ * destination: only its source can abort it).
+ */
+int partmob_mig_abort(struct partmob_mig *m, int err, const char *why)
+{
+	return mig_abort(m, err, why);
 }
 
 /**
@@ -614,6 +654,95 @@ int partmob_mig_control(struct partmob_region *r, u32 action,
 		ret = -EINVAL;
 	}
 	partmob_mig_put(m);
+	return ret;
+}
+
+/*
+ * Whether @m can be decided now: 0, or -EINVAL/-EALREADY with the reason
+ * in @extack, pointing at @attr. Under @m->lock.
+ */
+static int committable(struct partmob_mig *m, const struct nlattr *attr,
+		       struct netlink_ext_ack *extack)
+{
+	if (m->role != PARTMOB_MIG_SOURCE || !(m->flags & PARTMOB_MIG_F_HOLD)) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "the migration is not a source started with the hold flag");
+		return -EINVAL;
+	}
+	if (m->decided) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "the migration is decided already");
+		return -EALREADY;
+	}
+	if (m->abort_err || state_ended(m->state)) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "the migration was aborted or has failed");
+		return -EALREADY;
+	}
+	if (m->state != PARTMOB_MIG_S_PREPARED) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "the migration is not prepared yet");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/**
+ * partmob_mig_commit_group() - decide a group of held migrations at once
+ * @rs: the regions, each migrating out with PARTMOB_MIG_F_HOLD
+ * @n: how many (the caller checked 1 to PARTMOB_MIG_GROUP_MAX, distinct)
+ * @attrs: the members' attributes, for @extack
+ * @extack: for the reason a member refused
+ *
+ * Under decision_mutex no held migration can be aborted, so checking
+ * every member and then deciding every member is one decision: either
+ * all are decided or none is.
+ *
+ * Return: 0, -ENOENT (a region without migration), -EINVAL or -EALREADY
+ * (see not_committable()).
+ */
+int partmob_mig_commit_group(struct partmob_region **rs, unsigned int n,
+			     const struct nlattr *const *attrs,
+			     struct netlink_ext_ack *extack)
+{
+	struct partmob_mig **ms;
+	unsigned int i, got;
+	int ret = 0;
+
+	ms = kcalloc(n, sizeof(*ms), GFP_KERNEL);
+	if (!ms)
+		return -ENOMEM;
+	for (got = 0; got < n; got++) {
+		ms[got] = get_mig(rs[got]);
+		if (!ms[got]) {
+			NL_SET_ERR_MSG_ATTR(extack, attrs[got],
+					    "the region has no migration");
+			ret = -ENOENT;
+			goto out_put;
+		}
+	}
+
+	mutex_lock(&decision_mutex);
+	for (i = 0; i < n && !ret; i++) {
+		spin_lock(&ms[i]->lock);
+		ret = committable(ms[i], attrs[i], extack);
+		spin_unlock(&ms[i]->lock);
+	}
+	if (!ret) {
+		for (i = 0; i < n; i++) {
+			spin_lock(&ms[i]->lock);
+			ms[i]->decided = true;
+			spin_unlock(&ms[i]->lock);
+		}
+	}
+	mutex_unlock(&decision_mutex);
+	for (i = 0; i < n && !ret; i++)
+		wake_up_all(&ms[i]->wq);
+
+out_put:
+	while (got--)
+		partmob_mig_put(ms[got]);
+	kfree(ms);
 	return ret;
 }
 

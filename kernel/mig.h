@@ -111,5 +111,6 @@ void partmob_mig_fail(struct partmob_mig *m, int err, const char *fmt, ...)
 int partmob_mig_aborted(struct partmob_mig *m);
 void partmob_mig_end(struct partmob_mig *m, u32 state);
 bool partmob_mig_decide(struct partmob_mig *m);
+int partmob_mig_abort(struct partmob_mig *m, int err, const char *why);
 
 #endif /* _PARTMOB_MIG_H */

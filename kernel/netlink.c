@@ -89,6 +89,15 @@ static const struct nla_policy partmob_mig_control_policy[PARTMOB_A_MAX + 1] = {
 						  PARTMOB_MIG_A_DISCARD),
 };
 
+static const struct nla_policy partmob_group_policy[PARTMOB_A_MAX + 1] = {
+	[PARTMOB_A_REGION_NAME] = { .type = NLA_NUL_STRING,
+				    .len = PARTMOB_REGION_NAME_MAX },
+};
+
+static const struct nla_policy partmob_mig_commit_policy[PARTMOB_A_MAX + 1] = {
+	[PARTMOB_A_MIG_GROUP] = NLA_POLICY_NESTED(partmob_group_policy),
+};
+
 static struct genl_family partmob_family;
 
 static int partmob_fill_info(struct sk_buff *skb)
@@ -160,6 +169,8 @@ static bool attr_absent(struct genl_info *info, int attr)
 		GENL_SET_ERR_MSG(info, "missing migration role");
 	else if (attr == PARTMOB_A_MIG_FD)
 		GENL_SET_ERR_MSG(info, "missing socket file descriptor");
+	else if (attr == PARTMOB_A_MIG_GROUP)
+		GENL_SET_ERR_MSG(info, "missing group of regions");
 	else
 		GENL_SET_ERR_MSG(info, "missing migration action");
 	return true;
@@ -781,6 +792,81 @@ static int partmob_nl_mig_control(struct sk_buff *skb, struct genl_info *info)
 	return ret;
 }
 
+/*
+ * The members of PARTMOB_A_MIG_GROUP, looked up: @rs[i] holds a region
+ * reference and @attrs[i] its attribute, for the extack.
+ */
+struct group {
+	struct partmob_region *rs[PARTMOB_MIG_GROUP_MAX];
+	const struct nlattr *attrs[PARTMOB_MIG_GROUP_MAX];
+	unsigned int n;
+};
+
+static int group_parse(struct genl_info *info, struct group *g)
+{
+	const struct nlattr *a;
+	unsigned int i;
+	int rem;
+
+	nla_for_each_nested(a, info->attrs[PARTMOB_A_MIG_GROUP], rem) {
+		/* The nested policy checked the names. */
+		if (nla_type(a) != PARTMOB_A_REGION_NAME) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a,
+					    "a group holds region names only");
+			return -EINVAL;
+		}
+		if (g->n == PARTMOB_MIG_GROUP_MAX) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a,
+					    "too many regions in the group");
+			return -E2BIG;
+		}
+		for (i = 0; i < g->n; i++) {
+			if (!strcmp(nla_data(a), nla_data(g->attrs[i]))) {
+				NL_SET_ERR_MSG_ATTR(info->extack, a,
+						    "a region is named twice");
+				return -EINVAL;
+			}
+		}
+		g->rs[g->n] = partmob_region_find(nla_data(a));
+		if (!g->rs[g->n]) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a,
+					    "no region of that name");
+			return -ENOENT;
+		}
+		g->attrs[g->n++] = a;
+	}
+	if (!g->n) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    info->attrs[PARTMOB_A_MIG_GROUP],
+				    "the group is empty");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int partmob_nl_mig_commit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct group *g;
+	int ret;
+
+	if (!sys_admin(skb, info->extack))
+		return -EPERM;
+	if (attr_absent(info, PARTMOB_A_MIG_GROUP))
+		return -EINVAL;
+	g = kzalloc(sizeof(*g), GFP_KERNEL);
+	if (!g)
+		return -ENOMEM;
+	ret = group_parse(info, g);
+	if (ret)
+		goto out_put;
+	ret = partmob_mig_commit_group(g->rs, g->n, g->attrs, info->extack);
+out_put:
+	while (g->n--)
+		partmob_region_put(g->rs[g->n]);
+	kfree(g);
+	return ret;
+}
+
 static const struct genl_ops partmob_ops[] = {
 	{
 		.cmd = PARTMOB_CMD_GET_INFO,
@@ -852,6 +938,13 @@ static const struct genl_ops partmob_ops[] = {
 		.cmd = PARTMOB_CMD_MIG_CONTROL,
 		.doit = partmob_nl_mig_control,
 		.policy = partmob_mig_control_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_MIG_COMMIT,
+		.doit = partmob_nl_mig_commit,
+		.policy = partmob_mig_commit_policy,
 		.maxattr = PARTMOB_A_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},

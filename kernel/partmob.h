@@ -38,6 +38,7 @@ struct device;
 struct file;
 struct inode;
 struct netlink_ext_ack;
+struct nlattr;
 struct partmob_mig;
 struct sk_buff;
 struct genl_info;
@@ -253,6 +254,9 @@ struct partmob_mig_snap {
 
 int partmob_mig_start(const struct partmob_mig_params *p,
 		      struct netlink_ext_ack *extack);
+int partmob_mig_commit_group(struct partmob_region **rs, unsigned int n,
+			     const struct nlattr *const *attrs,
+			     struct netlink_ext_ack *extack);
 int partmob_mig_control(struct partmob_region *r, u32 action,
 			struct netlink_ext_ack *extack);
 int partmob_mig_snapshot(struct partmob_region *r,

@@ -415,6 +415,27 @@ static void commit(struct tx *tx, u64 freeze_ns)
 	}
 }
 
+/*
+ * PARTMOB_MIG_F_HOLD: prepared is here; the decision is the group's
+ * (partmob_mig_commit_group()). Waits for it, an abort, or the timeout,
+ * which aborts unless the decision won the race.
+ */
+static int hold(struct tx *tx)
+{
+	struct partmob_mig *m = tx->m;
+
+	partmob_mig_set_state(m, PARTMOB_MIG_S_PREPARED);
+	wait_event_idle_timeout(m->wq, READ_ONCE(m->decided) ||
+				partmob_mig_aborted(m),
+				msecs_to_jiffies(m->timeout_ms));
+	if (!READ_ONCE(m->decided) && !partmob_mig_aborted(m))
+		partmob_mig_abort(m, -ETIMEDOUT,
+				  "prepared, but no commit came within the timeout");
+	if (READ_ONCE(m->decided))
+		return 0;
+	return partmob_mig_aborted(m);
+}
+
 /* Switch-over: freeze, last round, END, wait for prepared, decide. */
 static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 {
@@ -483,6 +504,8 @@ static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 			return -EBADMSG;
 		}
 	}
+	if (m->flags & PARTMOB_MIG_F_HOLD)
+		return hold(tx);
 	if (!partmob_mig_decide(m))
 		return partmob_mig_aborted(m);
 	return 0;

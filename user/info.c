@@ -27,6 +27,8 @@ static const struct {
 } features[] = {
 	{ PARTMOB_F_INFO, "info" },
 	{ PARTMOB_F_REGIONS, "regions" },
+	{ PARTMOB_F_MIGRATION, "migration" },
+	{ PARTMOB_F_GROUP, "group" },
 };
 
 static void copy_str(char *dst, size_t n, struct nlattr *a)

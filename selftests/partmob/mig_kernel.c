@@ -669,4 +669,251 @@ TEST_F(mig, hostile_frames)
 	EXPECT_EQ(0, memcmp(before, self->src, sizeof(before)));
 }
 
+/*
+ * Groups: two regions migrating out with PARTMOB_MIG_F_HOLD share one
+ * decision, PARTMOB_CMD_MIG_COMMIT: all commit or none does.
+ */
+#define SRC2 "mk-src2"
+#define DST2 "mk-dst2"
+
+static int mig_commit(struct tnl *t, const char *const *names, int n)
+{
+	struct nl_msg *msg = tnl_msg(t, PARTMOB_CMD_MIG_COMMIT, 0);
+	struct nlattr *nest;
+	int i;
+
+	nest = nla_nest_start(msg, PARTMOB_A_MIG_GROUP);
+	for (i = 0; i < n; i++)
+		nla_put_string(msg, PARTMOB_A_REGION_NAME, names[i]);
+	nla_nest_end(msg, nest);
+	return tnl_request(t, msg);
+}
+
+/*
+ * Be the policy of a held source: switch over after the first round and
+ * return the state it settles in: PREPARED, or a final one.
+ */
+static int drive_held(struct tnl *t, const char *name, struct mig_state *s)
+{
+	int i;
+
+	for (i = 0; i < 3000; i++) {
+		if (mig_get(t, name, s))
+			return -EIO;
+		if (s->state == PARTMOB_MIG_S_PREPARED || is_final(s->state))
+			return s->state;
+		if (s->state == PARTMOB_MIG_S_WAITING)
+			mig_control(t, name, PARTMOB_MIG_A_SWITCHOVER);
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+FIXTURE(group) {
+	struct tnl t;
+	size_t size;
+	unsigned char *src[2];
+	int fds[2][2];
+	int sctl[2], dctl[2];
+};
+
+static const char *const group_src[] = { SRC, SRC2 };
+static const char *const group_dst[] = { DST, DST2 };
+
+FIXTURE_SETUP(group)
+{
+	int i;
+
+	psz = sysconf(_SC_PAGESIZE);
+	self->size = NPAGES / 4 * psz;
+	pm_regions_cleanup("mk-");
+	ASSERT_EQ(0, tnl_open(&self->t));
+	for (i = 0; i < 2; i++) {
+		self->sctl[i] = self->dctl[i] = -1;
+		ASSERT_EQ(0, pm_region_create(&self->t, group_src[i],
+					      self->size, -1, -1, -1, -1));
+		self->src[i] = map_region(group_src[i], self->size,
+					  PROT_READ | PROT_WRITE);
+		ASSERT_NE(NULL, self->src[i]);
+		fill(self->src[i], NPAGES / 4);
+		ASSERT_EQ(0, tcp_pair(self->fds[i]));
+	}
+}
+
+FIXTURE_TEARDOWN(group)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (self->sctl[i] >= 0)
+			close(self->sctl[i]);
+		if (self->dctl[i] >= 0)
+			close(self->dctl[i]);
+		close(self->fds[i][0]);
+		close(self->fds[i][1]);
+		munmap(self->src[i], self->size);
+	}
+	tnl_close(&self->t);
+	pm_regions_cleanup("mk-");
+}
+
+/* Start both members, held, and bring both sources to PREPARED. */
+static void group_prepare(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(group) *self, uint32_t timeout_ms)
+{
+	struct mig_state s;
+	int i;
+
+	start_flags = PARTMOB_MIG_F_HOLD;
+	for (i = 0; i < 2; i++) {
+		self->dctl[i] = mig_start(&self->t, group_dst[i],
+					  PARTMOB_MIG_DEST, self->fds[i][1],
+					  self->size, 0);
+		ASSERT_LE(0, self->dctl[i]) TH_LOG("dest: %s", self->t.extack);
+		self->sctl[i] = mig_start(&self->t, group_src[i],
+					  PARTMOB_MIG_SOURCE, self->fds[i][0],
+					  0, timeout_ms);
+		ASSERT_LE(0, self->sctl[i]) TH_LOG("source: %s",
+						  self->t.extack);
+	}
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(PARTMOB_MIG_S_PREPARED,
+			  drive_held(&self->t, group_src[i], &s))
+			TH_LOG("%s: %s", group_src[i], s.error);
+	}
+}
+
+/* Held sources do not commit on prepared; one command commits both. */
+TEST_F(group, commit_all)
+{
+	struct mig_state s, d;
+	unsigned char *dst;
+	int i;
+
+	group_prepare(_metadata, self, 0);
+	/* Held: neither side goes on by itself. */
+	usleep(300000);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, mig_get(&self->t, group_src[i], &s));
+		EXPECT_EQ(PARTMOB_MIG_S_PREPARED, s.state);
+		ASSERT_EQ(0, mig_get(&self->t, group_dst[i], &d));
+		EXPECT_EQ(PARTMOB_MIG_S_PREPARED, d.state);
+	}
+	ASSERT_EQ(0, mig_commit(&self->t, group_src, 2))
+		TH_LOG("commit: %s", self->t.extack);
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(PARTMOB_MIG_S_COMPLETED,
+			  wait_end(&self->t, self->sctl[i], &s))
+			TH_LOG("%s: %s", group_src[i], s.error);
+		EXPECT_EQ(PARTMOB_MIG_S_COMPLETED,
+			  wait_end(&self->t, self->dctl[i], &d))
+			TH_LOG("%s: %s", group_dst[i], d.error);
+		dst = map_region(group_dst[i], self->size, PROT_READ);
+		ASSERT_NE(NULL, dst);
+		EXPECT_EQ(-1, compare(self->src[i], dst, NPAGES / 4));
+		munmap(dst, self->size);
+		EXPECT_EQ(-EBUSY, pm_region_cmd(&self->t,
+						PARTMOB_CMD_REGION_THAW,
+						group_src[i]));
+	}
+	/* Decided: a second commit or an abort is refused. */
+	EXPECT_EQ(-EALREADY, mig_commit(&self->t, group_src, 1));
+}
+
+/*
+ * One member aborted: the commit of the group is refused and decides
+ * nothing; the other member can still be aborted, and both sources
+ * resume with their data.
+ */
+TEST_F(group, all_or_none)
+{
+	struct mig_state s, d;
+	int i;
+
+	group_prepare(_metadata, self, 0);
+	ASSERT_EQ(0, mig_control(&self->t, SRC2, PARTMOB_MIG_A_ABORT));
+	EXPECT_EQ(-EALREADY, mig_commit(&self->t, group_src, 2));
+	EXPECT_NE(NULL, strstr(self->t.extack, "aborted"))
+		TH_LOG("extack: %s", self->t.extack);
+	ASSERT_EQ(0, mig_get(&self->t, SRC, &s));
+	EXPECT_EQ(PARTMOB_MIG_S_PREPARED, s.state);
+	ASSERT_EQ(0, mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(PARTMOB_MIG_S_FAILED,
+			  wait_end(&self->t, self->sctl[i], &s));
+		EXPECT_EQ(PARTMOB_MIG_S_FAILED,
+			  wait_end(&self->t, self->dctl[i], &d))
+			TH_LOG("%s: %s", group_dst[i], d.error);
+		EXPECT_EQ(0, pm_region_exists(group_dst[i]));
+		/* Writable again. */
+		self->src[i][0] ^= 1;
+		self->src[i][0] ^= 1;
+	}
+}
+
+/* A held source that gets no decision in time aborts; the dest discards. */
+TEST_F(group, hold_times_out)
+{
+	struct mig_state s, d;
+
+	group_prepare(_metadata, self, 1000);
+	EXPECT_EQ(PARTMOB_MIG_S_FAILED, wait_end(&self->t, self->sctl[0], &s));
+	EXPECT_NE(NULL, strstr(s.error, "no commit"))
+		TH_LOG("error: %s", s.error);
+	EXPECT_EQ(PARTMOB_MIG_S_FAILED, wait_end(&self->t, self->dctl[0], &d));
+	EXPECT_EQ(0, pm_region_exists(DST));
+	self->src[0][0] ^= 1;
+	self->src[0][0] ^= 1;
+	EXPECT_EQ(-EALREADY, mig_commit(&self->t, group_src, 1));
+}
+
+/* Malformed groups and members that cannot commit are refused. */
+TEST_F(group, commit_errors)
+{
+	const char *const dup[] = { SRC, SRC };
+	const char *const none[] = { "mk-none" };
+	struct nl_msg *msg;
+
+	/* No migration yet. */
+	EXPECT_EQ(-ENOENT, mig_commit(&self->t, group_src, 1));
+	EXPECT_EQ(-ENOENT, mig_commit(&self->t, none, 1));
+	/* Missing and empty groups. */
+	msg = tnl_msg(&self->t, PARTMOB_CMD_MIG_COMMIT, 0);
+	EXPECT_EQ(-EINVAL, tnl_request(&self->t, msg));
+	EXPECT_EQ(-EINVAL, mig_commit(&self->t, group_src, 0));
+	/* A source without the hold flag is never decided by the group. */
+	start_flags = 0;
+	self->dctl[0] = mig_start(&self->t, DST, PARTMOB_MIG_DEST,
+				  self->fds[0][1], self->size, 0);
+	ASSERT_LE(0, self->dctl[0]);
+	self->sctl[0] = mig_start(&self->t, SRC, PARTMOB_MIG_SOURCE,
+				  self->fds[0][0], 0, 0);
+	ASSERT_LE(0, self->sctl[0]);
+	EXPECT_EQ(-EINVAL, mig_commit(&self->t, group_src, 1));
+	EXPECT_EQ(-EINVAL, mig_commit(&self->t, dup, 2));
+	/* A destination is not a member either. */
+	EXPECT_EQ(-EINVAL, mig_commit(&self->t, group_dst, 1));
+	EXPECT_EQ(0, mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+}
+
+/* Held but not prepared yet: refused, and nothing is decided. */
+TEST_F(group, commit_before_prepared)
+{
+	struct mig_state s;
+
+	start_flags = PARTMOB_MIG_F_HOLD;
+	self->dctl[0] = mig_start(&self->t, DST, PARTMOB_MIG_DEST,
+				  self->fds[0][1], self->size, 0);
+	ASSERT_LE(0, self->dctl[0]);
+	self->sctl[0] = mig_start(&self->t, SRC, PARTMOB_MIG_SOURCE,
+				  self->fds[0][0], 0, 0);
+	ASSERT_LE(0, self->sctl[0]);
+	EXPECT_EQ(-EINVAL, mig_commit(&self->t, group_src, 1));
+	EXPECT_NE(NULL, strstr(self->t.extack, "not prepared"))
+		TH_LOG("extack: %s", self->t.extack);
+	ASSERT_EQ(0, mig_get(&self->t, SRC, &s));
+	EXPECT_NE(PARTMOB_MIG_S_COMMITTED, s.state);
+	EXPECT_EQ(0, mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+}
+
 TEST_HARNESS_MAIN

@@ -184,6 +184,20 @@
  *    -EINVAL (the action does not apply to this role or state: the extack
  *    says which), -EALREADY (already decided or ended).
  *
+ * PARTMOB_CMD_MIG_COMMIT: the decision for a group of source migrations
+ *    started with PARTMOB_MIG_F_HOLD (a guest with several memory
+ *    backends has one region each; they share one decision).
+ *    PARTMOB_A_MIG_GROUP: required, nested, 1 to PARTMOB_MIG_GROUP_MAX
+ *    PARTMOB_A_REGION_NAME attributes, each a region migrating out. Every
+ *    member must be held in PARTMOB_MIG_S_PREPARED, not aborted; then all
+ *    are decided at once, and nothing can abort any of them any more
+ *    (aborts of held migrations and this command are serialised by one
+ *    lock in the module). If any member is not ready, none is decided and
+ *    the extack names the first that is not; the caller then aborts the
+ *    group. Errors: -ENOENT (no such region or migration), -EINVAL (a
+ *    member is not a held source in PREPARED, or is named twice),
+ *    -EALREADY (a member was aborted, failed or decided already).
+ *
  * PARTMOB_A_PAD only aligns 64-bit attributes and is never sent alone.
  *
  * Multicast group
@@ -218,6 +232,7 @@ enum partmob_cmd {
 	PARTMOB_CMD_MIG_START,
 	PARTMOB_CMD_MIG_GET,
 	PARTMOB_CMD_MIG_CONTROL,
+	PARTMOB_CMD_MIG_COMMIT,
 
 	__PARTMOB_CMD_MAX
 };
@@ -280,6 +295,7 @@ enum partmob_attr {
 	PARTMOB_A_MIG_ACTION,
 	PARTMOB_A_MIG_FLAGS,
 	PARTMOB_A_MIG_VERIFY_NS,
+	PARTMOB_A_MIG_GROUP,
 
 	__PARTMOB_A_MAX
 };
@@ -292,6 +308,7 @@ enum partmob_attr {
 #define PARTMOB_MIG_PEER_MAX		127	/* characters, without NUL */
 #define PARTMOB_BOOT_ID_MAX		36	/* a uuid as text */
 #define PARTMOB_MIG_ERROR_MAX		127
+#define PARTMOB_MIG_GROUP_MAX		64	/* regions sharing a decision */
 #define PARTMOB_MIG_TIMEOUT_MS_DEFAULT	30000
 
 /**
@@ -338,7 +355,10 @@ enum partmob_mig_role {
  * @PARTMOB_MIG_S_PREPARING: source: everything is sent, waiting for the
  *	destination's prepared (its receipt is the decision to commit)
  * @PARTMOB_MIG_S_PREPARED: destination: every page is here, prepared was
- *	sent, waiting for the decision; the region stays frozen
+ *	sent, waiting for the decision; the region stays frozen. Source
+ *	with PARTMOB_MIG_F_HOLD: prepared arrived, and the source holds,
+ *	frozen, for PARTMOB_CMD_MIG_COMMIT (or an abort, or the timeout,
+ *	which aborts)
  * @PARTMOB_MIG_S_COMMITTED: source: decided; the region is retired for
  *	good (writers stay blocked), the decision is being delivered
  * @PARTMOB_MIG_S_IN_DOUBT: destination: prepared, but the link failed
@@ -369,11 +389,17 @@ enum partmob_mig_state {
  *	region (every page that is not all zero, with its index; xxh64) and
  *	the source commits only if the hashes agree. Costs downtime, which
  *	_MIG_VERIFY_NS reports.
+ * @PARTMOB_MIG_F_HOLD: the receipt of prepared is not the decision: the
+ *	source holds in PARTMOB_MIG_S_PREPARED until PARTMOB_CMD_MIG_COMMIT
+ *	names it (with the other regions of its group), an abort, or
+ *	PARTMOB_A_MIG_TIMEOUT_MS, which aborts. For a guest whose device
+ *	state moves after its memory, and for groups of regions.
  */
 enum partmob_mig_flags {
 	PARTMOB_MIG_F_VERIFY = 1U << 0,
+	PARTMOB_MIG_F_HOLD = 1U << 1,
 
-	__PARTMOB_MIG_F_ALL = PARTMOB_MIG_F_VERIFY
+	__PARTMOB_MIG_F_ALL = PARTMOB_MIG_F_VERIFY | PARTMOB_MIG_F_HOLD
 };
 
 /**
@@ -402,14 +428,16 @@ enum partmob_mig_action {
  * @PARTMOB_F_REGIONS: regions and write-protect dirty logging
  * @PARTMOB_F_MIGRATION: PARTMOB_CMD_MIG_START, _GET, _CONTROL and the
  *	page stream of PARTMOB_WIRE_VERSION
+ * @PARTMOB_F_GROUP: PARTMOB_MIG_F_HOLD and PARTMOB_CMD_MIG_COMMIT
  */
 enum partmob_feature {
 	PARTMOB_F_INFO = 1ULL << 0,
 	PARTMOB_F_REGIONS = 1ULL << 1,
 	PARTMOB_F_MIGRATION = 1ULL << 2,
+	PARTMOB_F_GROUP = 1ULL << 3,
 
 	__PARTMOB_F_ALL = PARTMOB_F_INFO | PARTMOB_F_REGIONS |
-			  PARTMOB_F_MIGRATION
+			  PARTMOB_F_MIGRATION | PARTMOB_F_GROUP
 };
 
 /*
