@@ -567,9 +567,11 @@ static int partmob_nl_mig_start(struct sk_buff *skb, struct genl_info *info)
 		if (ret)
 			return ret;
 		if (attrs[PARTMOB_A_MIG_MAX_BANDWIDTH] ||
-		    attrs[PARTMOB_A_MIG_FLAGS]) {
+		    (attrs[PARTMOB_A_MIG_FLAGS] &&
+		     nla_get_u32(attrs[PARTMOB_A_MIG_FLAGS]) &
+		     ~PARTMOB_MIG_F_HOLD)) {
 			NL_SET_ERR_MSG_MOD(info->extack,
-					   "the bandwidth cap and the flags apply to the source");
+					   "the bandwidth cap and the flags but hold apply to the source");
 			return -EINVAL;
 		}
 	} else {

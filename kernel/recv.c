@@ -296,6 +296,13 @@ static int await_decision(struct rx *rx)
 		partmob_mig_fail(m, ret, "cannot send prepared (%d)", ret);
 		return ret;
 	}
+	/*
+	 * Held: every page is here, and the VMM, which keeps the guest
+	 * paused until the decision, loads its device state, which may write
+	 * guest RAM: let it.
+	 */
+	if (m->flags & PARTMOB_MIG_F_HOLD)
+		partmob_region_thaw(rx->r, true);
 	ret = recv_frame(rx, &f);
 	if (ret)
 		return ret;

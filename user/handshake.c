@@ -173,6 +173,10 @@ const char *pm_hs_op_name(unsigned int op)
 		return "validate";
 	case PARTMOB_HS_OP_QUERY:
 		return "query";
+	case PARTMOB_HS_OP_DEVICE_STATE:
+		return "device-state";
+	case PARTMOB_HS_OP_MIGRATE_HELD:
+		return "migrate-held";
 	}
 	return "invalid";
 }
@@ -258,7 +262,9 @@ int pm_hs_hello_decode(const struct partmob_hs_hello *w,
 	h->npaths = be32toh(w->npaths);
 
 	if (h->op != PARTMOB_HS_OP_MIGRATE && h->op != PARTMOB_HS_OP_VALIDATE &&
-	    h->op != PARTMOB_HS_OP_QUERY) {
+	    h->op != PARTMOB_HS_OP_QUERY &&
+	    h->op != PARTMOB_HS_OP_DEVICE_STATE &&
+	    h->op != PARTMOB_HS_OP_MIGRATE_HELD) {
 		snprintf(why, n, "unknown operation %u", h->op);
 		return PARTMOB_HS_E_BAD_REQUEST;
 	}
@@ -273,6 +279,10 @@ int pm_hs_hello_decode(const struct partmob_hs_hello *w,
 	}
 	if (h->op == PARTMOB_HS_OP_QUERY && h->npaths) {
 		snprintf(why, n, "a query carries no required paths");
+		return PARTMOB_HS_E_BAD_REQUEST;
+	}
+	if (h->op == PARTMOB_HS_OP_DEVICE_STATE && !h->npaths) {
+		snprintf(why, n, "a device-state hello names no region");
 		return PARTMOB_HS_E_BAD_REQUEST;
 	}
 	if (h->op != PARTMOB_HS_OP_VALIDATE && !h->mig_id) {

@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 
 #include "mig.h"
+#include "vm.h"
 
 #define WATCH_MS	1000	/* re-read the state at least this often */
 
@@ -42,6 +43,7 @@ struct listen_opts {
 	const char *address;
 	const char *port;
 	const char *on_resume;
+	const char *vm_hook;
 	const char *state_dir;
 	bool once;
 };
@@ -360,6 +362,9 @@ static int receive(struct conn *c, struct pm_nl *nl,
 		.name = h->region, .role = PARTMOB_MIG_DEST, .fd = c->fd,
 		.mig_id = h->mig_id, .peer = c->peer,
 		.peer_boot_id = h->boot_id, .region = &ra,
+		/* A VMM's RAM: writable once prepared, for its device state. */
+		.flags = h->op == PARTMOB_HS_OP_MIGRATE_HELD ?
+			 PARTMOB_MIG_F_HOLD : 0,
 	};
 	struct pollfd p;
 	struct pm_mig m = { 0 }, last = { 0 };
@@ -489,6 +494,270 @@ static int receive(struct conn *c, struct pm_nl *nl,
 	return PM_EXIT_FAIL;
 }
 
+/* ---- a guest's device state (PARTMOB_HS_OP_DEVICE_STATE, vm.h) ---------- */
+
+#define VM_REGIONS_MAX	PARTMOB_HS_PATHS_MAX
+#define VM_TICK_MS	10
+
+struct vm_in {
+	struct conn *c;
+	struct pm_nl *nl;
+	const struct pm_hs_hello *h;
+	char who[INET6_ADDRSTRLEN + 64];
+	char names[VM_REGIONS_MAX][PARTMOB_REGION_NAME_MAX + 1];
+	unsigned int n;
+	char qmp[PATH_MAX];
+};
+
+/* Each path a region migrating in here under the hello's id. */
+static int vm_check(struct vm_in *v, char *why, size_t n)
+{
+	static const char prefix[] = "/dev/partmob/";
+	const struct pm_hs_hello *h = v->h;
+	struct pm_mig m;
+	unsigned int i;
+	const char *name;
+
+	for (i = 0; i < h->npaths; i++) {
+		if (strncmp(h->paths[i].path, prefix, sizeof(prefix) - 1)) {
+			snprintf(why, n, "%.200s is not a region's device",
+				 h->paths[i].path);
+			return PARTMOB_HS_E_PATH;
+		}
+		name = h->paths[i].path + sizeof(prefix) - 1;
+		if (pm_hs_bad_name(name)) {
+			snprintf(why, n, "%.200s: %s", h->paths[i].path,
+				 pm_hs_bad_name(name));
+			return PARTMOB_HS_E_PATH;
+		}
+		if (pm_mig_get(v->nl, name, &m) < 0 ||
+		    PM_MIG(&m, ROLE) != PARTMOB_MIG_DEST ||
+		    PM_MIG(&m, ID) != h->mig_id ||
+		    PM_MIG(&m, STATE) == PARTMOB_MIG_S_FAILED ||
+		    PM_MIG(&m, STATE) == PARTMOB_MIG_S_COMPLETED) {
+			snprintf(why, n,
+				 "region %s is not migrating in here under migration %016" PRIx64,
+				 name, h->mig_id);
+			return PARTMOB_HS_E_PATH;
+		}
+		snprintf(v->names[i], sizeof(v->names[i]), "%s", name);
+	}
+	v->n = h->npaths;
+	return PARTMOB_HS_OK;
+}
+
+/*
+ * Run the --vm-hook, which starts the guest's QEMU in the background
+ * (-incoming defer -S, QMP at PARTMOB_VM_QMP). Return: 0, or -1 with @why.
+ */
+static int vm_hook(struct vm_in *v, char *why, size_t n)
+{
+	char devs[VM_REGIONS_MAX * (PARTMOB_HS_PATH_MAX + 1)] = "";
+	char names[VM_REGIONS_MAX * (PARTMOB_REGION_NAME_MAX + 1)] = "";
+	char sizes[VM_REGIONS_MAX * 21] = "", idt[20];
+	int status, fd;
+	unsigned int i;
+	pid_t pid;
+
+	for (i = 0; i < v->n; i++) {
+		snprintf(devs + strlen(devs), sizeof(devs) - strlen(devs),
+			 "%s%s", i ? " " : "", v->h->paths[i].path);
+		snprintf(names + strlen(names), sizeof(names) - strlen(names),
+			 "%s%s", i ? " " : "", v->names[i]);
+		snprintf(sizes + strlen(sizes), sizeof(sizes) - strlen(sizes),
+			 "%s%" PRIu64, i ? " " : "", v->h->paths[i].size);
+	}
+	snprintf(idt, sizeof(idt), "%016" PRIx64, v->h->mig_id);
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, n, "the vm hook: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (!pid) {
+		fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0 && fd != STDIN_FILENO) {
+			dup2(fd, STDIN_FILENO);
+			close(fd);
+		}
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		signal(SIGPIPE, SIG_DFL);
+		if (setenv("PARTMOB_VM_QMP", v->qmp, 1) ||
+		    setenv("PARTMOB_VM_DEVICES", devs, 1) ||
+		    setenv("PARTMOB_VM_REGIONS", names, 1) ||
+		    setenv("PARTMOB_VM_SIZES", sizes, 1) ||
+		    setenv("PARTMOB_MIGRATION_ID", idt, 1) ||
+		    setenv("PARTMOB_PEER", v->c->peer, 1))
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", v->c->lo->vm_hook, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			snprintf(why, n, "the vm hook: waitpid: %s",
+				 strerror(errno));
+			return -1;
+		}
+	}
+	if (WIFEXITED(status) && !WEXITSTATUS(status))
+		return 0;
+	if (WIFEXITED(status))
+		snprintf(why, n, "the vm hook exited with status %d",
+			 WEXITSTATUS(status));
+	else
+		snprintf(why, n, "the vm hook was killed by signal %d",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return -1;
+}
+
+static int region_delete(struct pm_nl *nl, const char *name)
+{
+	struct nl_msg *msg = pm_nl_msg(nl, PARTMOB_CMD_REGION_DEL, 0);
+
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_string(msg, PARTMOB_A_REGION_NAME, name)) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	return pm_nl_request(nl, msg, NULL, NULL);
+}
+
+/*
+ * The migration failed before the decision: quit our QEMU, then delete
+ * the regions it mapped (the module deletes a failed incoming region
+ * itself only when nobody maps it).
+ */
+static void vm_discard(struct vm_in *v, struct pm_vm *vm)
+{
+	struct timespec tick = { 0, 100 * 1000000L };
+	char err[400];
+	unsigned int i, tries;
+	int ret;
+
+	if (pm_vm_quit(vm, err, sizeof(err)))
+		lg("%s: quitting QEMU: %s", v->who, err);
+	for (i = 0; i < v->n; i++) {
+		for (tries = 0; tries < 100; tries++) {
+			ret = region_delete(v->nl, v->names[i]);
+			if (ret != -EBUSY)
+				break;
+			nanosleep(&tick, NULL);	/* QEMU still exiting */
+		}
+		if (ret && ret != -ENOENT)
+			lg("%s: deleting %s: %s", v->who, v->names[i],
+			   strerror(-ret));
+	}
+}
+
+/* Return: 1 all completed, -1 one failed, 0 still going. */
+static int vm_regions(struct vm_in *v, bool *doubt)
+{
+	struct pm_mig m;
+	unsigned int i, done = 0;
+	uint64_t state;
+
+	for (i = 0; i < v->n; i++) {
+		if (pm_mig_get(v->nl, v->names[i], &m) < 0 ||
+		    PM_MIG(&m, ID) != v->h->mig_id)
+			return -1;	/* a failed region is deleted */
+		state = PM_MIG(&m, STATE);
+		if (state == PARTMOB_MIG_S_FAILED)
+			return -1;
+		if (state == PARTMOB_MIG_S_COMPLETED)
+			done++;
+		if (state == PARTMOB_MIG_S_IN_DOUBT && !*doubt) {
+			*doubt = true;
+			lg("%s: %s is in doubt; the guest waits, paused, for '%s recover %s'",
+			   v->who, v->names[i], pm_prog, v->names[i]);
+		}
+	}
+	return done == v->n;
+}
+
+static void serve_vm(struct conn *c, struct pm_nl *nl,
+		     const struct pm_hs_hello *h, struct pm_hs_reply *r)
+{
+	struct timespec tick = { 0, VM_TICK_MS * 1000000L };
+	struct vm_in v = { .c = c, .nl = nl, .h = h };
+	const char *dir = c->lo->state_dir ? c->lo->state_dir : "/run/partmob";
+	struct pm_vm vm;
+	char why[800];
+	bool doubt = false;
+	int st, ret;
+
+	snprintf(v.who, sizeof(v.who), "guest %016" PRIx64 " from %s",
+		 h->mig_id, c->peer);
+	if (!c->lo->vm_hook) {
+		refuse(c, r, v.who, "device-state", PARTMOB_HS_E_INTERNAL,
+		       "this listener starts no guests (it has no --vm-hook)");
+		return;
+	}
+	st = vm_check(&v, why, sizeof(why));
+	if (st != PARTMOB_HS_OK) {
+		refuse(c, r, v.who, "device-state", st, why);
+		return;
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(why, sizeof(why), "%s: %s", dir, strerror(errno));
+		refuse(c, r, v.who, "device-state", PARTMOB_HS_E_INTERNAL, why);
+		return;
+	}
+	snprintf(v.qmp, sizeof(v.qmp), "%s/vm-%016" PRIx64 ".qmp", dir,
+		 h->mig_id);
+	unlink(v.qmp);
+	if (vm_hook(&v, why, sizeof(why))) {
+		refuse(c, r, v.who, "device-state", PARTMOB_HS_E_INTERNAL, why);
+		return;
+	}
+	ret = pm_vm_open(&vm, v.qmp, false, PM_VM_QMP_TIMEOUT_MS, why,
+			 sizeof(why));
+	if (!ret && strcmp(vm.status, "inmigrate")) {
+		snprintf(why, sizeof(why),
+			 "the QEMU the vm hook started is %s, not waiting for an incoming migration (-incoming defer)",
+			 vm.status);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = pm_vm_incoming(&vm, c->fd, why, sizeof(why));
+	if (ret) {
+		if (vm.open)
+			pm_vm_quit(&vm, why + strlen(why),
+				   sizeof(why) - strlen(why));
+		pm_vm_close(&vm);
+		refuse(c, r, v.who, "device-state", PARTMOB_HS_E_INTERNAL, why);
+		return;
+	}
+	lg("%s: QEMU waits for the device state of %u region(s)", v.who,
+	   v.n);
+	reply(c, r, PARTMOB_HS_OK, "QEMU waits for the device state");
+
+	for (;;) {
+		ret = vm_regions(&v, &doubt);
+		if (ret)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	if (ret < 0) {
+		lg("%s: the memory migration failed; quitting QEMU", v.who);
+		vm_discard(&v, &vm);
+		pm_vm_close(&vm);
+		close(c->fd);
+		return;
+	}
+	/* Decided and thawed: run the guest, then tell the source. */
+	ret = pm_vm_cont(&vm, why, sizeof(why));
+	if (ret) {
+		lg("%s: the memory is here but the guest does not run: %s",
+		   v.who, why);
+	} else {
+		lg("%s: running here", v.who);
+		r->outcome = PARTMOB_HS_OUTCOME_COMMITTED;
+		reply(c, r, PARTMOB_HS_OK, "the guest runs here");
+	}
+	pm_vm_close(&vm);
+	pm_hs_close_gently(c->fd);
+}
+
 /* ---- one connection --------------------------------------------------------- */
 
 /* Return: the child's exit code; -1 unless a migration was started. */
@@ -514,7 +783,8 @@ static int serve(struct conn *c)
 		refuse(c, &r, "connection", NULL, st, why);
 		return -1;
 	}
-	op = h.op == PARTMOB_HS_OP_MIGRATE ? NULL : pm_hs_op_name(h.op);
+	op = h.op == PARTMOB_HS_OP_MIGRATE || h.op == PARTMOB_HS_OP_MIGRATE_HELD ?
+	     NULL : pm_hs_op_name(h.op);
 
 	ret = pm_nl_open_why(&nl, nlwhy, sizeof(nlwhy));
 	if (ret == PM_EXIT_NOMODULE) {
@@ -530,6 +800,11 @@ static int serve(struct conn *c)
 	}
 	if (h.op == PARTMOB_HS_OP_QUERY) {
 		answer_query(c, &nl, &h, &r);
+		pm_nl_close(&nl);
+		return -1;
+	}
+	if (h.op == PARTMOB_HS_OP_DEVICE_STATE) {
+		serve_vm(c, &nl, &h, &r);
 		pm_nl_close(&nl);
 		return -1;
 	}
@@ -559,7 +834,7 @@ static void listen_help(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s listen [--address A] [--port P] [--on-resume CMD] [--once]\n"
-		"                  [--state-dir DIR]\n"
+		"                  [--state-dir DIR] [--vm-hook CMD]\n"
 		"\n"
 		"Receive migrations: the destination's service. Every connection is\n"
 		"served by a child process: the source's hello is checked (versions,\n"
@@ -575,6 +850,16 @@ static void listen_help(FILE *f)
 		"  --on-resume CMD run 'sh -c CMD' after a migration has completed here,\n"
 		"                  with PARTMOB_REGION, PARTMOB_DEVICE (/dev/partmob/NAME),\n"
 		"                  PARTMOB_MIGRATION_ID and PARTMOB_PEER in its environment\n"
+		"  --vm-hook CMD   receive QEMU guests ('start --qmp'): when a source sends\n"
+		"                  a guest's device state, run 'sh -c CMD', which must start\n"
+		"                  QEMU in the background with the guest's configuration,\n"
+		"                  its memory backends on the regions named in\n"
+		"                  PARTMOB_VM_DEVICES (with PARTMOB_VM_REGIONS, _SIZES),\n"
+		"                  '-incoming defer -S' and '-qmp unix:$PARTMOB_VM_QMP,\n"
+		"                  server=on,wait=off', and exit 0; the listener then\n"
+		"                  feeds QEMU the device state and runs the guest ('cont')\n"
+		"                  once the regions are committed, or quits QEMU if they\n"
+		"                  fail\n"
 		"  --once          receive one migration, then exit as soon as its outcome\n"
 		"                  is known: 0 completed, 6 failed, 7 in doubt (validations,\n"
 		"                  queries and refused migrations do not count); a hook\n"
@@ -610,6 +895,9 @@ static int listen_opt(void *ctx, int opt, const char *arg)
 		return -1;
 	case OPT_ON_RESUME:
 		lo->on_resume = arg;
+		return -1;
+	case OPT_VM_HOOK:
+		lo->vm_hook = arg;
 		return -1;
 	case OPT_ONCE:
 		lo->once = true;
@@ -801,6 +1089,7 @@ int cmd_listen(int argc, char **argv, struct pm_opts *o)
 		{ "address", required_argument, NULL, OPT_ADDRESS },
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "on-resume", required_argument, NULL, OPT_ON_RESUME },
+		{ "vm-hook", required_argument, NULL, OPT_VM_HOOK },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ NULL, 0, NULL, 0 },

@@ -40,6 +40,7 @@
 #include <netlink/genl/genl.h>
 
 #include "mig.h"
+#include "vm.h"
 
 #define POLL_MS		250	/* progress refresh and policy tick */
 #define CGROUP_FREEZE_MS 10000	/* how long a cgroup may take to freeze */
@@ -387,7 +388,7 @@ int pm_mig_start(struct pm_nl *nl, const struct pm_mig_start *a, int *ctl_fd)
 			    a->peer_boot_id)) ||
 	    (a->role == PARTMOB_MIG_SOURCE && a->max_bandwidth &&
 	     nla_put_u64(msg, PARTMOB_A_MIG_MAX_BANDWIDTH, a->max_bandwidth)) ||
-	    (a->role == PARTMOB_MIG_SOURCE && a->flags &&
+	    (a->flags &&
 	     nla_put_u32(msg, PARTMOB_A_MIG_FLAGS, a->flags)) ||
 	    (r && (nla_put_u64(msg, PARTMOB_A_REGION_SIZE, r->size) ||
 		   nla_put_u32(msg, PARTMOB_A_REGION_FLAGS, r->flags) ||
@@ -556,6 +557,28 @@ int pm_mig_control(struct pm_nl *nl, const char *name, uint32_t action)
 		return -ENOMEM;
 	}
 	return pm_nl_request(nl, msg, NULL, NULL);
+}
+
+int pm_mig_commit(struct pm_nl *nl, const char *const *names, int n)
+{
+	struct nlattr *nest;
+	struct nl_msg *msg;
+	int i;
+
+	msg = pm_nl_msg(nl, PARTMOB_CMD_MIG_COMMIT, 0);
+	if (!msg)
+		return -ENOMEM;
+	nest = nla_nest_start(msg, PARTMOB_A_MIG_GROUP);
+	if (!nest)
+		goto err;
+	for (i = 0; i < n; i++)
+		if (nla_put_string(msg, PARTMOB_A_REGION_NAME, names[i]))
+			goto err;
+	nla_nest_end(msg, nest);
+	return pm_nl_request(nl, msg, NULL, NULL);
+err:
+	nlmsg_free(msg);
+	return -ENOMEM;
 }
 
 const char *pm_mig_state_name(uint64_t state)
@@ -778,6 +801,15 @@ int pm_hs_exchange(const char *host, const char *port,
 		   const struct pm_hs_hello *h, struct pm_hs_reply *r,
 		   int *fd_out, char *addr, size_t an, char *why, size_t wn)
 {
+	return pm_hs_exchange_wait(host, port, h, r, fd_out, addr, an, why,
+				   wn, PM_HS_TIMEOUT_MS);
+}
+
+int pm_hs_exchange_wait(const char *host, const char *port,
+			const struct pm_hs_hello *h, struct pm_hs_reply *r,
+			int *fd_out, char *addr, size_t an, char *why,
+			size_t wn, int reply_ms)
+{
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM,
@@ -824,7 +856,7 @@ int pm_hs_exchange(const char *host, const char *port,
 		close(fd);
 		return ret;
 	}
-	ret = pm_hs_recv_reply(fd, r, PM_HS_TIMEOUT_MS, why, wn);
+	ret = pm_hs_recv_reply(fd, r, reply_ms, why, wn);
 	if (ret) {
 		char inner[256];
 
@@ -910,7 +942,7 @@ static int check_name(const char *cmd, const char *what, const char *name)
 
 struct src_opts {
 	const char *cmd;		/* "start", "validate" */
-	const char *to, *dest_name, *cgroup;
+	const char *to, *dest_name, *cgroup, *qmp;
 	uint64_t downtime_ms, bandwidth, max_rounds, timeout_s;
 	bool stall_switchover, verify;
 	uint32_t npaths;
@@ -931,6 +963,9 @@ static int src_opt(void *ctx, int opt, const char *arg)
 		return -1;
 	case OPT_VERIFY:
 		so->verify = true;
+		return -1;
+	case OPT_QMP:
+		so->qmp = arg;
 		return -1;
 	case OPT_DEST_NAME:
 		so->dest_name = arg;
@@ -1013,6 +1048,7 @@ static const struct option src_longopts[] = {
 	{ "on-stall", required_argument, NULL, OPT_STALL },
 	{ "freeze-cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1234,10 +1270,22 @@ struct run {
 	bool aborting;			/* we sent ABORT (or tried to) */
 	char abort_why[400];
 	bool cg_frozen;
+	/* --qmp: the guest's QEMU, and the device-state connection. */
+	struct pm_vm *vm;
+	int dev_fd;
+	bool commit_sent;		/* MIG_COMMIT done */
+	bool refused;			/* the destination refused the guest */
+	uint64_t stop_ns, dev_start_ns, dev_done_ns, resumed_ns;
 	bool progress;			/* a progress line on stdout */
 	bool line_shown;
 	int signals;
 };
+
+/* A source's states before the decision: PREPARED only when held. */
+static bool src_before_decision(uint64_t state)
+{
+	return before_decision(state) || state == PARTMOB_MIG_S_PREPARED;
+}
 
 static uint64_t elapsed_ms(const struct run *r)
 {
@@ -1472,7 +1520,85 @@ static void switchover(struct run *r, const char *why)
 		do_abort(r, err);
 		return;
 	}
+	/* vCPUs pause before the freeze: none may block holding KVM's locks. */
+	if (r->vm) {
+		if (pm_vm_stop(r->vm, err, sizeof(err))) {
+			do_abort(r, err);
+			return;
+		}
+		r->stop_ns = pm_now_ns();
+		json_action(r, "stop", "the guest's vCPUs are paused");
+	}
 	control(r, PARTMOB_MIG_A_SWITCHOVER, "switchover", why);
+}
+
+/*
+ * A held source is prepared (every page is at the destination): QEMU
+ * sends the device state, and once it is delivered (return-path: the
+ * destination QEMU loaded it) the decision is taken.
+ */
+static void vm_commit(struct run *r)
+{
+	const char *name = r->name;
+	char err[400], nlerr[320];
+	int ret;
+
+	/*
+	 * The device state goes after the memory, as in QEMU's own
+	 * migration: loading it may write guest RAM, which must be complete.
+	 */
+	r->dev_start_ns = pm_now_ns();
+	ret = pm_vm_migrate(r->vm, r->dev_fd, err, sizeof(err));
+	if (ret) {
+		do_abort(r, err);
+		return;
+	}
+	ret = pm_vm_wait_migration(r->vm, PM_VM_QMP_TIMEOUT_MS, err,
+				   sizeof(err));
+	if (ret) {
+		do_abort(r, err);
+		return;
+	}
+	r->dev_done_ns = pm_now_ns();
+	json_action(r, "commit", "memory prepared and device state loaded");
+	ret = pm_mig_commit(r->nl, &name, 1);
+	if (ret < 0) {
+		snprintf(err, sizeof(err), "commit: %s",
+			 pm_nl_why(r->nl, ret, nlerr, sizeof(nlerr)));
+		do_abort(r, err);
+		return;
+	}
+	r->commit_sent = true;
+}
+
+/* After the decision: the destination says its guest runs; quit ours. */
+static void vm_finish(struct run *r)
+{
+	struct pm_hs_reply rep;
+	char err[400];
+	int ret;
+
+	ret = pm_hs_recv_reply(r->dev_fd, &rep, PM_VM_QMP_TIMEOUT_MS, err,
+			       sizeof(err));
+	if (!ret && rep.status == PARTMOB_HS_OK) {
+		r->resumed_ns = pm_now_ns();
+	} else {
+		say(r, "the destination did not confirm that the guest runs there: %s",
+		    ret ? err : rep.message);
+	}
+	ret = pm_vm_quit(r->vm, err, sizeof(err));
+	if (ret)
+		say(r, "quitting the source QEMU: %s", err);
+}
+
+/* Before the decision: the guest runs here again. */
+static void vm_resume(struct run *r)
+{
+	char err[400];
+
+	pm_vm_cancel(r->vm);
+	if (r->vm->stopped && pm_vm_cont(r->vm, err, sizeof(err)))
+		say(r, "continuing the guest here: %s", err);
 }
 
 /* The policy, run on every answer before the decision. */
@@ -1541,7 +1667,7 @@ static void on_interrupt(struct run *r)
 	got_signal = 0;
 	r->signals++;
 	if (!r->aborting &&
-	    (!r->have || before_decision(PM_MIG(&r->m, STATE)))) {
+	    (!r->have || src_before_decision(PM_MIG(&r->m, STATE)))) {
 		snprintf(why, sizeof(why), "interrupted by %s", sig);
 		do_abort(r, why);
 		return;
@@ -1578,6 +1704,12 @@ static void result_json(struct run *r, const char *result)
 	json_u64(&j, "pages_normal", PM_MIG(m, PAGES_NORMAL));
 	json_u64(&j, "throughput_bps", total ? (uint64_t)((double)
 		 PM_MIG(m, TRANSFERRED) * 1e9 / (double)total) : 0);
+	if (r->vm && r->resumed_ns) {
+		json_u64(&j, "guest_downtime_ms",
+			 ns_to_ms(r->resumed_ns - r->stop_ns));
+		json_u64(&j, "device_state_ms",
+			 ns_to_ms(r->dev_done_ns - r->dev_start_ns));
+	}
 	if (r->aborting && r->abort_why[0])
 		json_str(&j, "reason", r->abort_why);
 	if (m->error[0])
@@ -1605,10 +1737,50 @@ static void summary(struct run *r, const char *result)
 	       pm_human(total ? (uint64_t)((double)PM_MIG(m, TRANSFERRED) *
 					   1e9 / (double)total) : 0,
 			b[3], sizeof(b[3])));
+	if (r->vm && r->resumed_ns)
+		printf("guest: paused %s (stop here to running there): memory %s, device state %s\n",
+		       ms_text(r->resumed_ns - r->stop_ns, b[0], sizeof(b[0])),
+		       ms_text(PM_MIG(m, DOWNTIME_NS), b[1], sizeof(b[1])),
+		       ms_text(r->dev_done_ns - r->dev_start_ns, b[2],
+			       sizeof(b[2])));
 	if (r->so->verify && PM_MIG(m, STATE) == PARTMOB_MIG_S_COMPLETED)
 		printf("verified: both copies hash alike; the check added %s to the downtime\n",
 		       ms_text(PM_MIG(m, VERIFY_NS), b[0], sizeof(b[0])));
 	fflush(stdout);
+}
+
+/*
+ * The device-state connection: the destination's listener starts its
+ * QEMU on the regions (which exist there now, frozen) and answers once it
+ * waits for the device state. A refusal aborts the migration.
+ */
+static void vm_connect(struct run *r, const struct pm_hs_hello *h)
+{
+	struct pm_hs_hello dh = *h;
+	struct pm_hs_reply rep;
+	char why[800], addr[300];
+	int ret;
+
+	dh.op = PARTMOB_HS_OP_DEVICE_STATE;
+	dh.npaths = 1;
+	dh.paths[0].size = h->region_size;
+	snprintf(dh.paths[0].path, sizeof(dh.paths[0].path), "/dev/partmob/%s",
+		 r->so->dest_name);
+	/* The destination starts QEMU before it answers. */
+	ret = pm_hs_exchange_wait(r->so->host, r->so->port, &dh, &rep,
+				  &r->dev_fd, addr, sizeof(addr), why,
+				  sizeof(why), 2 * PM_VM_QMP_TIMEOUT_MS);
+	if (ret) {
+		do_abort(r, why);
+		return;
+	}
+	if (rep.status != PARTMOB_HS_OK) {
+		snprintf(why, sizeof(why), "%s refused the guest (%s): %s", addr,
+			 pm_hs_status_name(rep.status),
+			 rep.message[0] ? rep.message : "no reason given");
+		r->refused = true;
+		do_abort(r, why);
+	}
 }
 
 /* Watch and steer until the end. Return: the exit code. */
@@ -1644,7 +1816,7 @@ static int run_source(struct run *r)
 		if (ret < 0) {
 			say(r, "reading the migration's state: %s%s",
 			    pm_nl_why(r->nl, ret, err, sizeof(err)),
-			    before_decision(PM_MIG(&r->m, STATE)) ?
+			    src_before_decision(PM_MIG(&r->m, STATE)) ?
 			    "; giving up aborts it" : "");
 			return PM_EXIT_FAIL;
 		}
@@ -1672,6 +1844,9 @@ static int run_source(struct run *r)
 			break;
 		if (!r->aborting)
 			policy(r);
+		if (r->vm && !r->aborting && !r->commit_sent &&
+		    state == PARTMOB_MIG_S_PREPARED)
+			vm_commit(r);
 	}
 
 	state = PM_MIG(&r->m, STATE);
@@ -1679,6 +1854,8 @@ static int run_source(struct run *r)
 	if (state == PARTMOB_MIG_S_COMPLETED && r->m.error[0])
 		state = PARTMOB_MIG_S_COMMITTED;
 	if (state == PARTMOB_MIG_S_COMPLETED) {
+		if (r->vm)
+			vm_finish(r);
 		if (r->o->json)
 			result_json(r, "completed");
 		else
@@ -1687,6 +1864,8 @@ static int run_source(struct run *r)
 	}
 	if (state == PARTMOB_MIG_S_FAILED) {
 		cg_thaw(r);
+		if (r->vm)
+			vm_resume(r);
 		if (r->o->json)
 			result_json(r, r->aborting ? "aborted" : "failed");
 		else
@@ -1719,7 +1898,8 @@ static void start_help(FILE *f)
 		"                [--downtime-limit MS] [--max-bandwidth RATE]\n"
 		"                [--max-rounds N] [--timeout S]\n"
 		"                [--on-stall abort|switchover] [--freeze-cgroup PATH]\n"
-		"                [--require-path P]... [-j|--json] [-p|--pretty]\n"
+		"                [--require-path P]... [--qmp SOCKET] [-j|--json]\n"
+		"                [-p|--pretty]\n"
 		"\n"
 		"Migrate the region NAME to the 'partmobctl listen' at HOST (port %d\n"
 		"by default). Round 1 sends every page; then, after every round, if\n"
@@ -1744,6 +1924,15 @@ static void start_help(FILE *f)
 		"                         downtime\n"
 		"  --require-path P       an absolute path that must exist on the destination\n"
 		"                         with the size it has here; up to %d times\n"
+		"  --qmp SOCKET           NAME is the RAM of the QEMU guest whose QMP socket\n"
+		"                         this is: move the guest. At the switch-over its\n"
+		"                         vCPUs stop before the freeze, QEMU sends its device\n"
+		"                         state (x-ignore-shared) to the QEMU that the\n"
+		"                         destination's 'listen --vm-hook' started, and the\n"
+		"                         decision waits for both; the guest then runs there\n"
+		"                         and this QEMU quits. On a failure the guest goes on\n"
+		"                         here. Reports the guest's pause, split into memory\n"
+		"                         and device state\n"
 		"  --json                 one JSON object per line for every state or round\n"
 		"                         change and action, then one with \"result\"\n"
 		"\n"
@@ -1764,7 +1953,8 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sigaction old_int, old_term;
 	struct pm_mig_start ms = { 0 };
-	struct run r = { 0 };
+	struct run r = { .dev_fd = -1 };
+	struct pm_vm vm;
 	struct pm_hs_hello h;
 	struct pm_hs_reply rep;
 	struct pm_nl nl;
@@ -1779,26 +1969,43 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 	ret = pm_nl_open(&nl);
 	if (ret)
 		return ret;
-	ret = src_hello(&nl, &so, name, PARTMOB_HS_OP_MIGRATE, &h);
+	ret = src_hello(&nl, &so, name, so.qmp ? PARTMOB_HS_OP_MIGRATE_HELD :
+			PARTMOB_HS_OP_MIGRATE, &h);
 	if (ret >= 0)
 		goto out_nl;
 
 	r = (struct run){
 		.name = name, .so = &so, .o = o, .nl = &nl, .ctl = -1,
-		.mig_id = h.mig_id,
+		.mig_id = h.mig_id, .dev_fd = -1,
 		.progress = !o->json && isatty(STDOUT_FILENO),
 	};
+	if (so.qmp) {
+		ret = pm_vm_open(&vm, so.qmp, true, PM_VM_QMP_TIMEOUT_MS, why,
+				 sizeof(why));
+		if (ret) {
+			fprintf(stderr, "%s: %s: %s\n", pm_prog, what, why);
+			ret = PM_EXIT_FAIL;
+			goto out_nl;
+		}
+		if (strcmp(vm.status, "running") && strcmp(vm.status, "paused")) {
+			fprintf(stderr, "%s: %s: the guest at %s is %s, not running or paused\n",
+				pm_prog, what, so.qmp, vm.status);
+			ret = PM_EXIT_FAIL;
+			goto out_vm;
+		}
+		r.vm = &vm;
+	}
 	ret = pm_hs_exchange(so.host, so.port, &h, &rep, &fd, r.peer,
 			     sizeof(r.peer), why, sizeof(why));
 	if (ret) {
 		fprintf(stderr, "%s: %s: %s\n", pm_prog, what, why);
 		ret = PM_EXIT_FAIL;
-		goto out_nl;
+		goto out_vm;
 	}
 	if (rep.status != PARTMOB_HS_OK) {
 		close(fd);
 		ret = refused(&so, o, name, r.peer, &rep);
-		goto out_nl;
+		goto out_vm;
 	}
 
 	/* From here on, an interrupt aborts rather than kills. */
@@ -1815,6 +2022,8 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 	ms.peer_boot_id = rep.boot_id;
 	ms.max_bandwidth = so.bandwidth;
 	ms.flags = so.verify ? PARTMOB_MIG_F_VERIFY : 0;
+	if (r.vm)
+		ms.flags |= PARTMOB_MIG_F_HOLD;
 	r.t0 = pm_now_ns();
 	ret = pm_mig_start(&nl, &ms, &r.ctl);
 	/* The module holds its own reference to the socket. */
@@ -1823,12 +2032,21 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 		ret = nl_fail(what, &nl, ret);
 		goto out_sig;
 	}
+	if (r.vm)
+		vm_connect(&r, &h);
 	ret = run_source(&r);
+	if (r.refused && ret == PM_EXIT_MIGFAIL)
+		ret = PM_EXIT_REFUSED;
 	/* After the end (or on our failure: then closing aborts). */
 	close(r.ctl);
 out_sig:
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+out_vm:
+	if (r.dev_fd >= 0)
+		close(r.dev_fd);
+	if (r.vm)
+		pm_vm_close(&vm);
 out_nl:
 	pm_nl_close(&nl);
 	return ret;

@@ -57,7 +57,7 @@ struct pm_mig_start {
 	const char *peer;		/* may be NULL */
 	const char *peer_boot_id;	/* may be NULL */
 	uint64_t max_bandwidth;		/* source; 0: unlimited */
-	uint32_t flags;			/* source: enum partmob_mig_flags */
+	uint32_t flags;			/* enum partmob_mig_flags (dest: hold) */
 	const struct pm_region_attrs *region;	/* destination */
 };
 
@@ -76,6 +76,8 @@ int pm_mig_get(struct pm_nl *nl, const char *name, struct pm_mig *m);
 int pm_mig_get_fd(struct pm_nl *nl, int ctl_fd, struct pm_mig *m);
 int pm_mig_dump(struct pm_nl *nl, struct pm_mig **list, size_t *n);
 int pm_mig_control(struct pm_nl *nl, const char *name, uint32_t action);
+/* PARTMOB_CMD_MIG_COMMIT of the held migrations of @names. */
+int pm_mig_commit(struct pm_nl *nl, const char *const *names, int n);
 /* nl's last error as one line: "strerror: extack" */
 const char *pm_nl_why(const struct pm_nl *nl, int ret, char *buf, size_t n);
 
@@ -115,6 +117,11 @@ void pm_addr_text(const void *sa, unsigned int len, char *host, size_t n,
 int pm_hs_exchange(const char *host, const char *port,
 		   const struct pm_hs_hello *h, struct pm_hs_reply *r,
 		   int *fd_out, char *addr, size_t an, char *why, size_t wn);
+/* The same, waiting up to @reply_ms for the reply. */
+int pm_hs_exchange_wait(const char *host, const char *port,
+			const struct pm_hs_hello *h, struct pm_hs_reply *r,
+			int *fd_out, char *addr, size_t an, char *why,
+			size_t wn, int reply_ms);
 
 uint64_t pm_now_ns(void);		/* CLOCK_MONOTONIC */
 const char *pm_human(uint64_t v, char *buf, size_t n);	/* 1.5G, 256M */
@@ -140,6 +147,7 @@ enum {
 	OPT_TO = 256, OPT_DEST_NAME, OPT_DOWNTIME, OPT_BANDWIDTH, OPT_ROUNDS,
 	OPT_TIMEOUT, OPT_STALL, OPT_CGROUP, OPT_VERIFY, OPT_REQUIRE, OPT_ADDRESS, OPT_PORT,
 	OPT_ON_RESUME, OPT_ONCE, OPT_STATE_DIR, OPT_RESUME_HERE, OPT_DISCARD, OPT_SOURCE,
+	OPT_QMP, OPT_VM_HOOK,
 };
 
 #endif

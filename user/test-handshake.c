@@ -142,7 +142,8 @@ static void test_bad_hellos(void)
 	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.magic = htobe32(0x47455420));
 	BAD_HELLO(PARTMOB_HS_E_VERSION, w.version = htobe16(2));
 	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.op = htobe16(0));
-	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.op = htobe16(4));
+	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.op = htobe16(6));
+	BAD_HELLO(PARTMOB_HS_OK, w.op = htobe16(PARTMOB_HS_OP_MIGRATE_HELD));
 	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.reserved = htobe32(1));
 	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST,
 		  w.npaths = htobe32(PARTMOB_HS_PATHS_MAX + 1));
@@ -179,6 +180,10 @@ static void test_bad_hellos(void)
 		  w.op = htobe16(PARTMOB_HS_OP_QUERY));
 	BAD_HELLO(PARTMOB_HS_OK, (w.op = htobe16(PARTMOB_HS_OP_QUERY),
 				  w.npaths = 0));
+	/* A device-state hello names at least one region (a path). */
+	BAD_HELLO(PARTMOB_HS_OK, w.op = htobe16(PARTMOB_HS_OP_DEVICE_STATE));
+	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST,
+		  (w.op = htobe16(PARTMOB_HS_OP_DEVICE_STATE), w.npaths = 0));
 	/* A region name of exactly 32 characters is fine. */
 	BAD_HELLO(PARTMOB_HS_OK, memset(w.region, 'r', PARTMOB_REGION_NAME_MAX));
 }

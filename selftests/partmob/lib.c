@@ -2,11 +2,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <grp.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -574,4 +576,37 @@ int pm_run_ctl(struct run_result *r, int unprivileged, const char *const *argv)
 	r->status = WIFEXITED(status) ? WEXITSTATUS(status) :
 		    128 + WTERMSIG(status);
 	return 0;
+}
+
+pid_t pm_host_spawn(const char *const *argv, const char *log)
+{
+	static const char *const binds[] = { "/dev", "/proc", "/sys", "/tmp" };
+	char dst[64];
+	unsigned int i;
+	pid_t pid;
+	int fd;
+
+	pid = fork();
+	if (pid)
+		return pid < 0 ? -errno : pid;
+	setsid();
+	if (log) {
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			_exit(119);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+	}
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		_exit(120);
+	for (i = 0; i < sizeof(binds) / sizeof(binds[0]); i++) {
+		snprintf(dst, sizeof(dst), PM_HOST "%s", binds[i]);
+		if (mount(binds[i], dst, NULL, MS_BIND | MS_REC, NULL))
+			_exit(121);
+	}
+	if (chroot(PM_HOST) || chdir("/"))
+		_exit(122);
+	execv(argv[0], (char *const *)argv);
+	_exit(123);
 }

@@ -101,6 +101,18 @@ struct run_result {
 	char err[8192];
 };
 
+/*
+ * The host's root, offered by the harness at PM_HOST on x86_64 guests:
+ * run its @argv[0] (NULL-terminated argv) in a child, chrooted there in a
+ * private mount namespace with this guest's /dev, /proc, /sys and /tmp
+ * bound in, and in a session of its own. Its standard output and error go
+ * to @log (truncated), or stay as they are if NULL. Returns the pid or
+ * -errno.
+ */
+#define PM_HOST "/host"
+#define PM_HOST_QEMU "/usr/bin/qemu-system-x86_64"
+pid_t pm_host_spawn(const char *const *argv, const char *log);
+
 /* Run partmobctl with @argv (NULL-terminated, without argv[0]). */
 int pm_run_ctl(struct run_result *r, int unprivileged, const char *const *argv);
 

@@ -22,18 +22,18 @@
 #include "lib.h"
 #include "kselftest_harness.h"
 
-#define HOST "/host"
-#define QEMU "/usr/bin/qemu-system-x86_64"
+#define HOST PM_HOST
+#define QEMU PM_HOST_QEMU
 #define NAME "kst-qemu"
 #define RAM_MB 64
 #define BLOB_ADDR 0x200000UL
 #define BLOB_SIZE 0x3000UL
 #define THP_SHMEM "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
-/* Start QEMU in a private mount namespace chrooted into the host root. */
+/* Start QEMU chrooted into the host root. */
 static pid_t start_qemu(void)
 {
-	static char *const argv[] = {
+	static const char *const argv[] = {
 		QEMU, "-accel", "tcg", "-S", "-display", "none", "-nodefaults",
 		"-no-user-config", "-monitor", "none", "-serial", "none",
 		"-m", "64M", "-machine", "pc,memory-backend=m",
@@ -42,26 +42,8 @@ static pid_t start_qemu(void)
 		"-device", "loader,file=/tmp/kst-qemu-blob,addr=0x200000,force-raw=on",
 		NULL
 	};
-	static const char *const binds[] = { "/dev", "/proc", "/sys", "/tmp" };
-	char dst[64];
-	unsigned int i;
-	pid_t pid;
 
-	pid = fork();
-	if (pid)
-		return pid;
-	if (unshare(CLONE_NEWNS) ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		_exit(120);
-	for (i = 0; i < sizeof(binds) / sizeof(binds[0]); i++) {
-		snprintf(dst, sizeof(dst), HOST "%s", binds[i]);
-		if (mount(binds[i], dst, NULL, MS_BIND | MS_REC, NULL))
-			_exit(121);
-	}
-	if (chroot(HOST) || chdir("/"))
-		_exit(122);
-	execv(QEMU, argv);
-	_exit(123);
+	return pm_host_spawn(argv, NULL);
 }
 
 /* Sum of ShmemPmdMapped and FilePmdMapped over the process's mappings. */

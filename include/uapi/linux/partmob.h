@@ -129,8 +129,8 @@
  *    PARTMOB_A_MIG_MAX_BANDWIDTH: NLA_U64, optional, source only, bytes
  *                             per second the sender may not exceed (0:
  *                             unlimited)
- *    PARTMOB_A_MIG_FLAGS:     NLA_U32, optional, source only, enum
- *                             partmob_mig_flags
+ *    PARTMOB_A_MIG_FLAGS:     NLA_U32, optional, enum partmob_mig_flags
+ *                             (a destination takes PARTMOB_MIG_F_HOLD only)
  *    PARTMOB_A_MIG_TIMEOUT_MS: NLA_U32, optional, how long a peer may stay
  *                             silent or refuse to take data before the
  *                             migration fails, 100 to 3600000 (default
@@ -393,7 +393,11 @@ enum partmob_mig_state {
  *	source holds in PARTMOB_MIG_S_PREPARED until PARTMOB_CMD_MIG_COMMIT
  *	names it (with the other regions of its group), an abort, or
  *	PARTMOB_A_MIG_TIMEOUT_MS, which aborts. For a guest whose device
- *	state moves after its memory, and for groups of regions.
+ *	state moves after its memory, and for groups of regions. On a
+ *	destination (the only flag it takes): the region is thawed once
+ *	prepared, for the VMM to load the device state, which may write
+ *	guest RAM; the VMM keeps the guest paused until the decision. Such
+ *	a destination in doubt is not frozen.
  */
 enum partmob_mig_flags {
 	PARTMOB_MIG_F_VERIFY = 1U << 0,
@@ -452,7 +456,17 @@ enum partmob_feature {
  *    partmob_hs_reply. Strings are NUL-padded and must hold a NUL. With
  *    PARTMOB_HS_OP_MIGRATE and status PARTMOB_HS_OK both ends hand the
  *    socket to their module (PARTMOB_CMD_MIG_START) and the frame stream
- *    begins; any other outcome closes the connection.
+ *    begins. With PARTMOB_HS_OP_DEVICE_STATE the hello names a guest's
+ *    regions at the destination, one path record each
+ *    ("/dev/partmob/NAME", its size), all migrating in under hello.mig_id;
+ *    the destination starts its VMM on them (the listener's --vm-hook),
+ *    answers PARTMOB_HS_OK once the VMM waits for the device state, and
+ *    both ends hand the connection to their VMM (QEMU: getfd, migrate /
+ *    migrate-incoming "fd:NAME"). After the VMM's stream, once the
+ *    destination's guest runs, the destination sends one more struct
+ *    partmob_hs_reply (status PARTMOB_HS_OK, outcome
+ *    PARTMOB_HS_OUTCOME_COMMITTED) and closes. Any other outcome closes the
+ *    connection.
  *
  * 2. Frames (the modules). Every frame starts with struct partmob_frame.
  *    Source to destination: one HELLO, then rounds: PAGES and ZERO frames
@@ -474,6 +488,9 @@ enum partmob_hs_op {
 	PARTMOB_HS_OP_MIGRATE = 1,	/* check, then stream */
 	PARTMOB_HS_OP_VALIDATE = 2,	/* check only (partmobctl validate) */
 	PARTMOB_HS_OP_QUERY = 3,	/* outcome of hello.mig_id (recover) */
+	PARTMOB_HS_OP_DEVICE_STATE = 4,	/* a VMM's device state (vm.h) */
+	PARTMOB_HS_OP_MIGRATE_HELD = 5,	/* MIGRATE of a VMM's RAM: both ends
+					 * start with PARTMOB_MIG_F_HOLD */
 };
 
 enum partmob_hs_status {

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A QEMU guest moves (partmobctl start --qmp, listen --vm-hook): the tiny
+ * counter guest (guest/pmguest.c) runs under KVM (nested SVM: the test
+ * guest has -cpu max; TCG if /dev/kvm cannot be had) in the host's
+ * qemu-system-x86_64, with its RAM on a region, between two network
+ * namespaces. On the destination it goes on counting from exactly where
+ * it stopped, never boots again, and the source QEMU quits; a destination
+ * whose QEMU cannot start refuses, and the guest runs on at the source.
+ *
+ * The test binary is also the --vm-hook: run as "vm --dest-qemu" it
+ * starts the destination QEMU from the hook's environment.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include "mig_lib.h"
+#include "kselftest_harness.h"
+
+#define DIR "/tmp/kst-vm"
+#define SRC "vm-src"
+#define DST "vm-dst"
+#define RAM "32M"
+#define PORT "7791"
+#define STEP (1u << 14)	/* PMGUEST_STEP */
+
+static char self_path[256];
+
+static const char *accel(void)
+{
+	return access("/dev/kvm", R_OK | W_OK) ? "tcg" : "kvm";
+}
+
+/* Start QEMU on region @name; -incoming defer -S if @incoming. */
+static pid_t qemu(const char *name, const char *qmp, const char *serial,
+		  const char *log, int incoming)
+{
+	char mem[128], qmpa[128], ser[128], elf[128];
+	const char *argv[40];
+	int n = 0;
+
+	snprintf(mem, sizeof(mem),
+		 "memory-backend-file,id=m,mem-path=/dev/partmob/%s,size=" RAM
+		 ",share=on", name);
+	snprintf(qmpa, sizeof(qmpa), "unix:%s,server=on,wait=off", qmp);
+	snprintf(ser, sizeof(ser), "file:%s", serial);
+	snprintf(elf, sizeof(elf), DIR "/pmguest.elf");
+	argv[n++] = PM_HOST_QEMU;
+	argv[n++] = "-accel";
+	argv[n++] = accel();
+	argv[n++] = "-display";
+	argv[n++] = "none";
+	argv[n++] = "-nodefaults";
+	argv[n++] = "-no-user-config";
+	argv[n++] = "-m";
+	argv[n++] = RAM;
+	argv[n++] = "-machine";
+	argv[n++] = "pc,memory-backend=m";
+	argv[n++] = "-object";
+	argv[n++] = mem;
+	argv[n++] = "-kernel";
+	argv[n++] = elf;
+	argv[n++] = "-serial";
+	argv[n++] = ser;
+	argv[n++] = "-qmp";
+	argv[n++] = qmpa;
+	if (incoming) {
+		argv[n++] = "-incoming";
+		argv[n++] = "defer";
+		argv[n++] = "-S";
+	}
+	argv[n] = NULL;
+	return pm_host_spawn(argv, log);
+}
+
+/* The --vm-hook: start the destination QEMU in the background. */
+static int dest_qemu(void)
+{
+	const char *qmp = getenv("PARTMOB_VM_QMP");
+	const char *regions = getenv("PARTMOB_VM_REGIONS");
+	pid_t pid;
+
+	if (!qmp || !regions || strchr(regions, ' '))
+		return 2;
+	if (!access(DIR "/hook-fails", F_OK))
+		return 3;	/* the test wants a destination not ready */
+	pid = qemu(regions, qmp, DIR "/dst.serial", DIR "/dst.log", 1);
+	if (pid < 0)
+		return 4;
+	FILE *f = fopen(DIR "/dst.pid", "w");
+
+	if (f) {
+		fprintf(f, "%d\n", pid);
+		fclose(f);
+	}
+	return 0;
+}
+
+/* Lines "C n" of a serial log: the first and last n, how many, boots. */
+struct serial {
+	unsigned long first, last;
+	int count, boots;
+};
+
+static void read_serial(const char *path, struct serial *s)
+{
+	char line[128];
+	unsigned long v;
+	FILE *f;
+
+	memset(s, 0, sizeof(*s));
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "PMGUEST BOOT", 12))
+			s->boots++;
+		if (sscanf(line, "C %lu", &v) == 1 && strchr(line, '\n')) {
+			if (!s->count++)
+				s->first = v;
+			s->last = v;
+		}
+	}
+	fclose(f);
+}
+
+static int wait_lines(const char *path, int n, int timeout_ms,
+		      struct serial *s)
+{
+	uint64_t end = pm_now_ms() + timeout_ms;
+
+	do {
+		read_serial(path, s);
+		if (s->count >= n)
+			return 0;
+		pm_sleep_ms(100);
+	} while (pm_now_ms() < end);
+	return -ETIMEDOUT;
+}
+
+static pid_t read_pid(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int pid = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = -1;
+		fclose(f);
+	}
+	return pid;
+}
+
+static int exited(pid_t pid, int timeout_ms)
+{
+	uint64_t end = pm_now_ms() + timeout_ms;
+
+	do {
+		if (kill(pid, 0) && errno == ESRCH)
+			return 1;
+		/* Our own child: reap it. */
+		waitpid(pid, NULL, WNOHANG);
+		pm_sleep_ms(50);
+	} while (pm_now_ms() < end);
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out, ret = 0;
+
+	in = open(from, O_RDONLY);
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (out < 0) {
+		close(in);
+		return -errno;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n)
+			ret = -EIO;
+	close(in);
+	close(out);
+	return ret;
+}
+
+FIXTURE(vm) {
+	struct tnl t;
+	struct pm_hosts h;
+	struct pm_proc listener;
+	pid_t src;
+	const char *skip;
+};
+
+FIXTURE_SETUP(vm)
+{
+	struct utsname u;
+	char elf[300], hook[300];
+	struct pm_spawn_opts o = { .netns = -1 };
+	const char *argv[12];
+	int ret;
+
+	self->src = -1;
+	uname(&u);
+	if (strcmp(u.machine, "x86_64"))
+		self->skip = "the counter guest is an x86 guest (ppc64le: not yet)";
+	else if (!pm_module_loaded())
+		self->skip = "partmob.ko is not loaded";
+	else if (access(PM_HOST PM_HOST_QEMU, X_OK))
+		self->skip = "no host qemu-system-x86_64 at " PM_HOST PM_HOST_QEMU;
+	if (self->skip)
+		return;
+	/* Nested SVM: KVM inside this guest if the CPU offers it. */
+	if (system("modprobe kvm_amd >/dev/null 2>&1"))
+		TH_LOG("kvm_amd did not load: the inner guest runs under TCG");
+	TH_LOG("inner guest accelerator: %s", accel());
+	ASSERT_EQ(0, tnl_open(&self->t));
+	pm_regions_cleanup("vm-");
+	system("rm -rf " DIR);
+	ASSERT_EQ(0, mkdir(DIR, 0755));
+	snprintf(elf, sizeof(elf), "%s", self_path);
+	*strrchr(elf, '/') = '\0';
+	strcat(elf, "/pmguest.elf");
+	ASSERT_EQ(0, copy_file(elf, DIR "/pmguest.elf")) TH_LOG("%s", elf);
+	ret = pm_hosts_setup(&self->h);
+	ASSERT_EQ(0, ret) TH_LOG("hosts: %s", self->h.err);
+
+	ASSERT_EQ(0, pm_region_create(&self->t, SRC, 32 << 20, -1, -1, -1,
+				      0600));
+	self->src = qemu(SRC, DIR "/src.qmp", DIR "/src.serial",
+			 DIR "/src.log", 0);
+	ASSERT_LT(0, self->src);
+
+	snprintf(hook, sizeof(hook), "%s --dest-qemu", self_path);
+	argv[0] = "listen";
+	argv[1] = "--address";
+	argv[2] = PM_HOST_B_ADDR;
+	argv[3] = "--port";
+	argv[4] = PORT;
+	argv[5] = "--vm-hook";
+	argv[6] = hook;
+	argv[7] = "--state-dir";
+	argv[8] = DIR "/state";
+	argv[9] = NULL;
+	o.netns = self->h.ns[1];
+	ASSERT_EQ(0, pm_spawn_ctl(&self->listener, &o, argv));
+	ASSERT_EQ(0, pm_wait_listening(self->listener.pid, atoi(PORT), 15000));
+}
+
+FIXTURE_TEARDOWN(vm)
+{
+	pid_t dst;
+
+	if (self->skip)
+		return;
+	if (self->src > 0) {
+		kill(self->src, SIGKILL);
+		waitpid(self->src, NULL, 0);
+	}
+	dst = read_pid(DIR "/dst.pid");
+	if (dst > 0)
+		kill(dst, SIGKILL);
+	pm_proc_stop(&self->listener, SIGTERM);
+	pm_sleep_ms(300);
+	pm_regions_cleanup("vm-");
+	pm_hosts_close(&self->h);
+	tnl_close(&self->t);
+}
+
+static void start(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
+		  struct pm_proc *p)
+{
+	struct pm_spawn_opts o = { .netns = self->h.ns[0] };
+	const char *argv[] = {
+		"start", SRC, "--to", PM_HOST_B_ADDR ":" PORT,
+		"--dest-name", DST, "--qmp", DIR "/src.qmp",
+		"--downtime-limit", "500", "--json", NULL
+	};
+
+	ASSERT_EQ(0, pm_spawn_ctl(p, &o, argv));
+	ASSERT_EQ(0, pm_proc_wait(p, 280000)) TH_LOG("start hangs");
+}
+
+/* The guest moves and goes on counting there; the source QEMU quits. */
+TEST_F_TIMEOUT(vm, moves_and_continues, 290)
+{
+	struct serial s, d;
+	struct pm_proc p;
+	pid_t dst;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, wait_lines(DIR "/src.serial", 2, 120000, &s))
+		TH_LOG("the guest does not count at the source");
+	start(_metadata, self, &p);
+	if (p.status) {
+		pm_proc_read(&self->listener);
+		TH_LOG("listener: %s", self->listener.err);
+	}
+	ASSERT_EQ(0, p.status) TH_LOG("start: %s\n%s", p.out, p.err);
+	EXPECT_NE(NULL, strstr(p.out, "\"guest_downtime_ms\""))
+		TH_LOG("%s", p.out);
+	/* The source QEMU quit; its last line is where the guest stopped. */
+	EXPECT_EQ(1, exited(self->src, 20000));
+	self->src = -1;
+	read_serial(DIR "/src.serial", &s);
+	dst = read_pid(DIR "/dst.pid");
+	ASSERT_LT(0, dst);
+	ASSERT_EQ(0, wait_lines(DIR "/dst.serial", 2, 120000, &d))
+		TH_LOG("the guest does not count at the destination");
+	EXPECT_EQ(0, d.boots);
+	EXPECT_EQ(1, s.boots);
+	EXPECT_EQ(s.last + STEP, d.first)
+		TH_LOG("source stopped at %lu, destination went on at %lu",
+		       s.last, d.first);
+	/* The destination region is thawed and in use; the source retired. */
+	EXPECT_EQ(0, pm_region_frozen(DST));
+	EXPECT_EQ(-EBUSY, pm_region_cmd(&self->t, PARTMOB_CMD_REGION_THAW,
+					SRC));
+	pm_proc_stop(&p, SIGKILL);
+}
+
+/* A destination whose QEMU cannot start refuses; the guest runs on here. */
+TEST_F_TIMEOUT(vm, refused_when_dest_not_ready, 290)
+{
+	struct serial s0, s1;
+	struct pm_proc p;
+	int i;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, wait_lines(DIR "/src.serial", 2, 120000, &s0));
+	ASSERT_LE(0, creat(DIR "/hook-fails", 0644));
+	start(_metadata, self, &p);
+	EXPECT_EQ(5, p.status) TH_LOG("start: %s\n%s", p.out, p.err);
+	EXPECT_NE(NULL, strstr(p.err, "vm hook exited with status 3"))
+		TH_LOG("%s", p.err);
+	/* Still counting here, and the destination kept nothing. */
+	ASSERT_EQ(0, wait_lines(DIR "/src.serial", s0.count + 2, 120000, &s1));
+	EXPECT_EQ(1, s1.boots);
+	/* The destination's module deletes its region as the link closes. */
+	for (i = 0; i < 100 && pm_region_exists(DST); i++)
+		pm_sleep_ms(100);
+	EXPECT_EQ(0, pm_region_exists(DST));
+	EXPECT_EQ(0, pm_region_frozen(SRC));
+	pm_proc_stop(&p, SIGKILL);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--dest-qemu"))
+		return dest_qemu();
+	if (!realpath(argv[0], self_path))
+		snprintf(self_path, sizeof(self_path), "%s", argv[0]);
+	return test_harness_run(argc, argv);
+}
