@@ -943,6 +943,8 @@ static int check_name(const char *cmd, const char *what, const char *name)
 struct src_opts {
 	const char *cmd;		/* "start", "validate" */
 	const char *to, *dest_name, *cgroup, *qmp;
+	const char *dest_names[PARTMOB_HS_PATHS_MAX];	/* one per region */
+	int ndest;
 	uint64_t downtime_ms, bandwidth, max_rounds, timeout_s;
 	bool stall_switchover, verify;
 	uint32_t npaths;
@@ -968,7 +970,11 @@ static int src_opt(void *ctx, int opt, const char *arg)
 		so->qmp = arg;
 		return -1;
 	case OPT_DEST_NAME:
-		so->dest_name = arg;
+		if (so->ndest == PARTMOB_HS_PATHS_MAX)
+			return pm_usage_error(so->cmd,
+					      "at most %d --dest-name options",
+					      PARTMOB_HS_PATHS_MAX);
+		so->dest_names[so->ndest++] = arg;
 		return check_name(so->cmd, "--dest-name", arg);
 	case OPT_DOWNTIME:
 		if (parse_uint(arg, 0, 86400000, &so->downtime_ms))
@@ -1055,33 +1061,56 @@ static const struct option src_longopts[] = {
 /* validate takes the first three; start all. */
 #define VALIDATE_LONGOPTS 3
 
+static int src_parse_n(int argc, char **argv, struct src_opts *so,
+		       struct pm_opts *o, void (*help)(FILE *), char **names,
+		       int max, int *n);
+
 static int src_parse(int argc, char **argv, struct src_opts *so,
 		     struct pm_opts *o, void (*help)(FILE *), char **name)
 {
+	int n;
+
+	return src_parse_n(argc, argv, so, o, help, name, 1, &n);
+}
+
+static int src_parse_n(int argc, char **argv, struct src_opts *so,
+		       struct pm_opts *o, void (*help)(FILE *), char **names,
+		       int max, int *n)
+{
 	struct option opts[sizeof(src_longopts) / sizeof(src_longopts[0])];
 	char why[320];
-	int ret, nargs;
-	size_t i, n = sizeof(src_longopts) / sizeof(src_longopts[0]) - 1;
+	int ret, k;
+	size_t i, no = sizeof(src_longopts) / sizeof(src_longopts[0]) - 1;
 
 	if (!strcmp(so->cmd, "validate"))
-		n = VALIDATE_LONGOPTS;
-	for (i = 0; i < n; i++)
+		no = VALIDATE_LONGOPTS;
+	for (i = 0; i < no; i++)
 		opts[i] = src_longopts[i];
-	opts[n] = (struct option){ NULL, 0, NULL, 0 };
+	opts[no] = (struct option){ NULL, 0, NULL, 0 };
 	ret = pm_mig_parse(argc, argv, so->cmd, o, opts, help, src_opt, so, 1,
-			   1, name, &nargs);
+			   max, names, n);
 	if (ret >= 0)
 		return ret;
-	ret = check_name(so->cmd, "region name", *name);
-	if (ret >= 0)
-		return ret;
+	for (k = 0; k < *n; k++) {
+		ret = check_name(so->cmd, "region name", names[k]);
+		if (ret >= 0)
+			return ret;
+	}
 	if (!so->to)
 		return pm_usage_error(so->cmd, "missing --to HOST[:PORT]");
 	if (pm_split_hostport(so->to, so->host, sizeof(so->host), so->port,
 			      sizeof(so->port), why, sizeof(why)))
 		return pm_usage_error(so->cmd, "--to %s", why);
-	if (!so->dest_name)
-		so->dest_name = *name;
+	if (*n > 1 && !so->qmp)
+		return pm_usage_error(so->cmd,
+				      "several regions move together only as the memory of one QEMU guest (--qmp)");
+	if (so->ndest && so->ndest != *n)
+		return pm_usage_error(so->cmd,
+				      "%d --dest-name for %d regions: give one per region, in order",
+				      so->ndest, *n);
+	for (k = 0; k < *n; k++)
+		so->dest_names[k] = so->ndest ? so->dest_names[k] : names[k];
+	so->dest_name = so->dest_names[0];
 	return -1;
 }
 
@@ -1254,6 +1283,26 @@ static void on_signal(int sig)
 	got_signal = sig;
 }
 
+struct run;
+
+/*
+ * --qmp: a QEMU guest whose memory backends are the regions of @runs.
+ * They share one decision (PARTMOB_CMD_MIG_COMMIT of all of them), one
+ * switch-over (when every region's policy would switch over), and one
+ * fate: a failure of one aborts all.
+ */
+struct vmgroup {
+	struct run *runs;
+	int n;
+	struct pm_vm vm;
+	int dev_fd;			/* the device-state connection */
+	bool switched;			/* vCPUs stopped, SWITCHOVER sent */
+	bool commit_sent;		/* MIG_COMMIT done */
+	bool aborting;
+	bool refused;			/* the destination refused the guest */
+	uint64_t stop_ns, dev_start_ns, dev_done_ns, resumed_ns;
+};
+
 struct run {
 	const char *name;
 	struct src_opts *so;
@@ -1270,12 +1319,10 @@ struct run {
 	bool aborting;			/* we sent ABORT (or tried to) */
 	char abort_why[400];
 	bool cg_frozen;
-	/* --qmp: the guest's QEMU, and the device-state connection. */
-	struct pm_vm *vm;
-	int dev_fd;
-	bool commit_sent;		/* MIG_COMMIT done */
-	bool refused;			/* the destination refused the guest */
-	uint64_t stop_ns, dev_start_ns, dev_done_ns, resumed_ns;
+	const char *dest_name;
+	struct vmgroup *g;		/* --qmp: the guest this region is of */
+	bool ready;			/* group: the policy would switch over */
+	bool ended;			/* final state read */
 	bool progress;			/* a progress line on stdout */
 	bool line_shown;
 	int signals;
@@ -1503,7 +1550,7 @@ static void control(struct run *r, uint32_t action, const char *name,
 	do_abort(r, NULL);
 }
 
-static void do_abort(struct run *r, const char *why)
+static void abort_one(struct run *r, const char *why)
 {
 	if (why)
 		copy_str(r->abort_why, sizeof(r->abort_why), why);
@@ -1511,94 +1558,131 @@ static void do_abort(struct run *r, const char *why)
 	control(r, PARTMOB_MIG_A_ABORT, "abort", r->abort_why);
 }
 
+/* Abort @r, and with it every other region of its guest. */
+static void do_abort(struct run *r, const char *why)
+{
+	struct vmgroup *g = r->g;
+	char other[480];
+	int i;
+
+	abort_one(r, why);
+	if (!g || g->aborting)
+		return;
+	g->aborting = true;
+	snprintf(other, sizeof(other), "region %s of the guest: %s", r->name,
+		 r->abort_why);
+	for (i = 0; i < g->n; i++)
+		if (&g->runs[i] != r && !g->runs[i].aborting &&
+		    !g->runs[i].ended)
+			abort_one(&g->runs[i], other);
+}
+
 static void switchover(struct run *r, const char *why)
 {
 	char err[PATH_MAX + 128];
 
+	if (r->g) {
+		/* The guest switches over when all its regions would. */
+		r->ready = true;
+		json_action(r, "ready", why);
+		return;
+	}
 	if (r->so->cgroup && cg_freeze(r, err, sizeof(err))) {
 		cg_thaw(r);
 		do_abort(r, err);
 		return;
 	}
-	/* vCPUs pause before the freeze: none may block holding KVM's locks. */
-	if (r->vm) {
-		if (pm_vm_stop(r->vm, err, sizeof(err))) {
-			do_abort(r, err);
-			return;
-		}
-		r->stop_ns = pm_now_ns();
-		json_action(r, "stop", "the guest's vCPUs are paused");
-	}
 	control(r, PARTMOB_MIG_A_SWITCHOVER, "switchover", why);
 }
 
 /*
- * A held source is prepared (every page is at the destination): QEMU
- * sends the device state, and once it is delivered (return-path: the
- * destination QEMU loaded it) the decision is taken.
+ * Every region of the guest would switch over: the vCPUs pause before
+ * the freeze (no vCPU thread may block in page_mkwrite holding KVM's
+ * locks), then every region switches over.
  */
-static void vm_commit(struct run *r)
+static void vm_switchover(struct vmgroup *g)
 {
-	const char *name = r->name;
-	char err[400], nlerr[320];
-	int ret;
+	struct run *r0 = &g->runs[0];
+	char err[400];
+	int i;
 
-	/*
-	 * The device state goes after the memory, as in QEMU's own
-	 * migration: loading it may write guest RAM, which must be complete.
-	 */
-	r->dev_start_ns = pm_now_ns();
-	ret = pm_vm_migrate(r->vm, r->dev_fd, err, sizeof(err));
-	if (ret) {
-		do_abort(r, err);
+	if (pm_vm_stop(&g->vm, err, sizeof(err))) {
+		do_abort(r0, err);
 		return;
 	}
-	ret = pm_vm_wait_migration(r->vm, PM_VM_QMP_TIMEOUT_MS, err,
-				   sizeof(err));
-	if (ret) {
-		do_abort(r, err);
-		return;
-	}
-	r->dev_done_ns = pm_now_ns();
-	json_action(r, "commit", "memory prepared and device state loaded");
-	ret = pm_mig_commit(r->nl, &name, 1);
-	if (ret < 0) {
-		snprintf(err, sizeof(err), "commit: %s",
-			 pm_nl_why(r->nl, ret, nlerr, sizeof(nlerr)));
-		do_abort(r, err);
-		return;
-	}
-	r->commit_sent = true;
+	g->stop_ns = pm_now_ns();
+	g->switched = true;
+	json_action(r0, "stop", "every region is ready: the guest's vCPUs are paused");
+	for (i = 0; i < g->n && !g->aborting; i++)
+		control(&g->runs[i], PARTMOB_MIG_A_SWITCHOVER, "switchover",
+			g->runs[i].abort_why);
 }
 
-/* After the decision: the destination says its guest runs; quit ours. */
-static void vm_finish(struct run *r)
+/*
+ * Every region is held in PREPARED (all pages are at the destination):
+ * QEMU sends the device state, after the memory as in QEMU's own
+ * migration, since loading it may write guest RAM; with return-path it
+ * completes once the destination QEMU has loaded it. Then the decision:
+ * MIG_COMMIT of every region at once.
+ */
+static void vm_commit(struct vmgroup *g)
 {
+	const char *names[PARTMOB_HS_PATHS_MAX];
+	struct run *r0 = &g->runs[0];
+	char err[400], nlerr[320];
+	int i, ret;
+
+	g->dev_start_ns = pm_now_ns();
+	ret = pm_vm_migrate(&g->vm, g->dev_fd, err, sizeof(err));
+	if (!ret)
+		ret = pm_vm_wait_migration(&g->vm, PM_VM_QMP_TIMEOUT_MS, err,
+					   sizeof(err));
+	if (ret) {
+		do_abort(r0, err);
+		return;
+	}
+	g->dev_done_ns = pm_now_ns();
+	json_action(r0, "commit", "memory prepared and device state loaded");
+	for (i = 0; i < g->n; i++)
+		names[i] = g->runs[i].name;
+	ret = pm_mig_commit(r0->nl, names, g->n);
+	if (ret < 0) {
+		snprintf(err, sizeof(err), "commit: %s",
+			 pm_nl_why(r0->nl, ret, nlerr, sizeof(nlerr)));
+		do_abort(r0, err);
+		return;
+	}
+	g->commit_sent = true;
+}
+
+/* After the decision: the destination says the guest runs; quit ours. */
+static void vm_finish(struct vmgroup *g)
+{
+	struct run *r0 = &g->runs[0];
 	struct pm_hs_reply rep;
 	char err[400];
 	int ret;
 
-	ret = pm_hs_recv_reply(r->dev_fd, &rep, PM_VM_QMP_TIMEOUT_MS, err,
+	ret = pm_hs_recv_reply(g->dev_fd, &rep, PM_VM_QMP_TIMEOUT_MS, err,
 			       sizeof(err));
-	if (!ret && rep.status == PARTMOB_HS_OK) {
-		r->resumed_ns = pm_now_ns();
-	} else {
-		say(r, "the destination did not confirm that the guest runs there: %s",
+	if (!ret && rep.status == PARTMOB_HS_OK)
+		g->resumed_ns = pm_now_ns();
+	else
+		say(r0, "the destination did not confirm that the guest runs there: %s",
 		    ret ? err : rep.message);
-	}
-	ret = pm_vm_quit(r->vm, err, sizeof(err));
+	ret = pm_vm_quit(&g->vm, err, sizeof(err));
 	if (ret)
-		say(r, "quitting the source QEMU: %s", err);
+		say(r0, "quitting the source QEMU: %s", err);
 }
 
 /* Before the decision: the guest runs here again. */
-static void vm_resume(struct run *r)
+static void vm_resume(struct vmgroup *g)
 {
 	char err[400];
 
-	pm_vm_cancel(r->vm);
-	if (r->vm->stopped && pm_vm_cont(r->vm, err, sizeof(err)))
-		say(r, "continuing the guest here: %s", err);
+	pm_vm_cancel(&g->vm);
+	if (g->vm.stopped && pm_vm_cont(&g->vm, err, sizeof(err)))
+		say(&g->runs[0], "continuing the guest here: %s", err);
 }
 
 /* The policy, run on every answer before the decision. */
@@ -1688,7 +1772,7 @@ static void result_json(struct run *r, const char *result)
 	json_open(&j, NULL);
 	json_str(&j, "result", result);
 	json_str(&j, "region", r->name);
-	json_str(&j, "dest_name", r->so->dest_name);
+	json_str(&j, "dest_name", r->dest_name);
 	mig_id_text(r->mig_id, id, sizeof(id));
 	json_str(&j, "mig_id", id);
 	json_str(&j, "peer", r->peer);
@@ -1704,11 +1788,11 @@ static void result_json(struct run *r, const char *result)
 	json_u64(&j, "pages_normal", PM_MIG(m, PAGES_NORMAL));
 	json_u64(&j, "throughput_bps", total ? (uint64_t)((double)
 		 PM_MIG(m, TRANSFERRED) * 1e9 / (double)total) : 0);
-	if (r->vm && r->resumed_ns) {
+	if (r->g && r->g->resumed_ns) {
 		json_u64(&j, "guest_downtime_ms",
-			 ns_to_ms(r->resumed_ns - r->stop_ns));
+			 ns_to_ms(r->g->resumed_ns - r->g->stop_ns));
 		json_u64(&j, "device_state_ms",
-			 ns_to_ms(r->dev_done_ns - r->dev_start_ns));
+			 ns_to_ms(r->g->dev_done_ns - r->g->dev_start_ns));
 	}
 	if (r->aborting && r->abort_why[0])
 		json_str(&j, "reason", r->abort_why);
@@ -1728,7 +1812,7 @@ static void summary(struct run *r, const char *result)
 
 	clear_line(r);
 	printf("%s -> %s (as %s): %s in %s, downtime %s, %" PRIu64 " rounds, %s transferred (%" PRIu64 " pages, %" PRIu64 " zero pages), %s/s on average\n",
-	       r->name, r->peer, r->so->dest_name, result,
+	       r->name, r->peer, r->dest_name, result,
 	       ms_text(total, b[0], sizeof(b[0])),
 	       ms_text(PM_MIG(m, DOWNTIME_NS), b[1], sizeof(b[1])),
 	       PM_MIG(m, ROUND),
@@ -1737,11 +1821,13 @@ static void summary(struct run *r, const char *result)
 	       pm_human(total ? (uint64_t)((double)PM_MIG(m, TRANSFERRED) *
 					   1e9 / (double)total) : 0,
 			b[3], sizeof(b[3])));
-	if (r->vm && r->resumed_ns)
+	if (r->g && r->g->resumed_ns && r == &r->g->runs[r->g->n - 1])
 		printf("guest: paused %s (stop here to running there): memory %s, device state %s\n",
-		       ms_text(r->resumed_ns - r->stop_ns, b[0], sizeof(b[0])),
-		       ms_text(PM_MIG(m, DOWNTIME_NS), b[1], sizeof(b[1])),
-		       ms_text(r->dev_done_ns - r->dev_start_ns, b[2],
+		       ms_text(r->g->resumed_ns - r->g->stop_ns, b[0],
+			       sizeof(b[0])),
+		       ms_text(r->g->dev_start_ns - r->g->stop_ns, b[1],
+			       sizeof(b[1])),
+		       ms_text(r->g->dev_done_ns - r->g->dev_start_ns, b[2],
 			       sizeof(b[2])));
 	if (r->so->verify && PM_MIG(m, STATE) == PARTMOB_MIG_S_COMPLETED)
 		printf("verified: both copies hash alike; the check added %s to the downtime\n",
@@ -1754,108 +1840,98 @@ static void summary(struct run *r, const char *result)
  * QEMU on the regions (which exist there now, frozen) and answers once it
  * waits for the device state. A refusal aborts the migration.
  */
-static void vm_connect(struct run *r, const struct pm_hs_hello *h)
+static void vm_connect(struct vmgroup *g, const struct pm_hs_hello *h)
 {
+	struct run *r0 = &g->runs[0];
 	struct pm_hs_hello dh = *h;
 	struct pm_hs_reply rep;
 	char why[800], addr[300];
-	int ret;
+	int i, ret;
 
 	dh.op = PARTMOB_HS_OP_DEVICE_STATE;
-	dh.npaths = 1;
-	dh.paths[0].size = h->region_size;
-	snprintf(dh.paths[0].path, sizeof(dh.paths[0].path), "/dev/partmob/%s",
-		 r->so->dest_name);
+	dh.npaths = (uint32_t)g->n;
+	for (i = 0; i < g->n; i++) {
+		dh.paths[i].size = PM_MIG(&g->runs[i].m, TOTAL_BYTES);
+		snprintf(dh.paths[i].path, sizeof(dh.paths[i].path),
+			 "/dev/partmob/%s", g->runs[i].dest_name);
+	}
 	/* The destination starts QEMU before it answers. */
-	ret = pm_hs_exchange_wait(r->so->host, r->so->port, &dh, &rep,
-				  &r->dev_fd, addr, sizeof(addr), why,
+	ret = pm_hs_exchange_wait(r0->so->host, r0->so->port, &dh, &rep,
+				  &g->dev_fd, addr, sizeof(addr), why,
 				  sizeof(why), 2 * PM_VM_QMP_TIMEOUT_MS);
 	if (ret) {
-		do_abort(r, why);
+		do_abort(r0, why);
 		return;
 	}
 	if (rep.status != PARTMOB_HS_OK) {
 		snprintf(why, sizeof(why), "%s refused the guest (%s): %s", addr,
 			 pm_hs_status_name(rep.status),
 			 rep.message[0] ? rep.message : "no reason given");
-		r->refused = true;
-		do_abort(r, why);
+		g->refused = true;
+		do_abort(r0, why);
 	}
 }
 
-/* Watch and steer until the end. Return: the exit code. */
-static int run_source(struct run *r)
+/*
+ * Read the state of @r's migration after its control file woke @p (or
+ * the tick), report changes. Return: -1 to go on, or an exit code.
+ */
+static int watch(struct run *r, const struct pollfd *p, int pr)
 {
-	struct pollfd p = { .fd = r->ctl, .events = POLLIN };
 	char err[320];
 	uint64_t cnt, state;
 	bool ended;
 	int ret;
 
-	for (;;) {
-		ret = poll(&p, 1, POLL_MS);
-		if (ret < 0 && errno != EINTR) {
-			say(r, "poll: %s", strerror(errno));
-			return PM_EXIT_FAIL;
-		}
-		ended = ret > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
-		if (ret > 0 && (p.revents & POLLIN) &&
-		    read(r->ctl, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN &&
-		    errno != EINTR && !ended) {
-			say(r, "reading the control file: %s", strerror(errno));
-			return PM_EXIT_FAIL;
-		}
-		if (got_signal)
-			on_interrupt(r);
-		if (r->signals > 1) {
-			say(r, "stopped watching; see '%s status %s'", pm_prog,
-			    r->name);
-			return PM_EXIT_FAIL;
-		}
-		ret = pm_mig_get_fd(r->nl, r->ctl, &r->m);
-		if (ret < 0) {
-			say(r, "reading the migration's state: %s%s",
-			    pm_nl_why(r->nl, ret, err, sizeof(err)),
-			    src_before_decision(PM_MIG(&r->m, STATE)) ?
-			    "; giving up aborts it" : "");
-			return PM_EXIT_FAIL;
-		}
-		if (PM_MIG(&r->m, ID) != r->mig_id ||
-		    PM_MIG(&r->m, ROLE) != PARTMOB_MIG_SOURCE) {
-			if (ended) {
-				say(r, "the region's migration is no longer ours");
-				return PM_EXIT_FAIL;
-			}
-			continue;	/* the previous migration, still */
-		}
-		state = PM_MIG(&r->m, STATE);
-		if (!r->have || state != r->last_state ||
-		    PM_MIG(&r->m, ROUND) != r->last_round) {
-			if (r->o->json)
-				json_state(r);
-			r->last_state = state;
-			r->last_round = PM_MIG(&r->m, ROUND);
-			r->have = true;
-		}
-		if (r->progress)
-			progress_line(r);
-		if (ended || state == PARTMOB_MIG_S_COMPLETED ||
-		    state == PARTMOB_MIG_S_FAILED)
-			break;
-		if (!r->aborting)
-			policy(r);
-		if (r->vm && !r->aborting && !r->commit_sent &&
-		    state == PARTMOB_MIG_S_PREPARED)
-			vm_commit(r);
+	ended = pr > 0 && (p->revents & (POLLHUP | POLLERR | POLLNVAL));
+	if (pr > 0 && (p->revents & POLLIN) &&
+	    read(r->ctl, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN &&
+	    errno != EINTR && !ended) {
+		say(r, "reading the control file: %s", strerror(errno));
+		return PM_EXIT_FAIL;
 	}
-
+	ret = pm_mig_get_fd(r->nl, r->ctl, &r->m);
+	if (ret < 0) {
+		say(r, "reading the migration's state: %s%s",
+		    pm_nl_why(r->nl, ret, err, sizeof(err)),
+		    src_before_decision(PM_MIG(&r->m, STATE)) ?
+		    "; giving up aborts it" : "");
+		return PM_EXIT_FAIL;
+	}
+	if (PM_MIG(&r->m, ID) != r->mig_id ||
+	    PM_MIG(&r->m, ROLE) != PARTMOB_MIG_SOURCE) {
+		if (ended) {
+			say(r, "the region's migration is no longer ours");
+			return PM_EXIT_FAIL;
+		}
+		return -1;	/* the previous migration, still */
+	}
 	state = PM_MIG(&r->m, STATE);
+	if (!r->have || state != r->last_state ||
+	    PM_MIG(&r->m, ROUND) != r->last_round) {
+		if (r->o->json)
+			json_state(r);
+		r->last_state = state;
+		r->last_round = PM_MIG(&r->m, ROUND);
+		r->have = true;
+	}
+	if (r->progress)
+		progress_line(r);
+	if (ended || state == PARTMOB_MIG_S_COMPLETED ||
+	    state == PARTMOB_MIG_S_FAILED)
+		r->ended = true;
+	return -1;
+}
+
+/* The region's result, once ended. Return: the exit code. */
+static int finish(struct run *r)
+{
+	uint64_t state = PM_MIG(&r->m, STATE);
+
 	/* Decided, but the destination's resume was not confirmed. */
 	if (state == PARTMOB_MIG_S_COMPLETED && r->m.error[0])
 		state = PARTMOB_MIG_S_COMMITTED;
 	if (state == PARTMOB_MIG_S_COMPLETED) {
-		if (r->vm)
-			vm_finish(r);
 		if (r->o->json)
 			result_json(r, "completed");
 		else
@@ -1864,8 +1940,6 @@ static int run_source(struct run *r)
 	}
 	if (state == PARTMOB_MIG_S_FAILED) {
 		cg_thaw(r);
-		if (r->vm)
-			vm_resume(r);
 		if (r->o->json)
 			result_json(r, r->aborting ? "aborted" : "failed");
 		else
@@ -1882,13 +1956,114 @@ static int run_source(struct run *r)
 		if (r->o->json)
 			result_json(r, "committed");
 		say(r, "committed, but the destination's confirmation never arrived; the region is retired here: check the destination ('%s status %s' there, and '%s recover %s' if it is in doubt)",
-		    pm_prog, r->so->dest_name, pm_prog, r->so->dest_name);
+		    pm_prog, r->dest_name, pm_prog, r->dest_name);
 		return PM_EXIT_INDOUBT;
 	}
 	if (r->o->json)
 		result_json(r, "error");
 	say(r, "the migration ended in state %s", pm_mig_state_name(state));
 	return PM_EXIT_FAIL;
+}
+
+/*
+ * A guest's regions: watch all, steer each with the policy, switch over
+ * together, decide together. Return: the exit code.
+ */
+static int run_group(struct vmgroup *g)
+{
+	struct pollfd p[PARTMOB_HS_PATHS_MAX];
+	int i, pr, ret, ended, ready, prepared, worst = PM_EXIT_OK;
+	bool completed = true;
+
+	for (i = 0; i < g->n; i++)
+		p[i] = (struct pollfd){ .fd = g->runs[i].ctl, .events = POLLIN };
+	for (;;) {
+		pr = poll(p, (nfds_t)g->n, POLL_MS);
+		if (pr < 0 && errno != EINTR) {
+			say(&g->runs[0], "poll: %s", strerror(errno));
+			return PM_EXIT_FAIL;
+		}
+		if (got_signal)
+			on_interrupt(&g->runs[0]);
+		if (g->runs[0].signals > 1) {
+			say(&g->runs[0], "stopped watching; see '%s status'",
+			    pm_prog);
+			return PM_EXIT_FAIL;
+		}
+		ended = ready = prepared = 0;
+		for (i = 0; i < g->n; i++) {
+			struct run *r = &g->runs[i];
+
+			if (!r->ended) {
+				ret = watch(r, &p[i], pr);
+				if (ret >= 0)
+					return ret;
+			}
+			ended += r->ended;
+			if (r->ended &&
+			    PM_MIG(&r->m, STATE) != PARTMOB_MIG_S_COMPLETED &&
+			    !g->aborting)
+				do_abort(r, r->m.error[0] ? r->m.error :
+					 "the migration failed");
+			if (!r->aborting && !r->ended)
+				policy(r);
+			ready += r->ready &&
+				 PM_MIG(&r->m, STATE) == PARTMOB_MIG_S_WAITING;
+			prepared += PM_MIG(&r->m, STATE) ==
+				    PARTMOB_MIG_S_PREPARED;
+		}
+		if (ended == g->n)
+			break;
+		if (g->aborting)
+			continue;
+		if (!g->switched && ready == g->n)
+			vm_switchover(g);
+		else if (g->switched && !g->commit_sent && prepared == g->n)
+			vm_commit(g);
+	}
+	for (i = 0; i < g->n; i++)
+		completed &= PM_MIG(&g->runs[i].m, STATE) ==
+			     PARTMOB_MIG_S_COMPLETED;
+	if (completed)
+		vm_finish(g);
+	else
+		vm_resume(g);
+	for (i = 0; i < g->n; i++) {
+		ret = finish(&g->runs[i]);
+		if (ret > worst)
+			worst = ret;
+	}
+	if (g->refused && worst == PM_EXIT_MIGFAIL)
+		worst = PM_EXIT_REFUSED;
+	return worst;
+}
+
+/* Watch and steer until the end. Return: the exit code. */
+static int run_source(struct run *r)
+{
+	struct pollfd p = { .fd = r->ctl, .events = POLLIN };
+	int pr, ret;
+
+	while (!r->ended) {
+		pr = poll(&p, 1, POLL_MS);
+		if (pr < 0 && errno != EINTR) {
+			say(r, "poll: %s", strerror(errno));
+			return PM_EXIT_FAIL;
+		}
+		if (got_signal)
+			on_interrupt(r);
+		if (r->signals > 1) {
+			say(r, "stopped watching; see '%s status %s'", pm_prog,
+			    r->name);
+			return PM_EXIT_FAIL;
+		}
+		ret = watch(r, &p, pr);
+		if (ret >= 0)
+			return ret;
+		if (!r->aborting && !r->ended)
+			policy(r);
+	}
+	return finish(r);
 }
 
 static void start_help(FILE *f)
@@ -1944,6 +2119,59 @@ static void start_help(FILE *f)
 		pm_prog, PARTMOB_HS_PORT, PARTMOB_HS_PATHS_MAX);
 }
 
+/*
+ * Handshake and MIG_START of region @r->name as @r->dest_name; @h is
+ * filled. @id: the migration id to use (0: the hello's random one).
+ * Return: -1 when started, or the exit code (reported).
+ */
+static int start_region(struct run *r, uint16_t op, uint64_t id,
+			struct pm_hs_hello *h)
+{
+	struct src_opts *so = r->so;
+	struct pm_mig_start ms = { 0 };
+	struct pm_hs_reply rep;
+	char why[400], what[64];
+	int fd, ret;
+
+	snprintf(what, sizeof(what), "start %s", r->name);
+	so->dest_name = r->dest_name;
+	ret = src_hello(r->nl, so, r->name, op, h);
+	if (ret >= 0)
+		return ret;
+	if (id)
+		h->mig_id = id;
+	r->mig_id = h->mig_id;
+	ret = pm_hs_exchange(so->host, so->port, h, &rep, &fd, r->peer,
+			     sizeof(r->peer), why, sizeof(why));
+	if (ret) {
+		fprintf(stderr, "%s: %s: %s\n", pm_prog, what, why);
+		return PM_EXIT_FAIL;
+	}
+	if (rep.status != PARTMOB_HS_OK) {
+		close(fd);
+		return refused(so, r->o, r->name, r->peer, &rep);
+	}
+	ms.name = r->name;
+	ms.role = PARTMOB_MIG_SOURCE;
+	ms.fd = fd;
+	ms.mig_id = h->mig_id;
+	ms.peer = r->peer;
+	ms.peer_boot_id = rep.boot_id;
+	ms.max_bandwidth = so->bandwidth;
+	ms.flags = so->verify ? PARTMOB_MIG_F_VERIFY : 0;
+	if (op == PARTMOB_HS_OP_MIGRATE_HELD)
+		ms.flags |= PARTMOB_MIG_F_HOLD;
+	r->t0 = pm_now_ns();
+	ret = pm_mig_start(r->nl, &ms, &r->ctl);
+	/* The module holds its own reference to the socket. */
+	close(fd);
+	if (ret < 0)
+		return nl_fail(what, r->nl, ret);
+	/* The first answer, for the device-state hello's sizes. */
+	pm_mig_get_fd(r->nl, r->ctl, &r->m);
+	return -1;
+}
+
 int cmd_start(int argc, char **argv, struct pm_opts *o)
 {
 	struct src_opts so = {
@@ -1952,60 +2180,39 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sigaction old_int, old_term;
-	struct pm_mig_start ms = { 0 };
-	struct run r = { .dev_fd = -1 };
-	struct pm_vm vm;
+	struct run runs[PARTMOB_HS_PATHS_MAX];
+	struct vmgroup g = { .runs = runs, .dev_fd = -1 };
 	struct pm_hs_hello h;
-	struct pm_hs_reply rep;
 	struct pm_nl nl;
 	char why[400], what[64];
-	char *name;
-	int fd, ret;
+	char *names[PARTMOB_HS_PATHS_MAX];
+	int i, n, ret, started = 0;
+	uint16_t op;
 
-	ret = src_parse(argc, argv, &so, o, start_help, &name);
+	ret = src_parse_n(argc, argv, &so, o, start_help, names,
+			  PARTMOB_HS_PATHS_MAX, &n);
 	if (ret >= 0)
 		return ret;
-	snprintf(what, sizeof(what), "start %s", name);
+	snprintf(what, sizeof(what), "start %s%s", names[0],
+		 n > 1 ? " ..." : "");
 	ret = pm_nl_open(&nl);
 	if (ret)
 		return ret;
-	ret = src_hello(&nl, &so, name, so.qmp ? PARTMOB_HS_OP_MIGRATE_HELD :
-			PARTMOB_HS_OP_MIGRATE, &h);
-	if (ret >= 0)
-		goto out_nl;
-
-	r = (struct run){
-		.name = name, .so = &so, .o = o, .nl = &nl, .ctl = -1,
-		.mig_id = h.mig_id, .dev_fd = -1,
-		.progress = !o->json && isatty(STDOUT_FILENO),
-	};
 	if (so.qmp) {
-		ret = pm_vm_open(&vm, so.qmp, true, PM_VM_QMP_TIMEOUT_MS, why,
+		ret = pm_vm_open(&g.vm, so.qmp, true, PM_VM_QMP_TIMEOUT_MS, why,
 				 sizeof(why));
 		if (ret) {
 			fprintf(stderr, "%s: %s: %s\n", pm_prog, what, why);
 			ret = PM_EXIT_FAIL;
 			goto out_nl;
 		}
-		if (strcmp(vm.status, "running") && strcmp(vm.status, "paused")) {
+		if (strcmp(g.vm.status, "running") &&
+		    strcmp(g.vm.status, "paused")) {
 			fprintf(stderr, "%s: %s: the guest at %s is %s, not running or paused\n",
-				pm_prog, what, so.qmp, vm.status);
+				pm_prog, what, so.qmp, g.vm.status);
 			ret = PM_EXIT_FAIL;
 			goto out_vm;
 		}
-		r.vm = &vm;
-	}
-	ret = pm_hs_exchange(so.host, so.port, &h, &rep, &fd, r.peer,
-			     sizeof(r.peer), why, sizeof(why));
-	if (ret) {
-		fprintf(stderr, "%s: %s: %s\n", pm_prog, what, why);
-		ret = PM_EXIT_FAIL;
-		goto out_vm;
-	}
-	if (rep.status != PARTMOB_HS_OK) {
-		close(fd);
-		ret = refused(&so, o, name, r.peer, &rep);
-		goto out_vm;
 	}
 
 	/* From here on, an interrupt aborts rather than kills. */
@@ -2014,39 +2221,46 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 	sigaction(SIGTERM, &sa, &old_term);
 	signal(SIGPIPE, SIG_IGN);
 
-	ms.name = name;
-	ms.role = PARTMOB_MIG_SOURCE;
-	ms.fd = fd;
-	ms.mig_id = h.mig_id;
-	ms.peer = r.peer;
-	ms.peer_boot_id = rep.boot_id;
-	ms.max_bandwidth = so.bandwidth;
-	ms.flags = so.verify ? PARTMOB_MIG_F_VERIFY : 0;
-	if (r.vm)
-		ms.flags |= PARTMOB_MIG_F_HOLD;
-	r.t0 = pm_now_ns();
-	ret = pm_mig_start(&nl, &ms, &r.ctl);
-	/* The module holds its own reference to the socket. */
-	close(fd);
-	if (ret < 0) {
-		ret = nl_fail(what, &nl, ret);
-		goto out_sig;
+	op = so.qmp ? PARTMOB_HS_OP_MIGRATE_HELD : PARTMOB_HS_OP_MIGRATE;
+	for (i = 0; i < n; i++) {
+		runs[i] = (struct run){
+			.name = names[i], .dest_name = so.dest_names[i],
+			.so = &so, .o = o, .nl = &nl, .ctl = -1,
+			.g = so.qmp ? &g : NULL,
+			.progress = !o->json && isatty(STDOUT_FILENO) && n == 1,
+		};
+		ret = start_region(&runs[i], op, i ? runs[0].mig_id : 0, &h);
+		if (ret >= 0)
+			break;
+		started++;
 	}
-	if (r.vm)
-		vm_connect(&r, &h);
-	ret = run_source(&r);
-	if (r.refused && ret == PM_EXIT_MIGFAIL)
-		ret = PM_EXIT_REFUSED;
+	if (!so.qmp) {
+		if (started)
+			ret = run_source(&runs[0]);
+		goto out_ctl;
+	}
+	g.n = started;
+	if (started < n) {
+		/* The guest moves whole or not at all. */
+		if (started)
+			do_abort(&runs[0], "another region of the guest could not start");
+		if (started)
+			run_group(&g);
+		goto out_ctl;
+	}
+	vm_connect(&g, &h);
+	ret = run_group(&g);
+out_ctl:
 	/* After the end (or on our failure: then closing aborts). */
-	close(r.ctl);
-out_sig:
+	for (i = 0; i < started; i++)
+		close(runs[i].ctl);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 out_vm:
-	if (r.dev_fd >= 0)
-		close(r.dev_fd);
-	if (r.vm)
-		pm_vm_close(&vm);
+	if (g.dev_fd >= 0)
+		close(g.dev_fd);
+	if (so.qmp)
+		pm_vm_close(&g.vm);
 out_nl:
 	pm_nl_close(&nl);
 	return ret;

@@ -5,8 +5,11 @@
  * guest has -cpu max; TCG if /dev/kvm cannot be had) in the host's
  * qemu-system-x86_64, with its RAM on a region, between two network
  * namespaces. On the destination it goes on counting from exactly where
- * it stopped, never boots again, and the source QEMU quits; a destination
- * whose QEMU cannot start refuses, and the guest runs on at the source.
+ * it stopped, never boots again, finds its memory intact, and the source
+ * QEMU quits; a destination whose QEMU cannot start refuses, and the guest
+ * runs on at the source. Built twice: vm (one memory backend), and
+ * vm_group (PM_VM_GROUP: two backends as NUMA nodes, two regions with one
+ * decision; and an abort during pre-copy).
  *
  * The test binary is also the --vm-hook: run as "vm --dest-qemu" it
  * starts the destination QEMU from the hook's environment.
@@ -28,7 +31,10 @@
 #define DIR "/tmp/kst-vm"
 #define SRC "vm-src"
 #define DST "vm-dst"
-#define RAM "32M"
+#define SRC2 "vm-src2"
+#define DST2 "vm-dst2"
+#define RAM "64M"
+#define HALF "32M"
 #define PORT "7791"
 #define STEP (1u << 14)	/* PMGUEST_STEP */
 
@@ -39,17 +45,23 @@ static const char *accel(void)
 	return access("/dev/kvm", R_OK | W_OK) ? "tcg" : "kvm";
 }
 
-/* Start QEMU on region @name; -incoming defer -S if @incoming. */
-static pid_t qemu(const char *name, const char *qmp, const char *serial,
-		  const char *log, int incoming)
+/*
+ * Start QEMU with its RAM on region @name, or on regions @name and
+ * @name2 as two NUMA nodes; -incoming defer -S if @incoming.
+ */
+static pid_t qemu(const char *name, const char *name2, const char *qmp,
+		  const char *serial, const char *log, int incoming)
 {
-	char mem[128], qmpa[128], ser[128], elf[128];
-	const char *argv[40];
+	char mem[128], mem2[128], qmpa[128], ser[128], elf[128];
+	const char *argv[48];
 	int n = 0;
 
 	snprintf(mem, sizeof(mem),
-		 "memory-backend-file,id=m,mem-path=/dev/partmob/%s,size=" RAM
-		 ",share=on", name);
+		 "memory-backend-file,id=m,mem-path=/dev/partmob/%s,size=%s,share=on",
+		 name, name2 ? HALF : RAM);
+	snprintf(mem2, sizeof(mem2),
+		 "memory-backend-file,id=m2,mem-path=/dev/partmob/%s,size=" HALF
+		 ",share=on", name2 ? name2 : "");
 	snprintf(qmpa, sizeof(qmpa), "unix:%s,server=on,wait=off", qmp);
 	snprintf(ser, sizeof(ser), "file:%s", serial);
 	snprintf(elf, sizeof(elf), DIR "/pmguest.elf");
@@ -62,10 +74,19 @@ static pid_t qemu(const char *name, const char *qmp, const char *serial,
 	argv[n++] = "-no-user-config";
 	argv[n++] = "-m";
 	argv[n++] = RAM;
-	argv[n++] = "-machine";
-	argv[n++] = "pc,memory-backend=m";
 	argv[n++] = "-object";
 	argv[n++] = mem;
+	if (name2) {
+		argv[n++] = "-object";
+		argv[n++] = mem2;
+		argv[n++] = "-numa";
+		argv[n++] = "node,memdev=m";
+		argv[n++] = "-numa";
+		argv[n++] = "node,memdev=m2";
+	} else {
+		argv[n++] = "-machine";
+		argv[n++] = "pc,memory-backend=m";
+	}
 	argv[n++] = "-kernel";
 	argv[n++] = elf;
 	argv[n++] = "-serial";
@@ -85,14 +106,19 @@ static pid_t qemu(const char *name, const char *qmp, const char *serial,
 static int dest_qemu(void)
 {
 	const char *qmp = getenv("PARTMOB_VM_QMP");
-	const char *regions = getenv("PARTMOB_VM_REGIONS");
+	const char *env = getenv("PARTMOB_VM_REGIONS");
+	char regions[160], *second;
 	pid_t pid;
 
-	if (!qmp || !regions || strchr(regions, ' '))
+	if (!qmp || !env)
 		return 2;
+	snprintf(regions, sizeof(regions), "%s", env);
+	second = strchr(regions, ' ');
+	if (second)
+		*second++ = '\0';
 	if (!access(DIR "/hook-fails", F_OK))
 		return 3;	/* the test wants a destination not ready */
-	pid = qemu(regions, qmp, DIR "/dst.serial", DIR "/dst.log", 1);
+	pid = qemu(regions, second, qmp, DIR "/dst.serial", DIR "/dst.log", 1);
 	if (pid < 0)
 		return 4;
 	FILE *f = fopen(DIR "/dst.pid", "w");
@@ -107,7 +133,7 @@ static int dest_qemu(void)
 /* Lines "C n" of a serial log: the first and last n, how many, boots. */
 struct serial {
 	unsigned long first, last;
-	int count, boots;
+	int count, boots, bad;
 };
 
 static void read_serial(const char *path, struct serial *s)
@@ -123,6 +149,8 @@ static void read_serial(const char *path, struct serial *s)
 	while (fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, "PMGUEST BOOT", 12))
 			s->boots++;
+		if (!strncmp(line, "BAD ", 4))
+			s->bad++;
 		if (sscanf(line, "C %lu", &v) == 1 && strchr(line, '\n')) {
 			if (!s->count++)
 				s->first = v;
@@ -236,12 +264,6 @@ FIXTURE_SETUP(vm)
 	ret = pm_hosts_setup(&self->h);
 	ASSERT_EQ(0, ret) TH_LOG("hosts: %s", self->h.err);
 
-	ASSERT_EQ(0, pm_region_create(&self->t, SRC, 32 << 20, -1, -1, -1,
-				      0600));
-	self->src = qemu(SRC, DIR "/src.qmp", DIR "/src.serial",
-			 DIR "/src.log", 0);
-	ASSERT_LT(0, self->src);
-
 	snprintf(hook, sizeof(hook), "%s --dest-qemu", self_path);
 	argv[0] = "listen";
 	argv[1] = "--address";
@@ -278,56 +300,112 @@ FIXTURE_TEARDOWN(vm)
 	tnl_close(&self->t);
 }
 
-static void start(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
-		  struct pm_proc *p)
+/* The source guest: one 64 MiB region, or two of 32 MiB (@group). */
+static void source(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
+		   int group, struct serial *s)
 {
-	struct pm_spawn_opts o = { .netns = self->h.ns[0] };
-	const char *argv[] = {
-		"start", SRC, "--to", PM_HOST_B_ADDR ":" PORT,
-		"--dest-name", DST, "--qmp", DIR "/src.qmp",
-		"--downtime-limit", "500", "--json", NULL
-	};
-
-	ASSERT_EQ(0, pm_spawn_ctl(p, &o, argv));
-	ASSERT_EQ(0, pm_proc_wait(p, 280000)) TH_LOG("start hangs");
+	ASSERT_EQ(0, pm_region_create(&self->t, SRC, (group ? 32 : 64) << 20,
+				      -1, -1, -1, 0600));
+	if (group)
+		ASSERT_EQ(0, pm_region_create(&self->t, SRC2, 32 << 20, -1, -1,
+					      -1, 0600));
+	self->src = qemu(SRC, group ? SRC2 : NULL, DIR "/src.qmp",
+			 DIR "/src.serial", DIR "/src.log", 0);
+	ASSERT_LT(0, self->src);
+	ASSERT_EQ(0, wait_lines(DIR "/src.serial", 2, 120000, s))
+		TH_LOG("the guest does not count at the source");
 }
 
-/* The guest moves and goes on counting there; the source QEMU quits. */
-TEST_F_TIMEOUT(vm, moves_and_continues, 290)
+/* partmobctl start --qmp in host A; @wait: until it exits. */
+static void start(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
+		  struct pm_proc *p, int group, const char *bw, int wait)
+{
+	struct pm_spawn_opts o = { .netns = self->h.ns[0] };
+	const char *argv[24];
+	int n = 0;
+
+	argv[n++] = "start";
+	argv[n++] = SRC;
+	if (group)
+		argv[n++] = SRC2;
+	argv[n++] = "--to";
+	argv[n++] = PM_HOST_B_ADDR ":" PORT;
+	argv[n++] = "--dest-name";
+	argv[n++] = DST;
+	if (group) {
+		argv[n++] = "--dest-name";
+		argv[n++] = DST2;
+	}
+	argv[n++] = "--qmp";
+	argv[n++] = DIR "/src.qmp";
+	argv[n++] = "--downtime-limit";
+	argv[n++] = "500";
+	if (bw) {
+		argv[n++] = "--max-bandwidth";
+		argv[n++] = bw;
+	}
+	argv[n++] = "--json";
+	argv[n] = NULL;
+	ASSERT_EQ(0, pm_spawn_ctl(p, &o, argv));
+	if (wait)
+		ASSERT_EQ(0, pm_proc_wait(p, 250000)) TH_LOG("start hangs");
+}
+
+/*
+ * After a completed move: the source QEMU quit where the guest stopped,
+ * and the destination's guest goes on from exactly there, intact.
+ */
+static void moved(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
+		  struct pm_proc *p)
 {
 	struct serial s, d;
-	struct pm_proc p;
-	pid_t dst;
 
-	if (self->skip)
-		SKIP(return, "%s", self->skip);
-	ASSERT_EQ(0, wait_lines(DIR "/src.serial", 2, 120000, &s))
-		TH_LOG("the guest does not count at the source");
-	start(_metadata, self, &p);
-	if (p.status) {
+	if (p->status) {
 		pm_proc_read(&self->listener);
 		TH_LOG("listener: %s", self->listener.err);
 	}
-	ASSERT_EQ(0, p.status) TH_LOG("start: %s\n%s", p.out, p.err);
-	EXPECT_NE(NULL, strstr(p.out, "\"guest_downtime_ms\""))
-		TH_LOG("%s", p.out);
-	/* The source QEMU quit; its last line is where the guest stopped. */
+	ASSERT_EQ(0, p->status) TH_LOG("start: %s\n%s", p->out, p->err);
+	EXPECT_NE(NULL, strstr(p->out, "\"guest_downtime_ms\""))
+		TH_LOG("%s", p->out);
 	EXPECT_EQ(1, exited(self->src, 20000));
 	self->src = -1;
 	read_serial(DIR "/src.serial", &s);
-	dst = read_pid(DIR "/dst.pid");
-	ASSERT_LT(0, dst);
+	ASSERT_LT(0, read_pid(DIR "/dst.pid"));
 	ASSERT_EQ(0, wait_lines(DIR "/dst.serial", 2, 120000, &d))
 		TH_LOG("the guest does not count at the destination");
 	EXPECT_EQ(0, d.boots);
 	EXPECT_EQ(1, s.boots);
+	EXPECT_EQ(0, s.bad + d.bad);
 	EXPECT_EQ(s.last + STEP, d.first)
 		TH_LOG("source stopped at %lu, destination went on at %lu",
 		       s.last, d.first);
-	/* The destination region is thawed and in use; the source retired. */
+	/* The destination regions are thawed; the source ones retired. */
 	EXPECT_EQ(0, pm_region_frozen(DST));
 	EXPECT_EQ(-EBUSY, pm_region_cmd(&self->t, PARTMOB_CMD_REGION_THAW,
 					SRC));
+}
+
+static void wait_gone(const char *name)
+{
+	int i;
+
+	/* The destination's module deletes a failed region as it ends. */
+	for (i = 0; i < 100 && pm_region_exists(name); i++)
+		pm_sleep_ms(100);
+}
+
+#if !PM_VM_GROUP
+/* The guest moves and goes on counting there; the source QEMU quits. */
+TEST_F_TIMEOUT(vm, moves_and_continues, 290)
+{
+	struct serial s;
+	struct pm_proc p;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	source(_metadata, self, 0, &s);
+	start(_metadata, self, &p, 0, NULL, 1);
+	moved(_metadata, self, &p);
 	pm_proc_stop(&p, SIGKILL);
 }
 
@@ -336,26 +414,78 @@ TEST_F_TIMEOUT(vm, refused_when_dest_not_ready, 290)
 {
 	struct serial s0, s1;
 	struct pm_proc p;
-	int i;
 
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
-	ASSERT_EQ(0, wait_lines(DIR "/src.serial", 2, 120000, &s0));
+	source(_metadata, self, 0, &s0);
 	ASSERT_LE(0, creat(DIR "/hook-fails", 0644));
-	start(_metadata, self, &p);
+	start(_metadata, self, &p, 0, NULL, 1);
 	EXPECT_EQ(5, p.status) TH_LOG("start: %s\n%s", p.out, p.err);
 	EXPECT_NE(NULL, strstr(p.err, "vm hook exited with status 3"))
 		TH_LOG("%s", p.err);
 	/* Still counting here, and the destination kept nothing. */
 	ASSERT_EQ(0, wait_lines(DIR "/src.serial", s0.count + 2, 120000, &s1));
 	EXPECT_EQ(1, s1.boots);
-	/* The destination's module deletes its region as the link closes. */
-	for (i = 0; i < 100 && pm_region_exists(DST); i++)
-		pm_sleep_ms(100);
+	wait_gone(DST);
 	EXPECT_EQ(0, pm_region_exists(DST));
 	EXPECT_EQ(0, pm_region_frozen(SRC));
 	pm_proc_stop(&p, SIGKILL);
 }
+#else
+/* Two memory backends (NUMA nodes), two regions, one decision. */
+TEST_F_TIMEOUT(vm, group_moves_together, 290)
+{
+	struct serial s;
+	struct pm_proc p;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	source(_metadata, self, 1, &s);
+	start(_metadata, self, &p, 1, NULL, 1);
+	moved(_metadata, self, &p);
+	EXPECT_EQ(0, pm_region_frozen(DST2));
+	EXPECT_EQ(-EBUSY, pm_region_cmd(&self->t, PARTMOB_CMD_REGION_THAW,
+					SRC2));
+	pm_proc_stop(&p, SIGKILL);
+}
+
+/*
+ * Interrupted during pre-copy: both regions abort, the guest counts on at
+ * the source, and the destination quits its QEMU and deletes the regions.
+ */
+TEST_F_TIMEOUT(vm, abort_midway, 290)
+{
+	struct serial s0, s1;
+	struct pm_mig_info mi;
+	struct pm_proc p;
+	pid_t dst;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	source(_metadata, self, 1, &s0);
+	start(_metadata, self, &p, 1, "2M", 0);
+	/* Pre-copy is under way, and the destination QEMU waits. */
+	ASSERT_EQ(0, pm_mig_wait_state(SRC, PARTMOB_MIG_S_ROUND, 60000, &mi))
+		TH_LOG("state %s: %s", pm_mig_state_name(mi.state), mi.error);
+	ASSERT_TRUE(pm_proc_alive(&p)) TH_LOG("start ended early: %s", p.err);
+	kill(p.pid, SIGINT);
+	ASSERT_EQ(0, pm_proc_wait(&p, 60000));
+	EXPECT_EQ(6, p.status) TH_LOG("start: %s\n%s", p.out, p.err);
+	ASSERT_EQ(0, wait_lines(DIR "/src.serial", s0.count + 2, 120000, &s1));
+	EXPECT_EQ(1, s1.boots);
+	EXPECT_EQ(0, s1.bad);
+	EXPECT_EQ(0, pm_region_frozen(SRC));
+	EXPECT_EQ(0, pm_region_frozen(SRC2));
+	wait_gone(DST);
+	wait_gone(DST2);
+	EXPECT_EQ(0, pm_region_exists(DST));
+	EXPECT_EQ(0, pm_region_exists(DST2));
+	dst = read_pid(DIR "/dst.pid");
+	if (dst > 0)
+		EXPECT_EQ(1, exited(dst, 20000));
+	pm_proc_stop(&p, SIGKILL);
+}
+#endif
 
 int main(int argc, char **argv)
 {

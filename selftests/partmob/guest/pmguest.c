@@ -2,15 +2,20 @@
 /*
  * pmguest: the tiny KVM guest of the vm selftest and of `make demo`. A
  * 32-bit multiboot kernel (qemu-system-x86_64 -kernel pmguest.elf), paging
- * off. It counts in guest RAM, writes the count into one page of a 16 MiB
- * area per step (so its memory keeps changing), and prints "C <count>" on
- * the serial port every PMGUEST_STEP steps; "PMGUEST BOOT" once at start.
- * A guest that migrated correctly goes on counting from where it stopped:
- * its first line on the destination is the source's last plus the step.
+ * off, 64 MiB of RAM. It counts in guest RAM and, per step, writes the
+ * count into one page of each of two 16 MiB areas, one in each half of
+ * its RAM (two NUMA nodes, two memory backends, in the group test), after
+ * checking that the previous step's pages still hold the previous count:
+ * "BAD <count>" on the serial port if not. It prints "C <count>" every
+ * PMGUEST_STEP steps, and "PMGUEST BOOT" once at start. A guest that
+ * migrated correctly goes on counting from where it stopped (its first
+ * line on the destination is the source's last plus the step) and never
+ * prints BAD.
  */
 #define PMGUEST_STEP	(1u << 14)
 #define COUNTER		((volatile unsigned int *)0x200000)
-#define AREA		0x400000u
+#define AREA1		0x0400000u	/* 4 MiB, first half */
+#define AREA2		0x2400000u	/* 36 MiB, second half */
 #define AREA_PAGES	4096u
 #define COM1		0x3f8
 
@@ -61,6 +66,21 @@ static void put_uint(unsigned int v)
 		putc_serial(buf[--i]);
 }
 
+static volatile unsigned int *page(unsigned int area, unsigned int c)
+{
+	return (volatile unsigned int *)(area + (c % AREA_PAGES) * 4096u);
+}
+
+static void check(unsigned int area, unsigned int c)
+{
+	if (c > 1 && *page(area, c - 1) != c - 1) {
+		puts_serial("BAD ");
+		put_uint(c);
+		putc_serial('\n');
+	}
+	*page(area, c) = c;
+}
+
 void pmguest_main(void);
 void pmguest_main(void)
 {
@@ -69,7 +89,8 @@ void pmguest_main(void)
 	puts_serial("PMGUEST BOOT\n");
 	for (;;) {
 		c = ++*COUNTER;
-		*(volatile unsigned int *)(AREA + (c % AREA_PAGES) * 4096u) = c;
+		check(AREA1, c);
+		check(AREA2, c);
 		if (!(c % PMGUEST_STEP)) {
 			puts_serial("C ");
 			put_uint(c);
