@@ -489,8 +489,7 @@ enum partmob_hs_op {
 	PARTMOB_HS_OP_VALIDATE = 2,	/* check only (partmobctl validate) */
 	PARTMOB_HS_OP_QUERY = 3,	/* outcome of hello.mig_id (recover) */
 	PARTMOB_HS_OP_DEVICE_STATE = 4,	/* a VMM's device state (vm.h) */
-	PARTMOB_HS_OP_MIGRATE_HELD = 5,	/* MIGRATE of a VMM's RAM: both ends
-					 * start with PARTMOB_MIG_F_HOLD */
+	PARTMOB_HS_OP_MIGRATE_HELD = 5,	/* a VMM's RAM: held on both ends */
 };
 
 enum partmob_hs_status {
