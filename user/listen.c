@@ -246,42 +246,69 @@ static void tell_outcome(const struct conn *c, int code)
 		lg("reporting the outcome: %s", strerror(errno));
 }
 
+/*
+ * Fork the child of a hook: standard input from /dev/null, standard
+ * output to our standard error (the log), SIGPIPE as usual. Return: the
+ * pid in the parent, 0 in the child, -1 with errno.
+ */
+static pid_t hook_fork(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid)
+		return pid;
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0 && fd != STDIN_FILENO) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
+	dup2(STDERR_FILENO, STDOUT_FILENO);
+	signal(SIGPIPE, SIG_DFL);
+	return 0;
+}
+
+static void hook_exec(const char *cmd) __attribute__((noreturn));
+static void hook_exec(const char *cmd)
+{
+	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	_exit(127);
+}
+
+/* Wait for the hook @pid: 0 with its @status, or -1 with errno. */
+static int hook_wait(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
 static void run_hook(const char *cmd, const char *name, uint64_t id,
 		     const char *peer, const char *who)
 {
 	char dev[PARTMOB_REGION_NAME_MAX + 24 + 16], idt[20];
-	int status, fd;
+	int status;
 	pid_t pid;
 
 	snprintf(dev, sizeof(dev), "/dev/partmob/%s", name);
 	snprintf(idt, sizeof(idt), "%016" PRIx64, id);
-	pid = fork();
+	pid = hook_fork();
 	if (pid < 0) {
 		lg("%s: on-resume hook: fork: %s", who, strerror(errno));
 		return;
 	}
 	if (!pid) {
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0 && fd != STDIN_FILENO) {
-			dup2(fd, STDIN_FILENO);
-			close(fd);
-		}
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		signal(SIGPIPE, SIG_DFL);
 		if (setenv("PARTMOB_REGION", name, 1) ||
 		    setenv("PARTMOB_DEVICE", dev, 1) ||
 		    setenv("PARTMOB_MIGRATION_ID", idt, 1) ||
 		    setenv("PARTMOB_PEER", peer, 1))
 			_exit(127);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
+		hook_exec(cmd);
 	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			lg("%s: on-resume hook: waitpid: %s", who,
-			   strerror(errno));
-			return;
-		}
+	if (hook_wait(pid, &status)) {
+		lg("%s: on-resume hook: waitpid: %s", who, strerror(errno));
+		return;
 	}
 	if (WIFEXITED(status))
 		lg("%s: on-resume hook exited with status %d", who,
@@ -555,7 +582,7 @@ static int vm_hook(struct vm_in *v, char *why, size_t n)
 	char devs[VM_REGIONS_MAX * (PARTMOB_HS_PATH_MAX + 1)] = "";
 	char names[VM_REGIONS_MAX * (PARTMOB_REGION_NAME_MAX + 1)] = "";
 	char sizes[VM_REGIONS_MAX * 21] = "", idt[20];
-	int status, fd;
+	int status;
 	unsigned int i;
 	pid_t pid;
 
@@ -568,19 +595,12 @@ static int vm_hook(struct vm_in *v, char *why, size_t n)
 			 "%s%" PRIu64, i ? " " : "", v->h->paths[i].size);
 	}
 	snprintf(idt, sizeof(idt), "%016" PRIx64, v->h->mig_id);
-	pid = fork();
+	pid = hook_fork();
 	if (pid < 0) {
 		snprintf(why, n, "the vm hook: fork: %s", strerror(errno));
 		return -1;
 	}
 	if (!pid) {
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0 && fd != STDIN_FILENO) {
-			dup2(fd, STDIN_FILENO);
-			close(fd);
-		}
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		signal(SIGPIPE, SIG_DFL);
 		if (setenv("PARTMOB_VM_QMP", v->qmp, 1) ||
 		    setenv("PARTMOB_VM_DEVICES", devs, 1) ||
 		    setenv("PARTMOB_VM_REGIONS", names, 1) ||
@@ -588,15 +608,11 @@ static int vm_hook(struct vm_in *v, char *why, size_t n)
 		    setenv("PARTMOB_MIGRATION_ID", idt, 1) ||
 		    setenv("PARTMOB_PEER", v->c->peer, 1))
 			_exit(127);
-		execl("/bin/sh", "sh", "-c", v->c->lo->vm_hook, (char *)NULL);
-		_exit(127);
+		hook_exec(v->c->lo->vm_hook);
 	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			snprintf(why, n, "the vm hook: waitpid: %s",
-				 strerror(errno));
-			return -1;
-		}
+	if (hook_wait(pid, &status)) {
+		snprintf(why, n, "the vm hook: waitpid: %s", strerror(errno));
+		return -1;
 	}
 	if (WIFEXITED(status) && !WEXITSTATUS(status))
 		return 0;

@@ -867,6 +867,19 @@ TEST_F(group, hold_times_out)
 	EXPECT_EQ(-EALREADY, mig_commit(&self->t, group_src, 1));
 }
 
+/* Start the first member only, its source with @flags. */
+static void group_start_first(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(group) *self, uint32_t flags)
+{
+	start_flags = flags;
+	self->dctl[0] = mig_start(&self->t, DST, PARTMOB_MIG_DEST,
+				  self->fds[0][1], self->size, 0);
+	ASSERT_LE(0, self->dctl[0]) TH_LOG("dest: %s", self->t.extack);
+	self->sctl[0] = mig_start(&self->t, SRC, PARTMOB_MIG_SOURCE,
+				  self->fds[0][0], 0, 0);
+	ASSERT_LE(0, self->sctl[0]) TH_LOG("source: %s", self->t.extack);
+}
+
 /* Malformed groups and members that cannot commit are refused. */
 TEST_F(group, commit_errors)
 {
@@ -882,13 +895,7 @@ TEST_F(group, commit_errors)
 	EXPECT_EQ(-EINVAL, tnl_request(&self->t, msg));
 	EXPECT_EQ(-EINVAL, mig_commit(&self->t, group_src, 0));
 	/* A source without the hold flag is never decided by the group. */
-	start_flags = 0;
-	self->dctl[0] = mig_start(&self->t, DST, PARTMOB_MIG_DEST,
-				  self->fds[0][1], self->size, 0);
-	ASSERT_LE(0, self->dctl[0]);
-	self->sctl[0] = mig_start(&self->t, SRC, PARTMOB_MIG_SOURCE,
-				  self->fds[0][0], 0, 0);
-	ASSERT_LE(0, self->sctl[0]);
+	group_start_first(_metadata, self, 0);
 	EXPECT_EQ(-EINVAL, mig_commit(&self->t, group_src, 1));
 	EXPECT_EQ(-EINVAL, mig_commit(&self->t, dup, 2));
 	/* A destination is not a member either. */
@@ -901,13 +908,7 @@ TEST_F(group, commit_before_prepared)
 {
 	struct mig_state s;
 
-	start_flags = PARTMOB_MIG_F_HOLD;
-	self->dctl[0] = mig_start(&self->t, DST, PARTMOB_MIG_DEST,
-				  self->fds[0][1], self->size, 0);
-	ASSERT_LE(0, self->dctl[0]);
-	self->sctl[0] = mig_start(&self->t, SRC, PARTMOB_MIG_SOURCE,
-				  self->fds[0][0], 0, 0);
-	ASSERT_LE(0, self->sctl[0]);
+	group_start_first(_metadata, self, PARTMOB_MIG_F_HOLD);
 	EXPECT_EQ(-EINVAL, mig_commit(&self->t, group_src, 1));
 	EXPECT_NE(NULL, strstr(self->t.extack, "not prepared"))
 		TH_LOG("extack: %s", self->t.extack);
