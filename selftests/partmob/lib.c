@@ -590,6 +590,11 @@ pid_t pm_host_spawn(const char *const *argv, const char *log)
 	if (pid)
 		return pid < 0 ? -errno : pid;
 	setsid();
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0 && fd != STDIN_FILENO) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
 	if (log) {
 		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0)

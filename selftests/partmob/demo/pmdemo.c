@@ -21,6 +21,15 @@
  *      1, 2, ... N with nothing lost or repeated, the first part identical
  *      to A's; the rest of the region arrived byte for byte.
  *
+ * Then a second act (x86_64, with the host's QEMU at /host): a KVM guest
+ * moves. The tiny counter guest (guest/pmguest.c) runs in the host's
+ * qemu-system-x86_64 under KVM (nested SVM in this guest) with its 64 MiB
+ * of RAM on a region; B's listener has a --vm-hook that starts the
+ * destination QEMU (this program, run as "pmdemo --dest-qemu"); A runs
+ * partmobctl start --qmp, whose progress line and guest pause show; the
+ * check: the guest goes on counting on B from exactly where it stopped
+ * on A, never boots again, finds its memory intact, and A's QEMU quit.
+ *
  * Every program's output comes through here, one line at a time, prefixed
  * with the host it runs on ("A| ", "B| "); commands are echoed as "A# ...".
  * partmobctl start's progress line stays the bottom line of the console
@@ -44,6 +53,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include "../mig_lib.h"
@@ -55,6 +66,11 @@
 #define BANDWIDTH	"8M"
 #define DOWNTIME_MS	"50"
 #define HOOK		"exec pmcounter --resume"
+#define VM_SRC		"guest"
+#define VM_DST		"guest-b"
+#define VM_DIR		"/tmp/pmdemo-vm"
+#define VM_PORT		"7781"
+#define VM_STEP		16384	/* PMGUEST_STEP: counts between lines */
 #define RUN_BEFORE_S	3	/* pmcounter runs on A before the migration */
 #define RUN_AFTER_S	3	/* ... and on B before the check */
 
@@ -659,7 +675,263 @@ static void path_setup(void)
 	setenv("PATH", path, 1);
 }
 
-int main(void)
+/* ---- act 2: a KVM guest ------------------------------------------------- */
+
+static struct child vm_lis, vm_st;
+static struct stream s_vm_a, s_vm_lis, s_vm_st;
+static pid_t vm_a = -1;
+
+/*
+ * The host's QEMU with the counter guest, its RAM on region @name; its
+ * serial console on standard output (@out: a descriptor to use instead),
+ * a copy in @serial; -incoming defer -S if @incoming.
+ */
+static pid_t guest_qemu(const char *name, const char *qmp, const char *serial,
+			int out, int incoming)
+{
+	char mem[128], qmpa[160], chr[160], fdpath[32];
+	const char *argv[40];
+	int n = 0;
+
+	snprintf(mem, sizeof(mem),
+		 "memory-backend-file,id=m,mem-path=/dev/partmob/%s,size=64M,share=on",
+		 name);
+	snprintf(qmpa, sizeof(qmpa), "unix:%s,server=on,wait=off", qmp);
+	snprintf(chr, sizeof(chr), "stdio,id=s0,signal=off,logfile=%s",
+		 serial);
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", out);
+	argv[n++] = PM_HOST_QEMU;
+	argv[n++] = "-accel";
+	argv[n++] = access("/dev/kvm", R_OK | W_OK) ? "tcg" : "kvm";
+	argv[n++] = "-display";
+	argv[n++] = "none";
+	argv[n++] = "-nodefaults";
+	argv[n++] = "-no-user-config";
+	argv[n++] = "-m";
+	argv[n++] = "64M";
+	argv[n++] = "-machine";
+	argv[n++] = "pc,memory-backend=m";
+	argv[n++] = "-object";
+	argv[n++] = mem;
+	argv[n++] = "-kernel";
+	argv[n++] = VM_DIR "/pmguest.elf";
+	argv[n++] = "-chardev";
+	argv[n++] = chr;
+	argv[n++] = "-serial";
+	argv[n++] = "chardev:s0";
+	argv[n++] = "-qmp";
+	argv[n++] = qmpa;
+	if (incoming) {
+		argv[n++] = "-incoming";
+		argv[n++] = "defer";
+		argv[n++] = "-S";
+	}
+	argv[n] = NULL;
+	return pm_host_spawn(argv, out >= 0 ? fdpath : NULL);
+}
+
+/* The listener's --vm-hook: B's QEMU, in the background. */
+static int dest_qemu(void)
+{
+	const char *qmp = getenv("PARTMOB_VM_QMP");
+	const char *name = getenv("PARTMOB_VM_REGIONS");
+	pid_t pid;
+	FILE *f;
+
+	if (!qmp || !name)
+		return 2;
+	pid = guest_qemu(name, qmp, VM_DIR "/b.serial", -1, 1);
+	if (pid < 0)
+		return 3;
+	f = fopen(VM_DIR "/b.pid", "w");
+	if (f) {
+		fprintf(f, "%d\n", pid);
+		fclose(f);
+	}
+	return 0;
+}
+
+/* "C n" lines of a serial log: first, last, count; boots, BAD lines. */
+static void serial_scan(const char *path, unsigned long *first,
+			unsigned long *last, int *count, int *boots, int *bad)
+{
+	char buf[128];
+	unsigned long v;
+	FILE *f = fopen(path, "r");
+
+	*first = *last = 0;
+	*count = *boots = *bad = 0;
+	if (!f)
+		return;
+	while (fgets(buf, sizeof(buf), f)) {
+		*boots += !strncmp(buf, "PMGUEST BOOT", 12);
+		*bad += !strncmp(buf, "BAD ", 4);
+		if (sscanf(buf, "C %lu", &v) == 1 && strchr(buf, '\n')) {
+			if (!(*count)++)
+				*first = v;
+			*last = v;
+		}
+	}
+	fclose(f);
+}
+
+static int copy_guest(void)
+{
+	char exe[256], buf[65536];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 20);
+	int in, out, ret = 0;
+
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	strcpy(strrchr(exe, '/'), "/pmguest.elf");
+	in = open(exe, O_RDONLY | O_CLOEXEC);
+	out = open(VM_DIR "/pmguest.elf", O_WRONLY | O_CREAT | O_TRUNC |
+		   O_CLOEXEC, 0644);
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n)
+			ret = -1;
+	if (in < 0 || out < 0 || n < 0)
+		ret = -1;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return ret;
+}
+
+static void act_guest_cleanup(void)
+{
+	FILE *f = fopen(VM_DIR "/b.pid", "r");
+	int pid = -1, i;
+
+	if (vm_st.pid && !vm_st.done)
+		kill(vm_st.pid, SIGKILL);
+	if (vm_lis.pid && !vm_lis.done)
+		kill(vm_lis.pid, SIGTERM);
+	if (vm_a > 0)
+		kill(vm_a, SIGKILL);
+	if (f) {
+		if (fscanf(f, "%d", &pid) == 1 && pid > 0)
+			kill(pid, SIGKILL);
+		fclose(f);
+	}
+	for (i = 0; i < 30; i++)
+		pump(100);
+	pm_regions_cleanup(VM_SRC);
+}
+
+/* Act 2. Return: 0, or non-zero (said) if anything failed. */
+static int act_guest(void)
+{
+	const char *const create[] = { "partmobctl", "region", "create",
+				       VM_SRC, "64M", NULL };
+	const char *const listen[] = { "partmobctl", "listen", "--address",
+				       PM_HOST_B_ADDR, "--port", VM_PORT,
+				       "--vm-hook", "exec pmdemo --dest-qemu",
+				       "--state-dir", VM_DIR, NULL };
+	const char *const start[] = { "partmobctl", "start", VM_SRC, "--to",
+				      PM_HOST_B_ADDR ":" VM_PORT,
+				      "--dest-name", VM_DST, "--qmp",
+				      VM_DIR "/a.qmp", "--max-bandwidth",
+				      BANDWIDTH, "--downtime-limit", "300",
+				      NULL };
+	unsigned long af, al, bf, bl;
+	int ac, ab, abad, bc, bb, bbad, fds[2], ret;
+	struct utsname u;
+	uint64_t end;
+
+	line("", "", 0);
+	say("== act 2: a KVM guest moves: the tiny counter guest runs in QEMU with its RAM on a region");
+	uname(&u);
+	if (strcmp(u.machine, "x86_64") || access(PM_HOST PM_HOST_QEMU, X_OK)) {
+		say("   (skipped: it needs the x86_64 target and the host's QEMU at %s)",
+		    PM_HOST);
+		return 0;
+	}
+	if (system("modprobe kvm_amd >/dev/null 2>&1"))
+		say("   (kvm_amd did not load: the guest runs under TCG)");
+	if (system("rm -rf " VM_DIR) || mkdir(VM_DIR, 0755) || copy_guest())
+		return fail("%s: %s", VM_DIR, strerror(errno));
+	ret = run('A', create);
+	if (ret)
+		return fail("partmobctl region create %s: exit %d", VM_SRC, ret);
+	if (pipe2(fds, O_CLOEXEC))
+		return fail("pipe: %s", strerror(errno));
+	say("A# qemu-system-x86_64 -accel %s -m 64M -object memory-backend-file,...,mem-path=/dev/partmob/%s,share=on -kernel pmguest.elf -qmp unix:%s/a.qmp ...",
+	    access("/dev/kvm", R_OK | W_OK) ? "tcg" : "kvm", VM_SRC, VM_DIR);
+	vm_a = guest_qemu(VM_SRC, VM_DIR "/a.qmp", VM_DIR "/a.serial", fds[1],
+			  0);
+	close(fds[1]);
+	if (vm_a < 0)
+		return fail("qemu: %s", strerror(-vm_a));
+	stream_open(&s_vm_a, fds[0], "A| ", 0);
+	end = pm_now_ms() + 120000;
+	do {
+		pump(200);
+		serial_scan(VM_DIR "/a.serial", &af, &al, &ac, &ab, &abad);
+	} while (ac < 3 && pm_now_ms() < end);
+	if (ac < 3)
+		return fail("the guest does not count on A");
+
+	line("", "", 0);
+	say("== B: a listener whose --vm-hook starts the destination QEMU (-incoming defer -S)");
+	if (spawn(&vm_lis, &s_vm_lis, 'B', 0, listen))
+		return fail("partmobctl listen: %s", strerror(errno));
+	ret = pm_wait_listening(vm_lis.pid, atoi(VM_PORT), 15000);
+	pump(100);
+	if (ret)
+		return fail("partmobctl listen is not listening (%d)", ret);
+
+	line("", "", 0);
+	say("== A: move the guest: its RAM by partmob, its device state by QEMU (x-ignore-shared)");
+	if (spawn(&vm_st, &s_vm_st, 'A', 1, start))
+		return fail("partmobctl start: %s", strerror(errno));
+	if (pump_until_exit(&vm_st, 300000))
+		return fail("partmobctl start still running after 300 s");
+	pump(200);
+	if (vm_st.status)
+		return fail("partmobctl start: exit %d", vm_st.status);
+	end = pm_now_ms() + 120000;
+	do {
+		pump(200);
+		serial_scan(VM_DIR "/b.serial", &bf, &bl, &bc, &bb, &bbad);
+	} while (bc < 3 && pm_now_ms() < end);
+
+	line("", "", 0);
+	say("== check");
+	end = pm_now_ms() + 20000;
+	while (!kill(vm_a, 0) && pm_now_ms() < end) {
+		pump(100);
+		waitpid(vm_a, NULL, WNOHANG);
+	}
+	serial_scan(VM_DIR "/a.serial", &af, &al, &ac, &ab, &abad);
+	if (!kill(vm_a, 0))
+		bad("A: QEMU %d is still there", vm_a);
+	else
+		say("A: QEMU quit after the move; the guest's last line there: C %lu", al);
+	vm_a = -1;
+	if (bc < 3)
+		bad("B: the guest does not count (%d lines)", bc);
+	else if (bf != al + VM_STEP)
+		bad("B: the guest went on at C %lu, not at C %lu", bf,
+		    al + VM_STEP);
+	else
+		say("B: the guest went on at C %lu, the very next line, and counts (C %lu)",
+		    bf, bl);
+	if (bb || abad || bbad)
+		bad("the guest booted again on B (%d) or found its memory changed (BAD lines: %d on A, %d on B)",
+		    bb, abad, bbad);
+	else
+		say("B: no new boot, and every page the guest checked held what it wrote before the move");
+	if (failed)
+		return fail("the guest's checks");
+	say("ok: the KVM guest moved live and continued exactly where it was");
+	act_guest_cleanup();
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	const char *const create[] = { "partmobctl", "region", "create", SRC,
 				       SIZE, NULL };
@@ -680,6 +952,8 @@ int main(void)
 	size_t size;
 	int ret, fd;
 
+	if (argc > 1 && !strcmp(argv[1], "--dest-qemu"))
+		return dest_qemu();
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	path_setup();
@@ -790,6 +1064,11 @@ int main(void)
 	ret = run('B', del_dst);
 	if (ret)
 		return fail("partmobctl region delete %s: exit %d", DST, ret);
+	ret = act_guest();
+	if (ret) {
+		act_guest_cleanup();	/* fail() did cleanup() */
+		return ret;
+	}
 	cleanup();
 	return 0;
 }
