@@ -8,6 +8,8 @@
 #   TARGET=x86_64-6.1[,ppc64le-6.12...]   targets (default: all four)
 #   T=info[,other]                        test programs (default: all)
 #   LINT=0                                skip lint.sh
+#   HOST=0                                skip host-tests.sh (run when T=
+#                                         is not given, or names "host")
 #   BUILD=0                               reuse build/<target>/ as it is
 #   DEPS=0                                do not run deps.sh first
 #   JOBS=N                                guests booted at once (default 1; 2 measured no faster)
@@ -89,6 +91,37 @@ if [ "${LINT:-1}" != 0 ]; then
 	echo "lint: $lp passed, $lf failed, $ls_ skipped ($(( $(now) - start )) s, log: build/logs/lint.log)"
 	total_pass=$((total_pass + lp)) total_fail=$((total_fail + lf)) total_skip=$((total_skip + ls_))
 	[ "$lf" = 0 ] || t_note[lint]="lint: $lf failed (build/logs/lint.log)"
+fi
+
+# ---- host tests ----------------------------------------------------------
+# Userspace parsers on the build host, a few seconds: the handshake's unit
+# test and the frame parser's fuzz corpus (host-tests.sh).
+run_host=0
+if [ "${HOST:-1}" != 0 ]; then
+	case " $tsel " in
+	"  ") run_host=1 ;;
+	*" host "*) run_host=1 ;;
+	esac
+fi
+tsel=$(echo " $tsel " | sed 's/ host / /g')
+tsel=$(echo $tsel)
+# T=host alone: no guest.
+[ -z "${T:-}" ] || [ -n "$tsel" ] || targets=""
+if [ "$run_host" = 1 ]; then
+	echo "== host"
+	start=$(now)
+	hrc=0
+	bash "$PM_QEMU_DIR/host-tests.sh" >"$logs/host.log" 2>&1 || hrc=$?
+	hp=$(grep -Ec '^ok [0-9]+ - host:' "$logs/host.log" || true)
+	hf=$(grep -Ec '^not ok [0-9]+ - host:' "$logs/host.log" || true)
+	grep -E '^not ok [0-9]+ - host:' "$logs/host.log" | sed 's/^/  FAIL /' || true
+	if [ "$hrc" != 0 ] && [ "$hf" = 0 ]; then
+		echo "  FAIL host-tests.sh exited rc=$hrc without a failing test; last lines:"
+		tail -n 15 "$logs/host.log" | sed 's/^/      /'
+		hf=1
+	fi
+	echo "host: $hp passed, $hf failed ($(( $(now) - start )) s, log: build/logs/host.log)"
+	total_pass=$((total_pass + hp)) total_fail=$((total_fail + hf))
 fi
 
 # ---- build and pack ------------------------------------------------------
