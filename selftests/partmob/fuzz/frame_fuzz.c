@@ -17,7 +17,7 @@
  *
  * Asserted for every frame: the verdict (0 or -EPROTO) and the state after
  * it equal those of an independent model of Documentation/wire-protocol.rst
- * below; the decoded fields equal the bytes; the same frame from the same
+ * (model.h); the decoded fields equal the bytes; the same frame from the same
  * state gets the same verdict; a refusal says why in a NUL-terminated,
  * printable line and ends the stream (every later frame is refused);
  * an accepted PAGES or ZERO lies inside the region. The region and the
@@ -33,85 +33,13 @@
 
 #include "frame.h"
 #include "fuzz.h"
-
-/* ---- the model: the rules of wire-protocol.rst, written apart --------- */
-
-struct model {
-	int phase;		/* 0 hello, 1 rounds, 2 decision, 3 over */
-	uint64_t round, received;
-};
-
-static uint64_t get_be(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-
-	while (n--)
-		v = v << 8 | *p++;
-	return v;
-}
-
-/* [offset, offset + count) inside [0, npages), in 128-bit arithmetic. */
-static int inside(uint64_t offset, uint64_t count, uint64_t npages)
-{
-	return count >= 1 &&
-	       (unsigned __int128)offset + count <= (unsigned __int128)npages;
-}
-
-/* 1 if the model accepts the frame at @b; @m moves on either way. */
-static int model_step(struct model *m, const unsigned char *b,
-		      uint64_t npages, uint64_t mig_id)
-{
-	uint64_t type = get_be(b, 2), flags = get_be(b + 2, 2);
-	uint64_t count = get_be(b + 4, 4), offset = get_be(b + 8, 8);
-	uint64_t arg = get_be(b + 16, 8);
-	int ok = 0;
-
-	if (m->phase == 3)
-		return 0;
-	if (flags && !(type == PARTMOB_FRAME_END &&
-		       flags == PARTMOB_FRAME_F_VERIFY)) {
-		m->phase = 3;
-		return 0;
-	}
-	switch (m->phase) {
-	case 0:
-		ok = type == PARTMOB_FRAME_HELLO && count == FUZZ_PS &&
-		     arg == npages && (!mig_id || offset == mig_id);
-		m->phase = ok ? 1 : 3;
-		return ok;
-	case 1:
-		if (type == PARTMOB_FRAME_PAGES) {
-			ok = count <= PARTMOB_FRAME_PAGES_MAX &&
-			     inside(offset, count, npages);
-			m->received += ok ? count : 0;
-		} else if (type == PARTMOB_FRAME_ZERO) {
-			ok = inside(offset, count, npages);
-		} else if (type == PARTMOB_FRAME_ROUND) {
-			ok = arg == m->round + 1;
-			m->round += ok;
-		} else if (type == PARTMOB_FRAME_END) {
-			ok = arg == m->received;
-			m->round += ok;
-			if (ok)
-				m->phase = 2;
-		} else if (type == PARTMOB_FRAME_ABORT) {
-			ok = 1;
-			m->phase = 3;
-		}
-		if (!ok)
-			m->phase = 3;
-		return ok;
-	default:
-		ok = type == PARTMOB_FRAME_COMMIT ||
-		     type == PARTMOB_FRAME_ABORT;
-		m->phase = 3;
-		return ok;
-	}
-}
+#include "model.h"
 
 static const int model_phase[] = {
-	PARTMOB_RX_HELLO, PARTMOB_RX_ROUNDS, PARTMOB_RX_DECISION,
-	PARTMOB_RX_DONE,
+	[PM_M_HELLO] = PARTMOB_RX_HELLO,
+	[PM_M_ROUNDS] = PARTMOB_RX_ROUNDS,
+	[PM_M_DECISION] = PARTMOB_RX_DECISION,
+	[PM_M_OVER] = PARTMOB_RX_DONE,
 };
 
 static void check_why(const char *why, size_t n)
@@ -130,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct partmob_rx_state st, again;
 	struct partmob_rx_frame f, f2;
 	struct partmob_frame w;
-	struct model m = { 0 };
+	struct pm_model_frame mf;
+	struct pm_model m = { 0 };
 	uint64_t npages, mig_id;
 	unsigned char *region;
 	size_t whyn, need;
@@ -151,11 +80,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(region && why && why2);
 	memset(region, 0xa5, npages * FUZZ_PS);
 	partmob_frame_init(&st, npages, FUZZ_PS, mig_id);
+	m.npages = npages;
+	m.page_size = FUZZ_PS;
+	m.mig_id = mig_id;
 	assert(st.phase == PARTMOB_RX_HELLO && !st.round && !st.received);
 
 	while (size >= hdr) {
 		memcpy(&w, data, hdr);
-		expect = model_step(&m, data, npages, mig_id);
+		expect = pm_model_step(&m, data, &mf);
 		data += hdr;
 		size -= hdr;
 
@@ -170,11 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert((ret == 0) == expect);
 		assert(st.phase == (uint32_t)model_phase[m.phase]);
 		assert(st.round == m.round && st.received == m.received);
-		assert(f.type == get_be((const void *)&w.type, 2) &&
-		       f.flags == get_be((const void *)&w.flags, 2) &&
-		       f.count == get_be((const void *)&w.count, 4) &&
-		       f.offset == get_be((const void *)&w.offset, 8) &&
-		       f.arg == get_be((const void *)&w.arg, 8));
+		assert(f.type == mf.type && f.flags == mf.flags &&
+		       f.count == mf.count && f.offset == mf.offset &&
+		       f.arg == mf.arg);
 		if (ret) {
 			check_why(why, whyn);
 			assert(!strcmp(why, why2));
