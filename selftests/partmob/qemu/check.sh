@@ -72,30 +72,38 @@ done
 mkdir -p "$logs"
 rm -f "$PM_ROOT/build/summary"
 
-# ---- lint ----------------------------------------------------------------
-if [ "${LINT:-1}" != 0 ]; then
-	echo "== lint"
+# ---- steps on the host ---------------------------------------------------
+# run_tap_step NAME SCRIPT: run SCRIPT (lint.sh, host-tests.sh), which
+# prints "ok N - NAME: ..." / "not ok N - NAME: ..." lines, into
+# build/logs/NAME.log; print its failures and add its counts to the totals.
+run_tap_step()
+{
+	local name=$1 script=$2 log="$logs/$1.log" start rc=0 p f s
+	echo "== $name"
 	start=$(now)
-	lrc=0
-	bash "$PM_QEMU_DIR/lint.sh" >"$logs/lint.log" 2>&1 || lrc=$?
-	lp=$(grep -Ec '^ok [0-9]+ - lint:' "$logs/lint.log" || true)
-	ls_=$(grep -E '^(not )?ok [0-9]+ - lint:' "$logs/lint.log" | grep -Eic '#[[:space:]]*skip' || true)
-	lf=$(grep -Ec '^not ok [0-9]+ - lint:' "$logs/lint.log" || true)
-	lp=$((lp - ls_))
-	grep -E '^not ok [0-9]+ - lint:' "$logs/lint.log" | sed 's/^/  FAIL /' || true
-	if [ "$lrc" != 0 ] && [ "$lf" = 0 ]; then
-		echo "  FAIL lint.sh exited rc=$lrc without a failing check; last lines:"
-		tail -n 15 "$logs/lint.log" | sed 's/^/      /'
-		lf=1
+	bash "$PM_QEMU_DIR/$script" >"$log" 2>&1 || rc=$?
+	p=$(grep -Ec "^ok [0-9]+ - $name:" "$log" || true)
+	s=$(grep -E "^(not )?ok [0-9]+ - $name:" "$log" | grep -Eic '#[[:space:]]*skip' || true)
+	f=$(grep -Ec "^not ok [0-9]+ - $name:" "$log" || true)
+	p=$((p - s))
+	grep -E "^not ok [0-9]+ - $name:" "$log" | sed 's/^/  FAIL /' || true
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		echo "  FAIL $script exited rc=$rc without a failing check; last lines:"
+		tail -n 15 "$log" | sed 's/^/      /'
+		f=1
 	fi
-	echo "lint: $lp passed, $lf failed, $ls_ skipped ($(( $(now) - start )) s, log: build/logs/lint.log)"
-	total_pass=$((total_pass + lp)) total_fail=$((total_fail + lf)) total_skip=$((total_skip + ls_))
-	[ "$lf" = 0 ] || t_note[lint]="lint: $lf failed (build/logs/lint.log)"
-fi
+	echo "$name: $p passed, $f failed, $s skipped ($(( $(now) - start )) s, log: build/logs/$name.log)"
+	total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + s))
+	[ "$f" = 0 ] || t_note[$name]="$name: $f failed (build/logs/$name.log)"
+}
+
+# ---- lint ----------------------------------------------------------------
+[ "${LINT:-1}" = 0 ] || run_tap_step lint lint.sh
 
 # ---- host tests ----------------------------------------------------------
 # Userspace parsers on the build host, a few seconds: the handshake's unit
-# test and the frame parser's fuzz corpus (host-tests.sh).
+# test and the frame parser's fuzz corpus (host-tests.sh). They run when
+# T= is not given or names "host"; T=host alone boots no guest.
 run_host=0
 if [ "${HOST:-1}" != 0 ]; then
 	case " $tsel " in
@@ -105,24 +113,8 @@ if [ "${HOST:-1}" != 0 ]; then
 fi
 tsel=$(echo " $tsel " | sed 's/ host / /g')
 tsel=$(echo $tsel)
-# T=host alone: no guest.
 [ -z "${T:-}" ] || [ -n "$tsel" ] || targets=""
-if [ "$run_host" = 1 ]; then
-	echo "== host"
-	start=$(now)
-	hrc=0
-	bash "$PM_QEMU_DIR/host-tests.sh" >"$logs/host.log" 2>&1 || hrc=$?
-	hp=$(grep -Ec '^ok [0-9]+ - host:' "$logs/host.log" || true)
-	hf=$(grep -Ec '^not ok [0-9]+ - host:' "$logs/host.log" || true)
-	grep -E '^not ok [0-9]+ - host:' "$logs/host.log" | sed 's/^/  FAIL /' || true
-	if [ "$hrc" != 0 ] && [ "$hf" = 0 ]; then
-		echo "  FAIL host-tests.sh exited rc=$hrc without a failing test; last lines:"
-		tail -n 15 "$logs/host.log" | sed 's/^/      /'
-		hf=1
-	fi
-	echo "host: $hp passed, $hf failed ($(( $(now) - start )) s, log: build/logs/host.log)"
-	total_pass=$((total_pass + hp)) total_fail=$((total_fail + hf))
-fi
+[ "$run_host" = 0 ] || run_tap_step host host-tests.sh
 
 # ---- build and pack ------------------------------------------------------
 ready=()
