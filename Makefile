@@ -8,6 +8,7 @@
 #   make lint            checkpatch, sparse and W=1 on every target kernel
 #   make demo            boot a guest and show partmob at work
 #   make bench           tracking and migration figures vs soft-dirty and the link, one guest boot
+#   make fuzz            fuzz the frame parser in userspace (libFuzzer, FUZZ_SECONDS=60)
 #
 # KDIR defaults to the Debian kernel that `make deps` installs on the host
 # (x86_64) or extracts into the cache (ARCH=powerpc).
@@ -32,7 +33,7 @@ KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) $(if $(ARCH),ARCH=$(ARCH)) \
 
 QEMU_DIR := selftests/partmob/qemu
 
-.PHONY: all module user selftests deps check lint demo bench clean
+.PHONY: all module user selftests deps check lint demo bench fuzz clean
 
 all: module user
 
@@ -61,6 +62,11 @@ demo:
 
 bench:
 	bash $(QEMU_DIR)/bench.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) -C selftests/partmob/fuzz fuzz OUTPUT=$(CURDIR)/build/fuzz \
+		FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 clean:
 	-$(if $(wildcard $(KDIR)),$(MAKE) $(KBUILD_ARGS) clean)

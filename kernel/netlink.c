@@ -228,9 +228,15 @@ static int parse_new_region(struct genl_info *info, const char **name,
 	if (attrs[PARTMOB_A_REGION_MODE])
 		*mode = nla_get_u32(attrs[PARTMOB_A_REGION_MODE]);
 	*kuid = make_kuid(&init_user_ns, uid);
+	if (!uid_valid(*kuid)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[PARTMOB_A_REGION_UID],
+				    "invalid owner");
+		return -EINVAL;
+	}
 	*kgid = make_kgid(&init_user_ns, gid);
-	if (!uid_valid(*kuid) || !gid_valid(*kgid)) {
-		NL_SET_ERR_MSG_MOD(info->extack, "invalid owner or group");
+	if (!gid_valid(*kgid)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[PARTMOB_A_REGION_GID],
+				    "invalid group");
 		return -EINVAL;
 	}
 	return 0;
@@ -545,10 +551,29 @@ cancel:
 	return skb->len;
 }
 
+/* MIG_START attributes that only the destination takes. */
+static const int dest_only[] = {
+	PARTMOB_A_REGION_SIZE, PARTMOB_A_REGION_FLAGS, PARTMOB_A_REGION_UID,
+	PARTMOB_A_REGION_GID, PARTMOB_A_REGION_MODE,
+};
+
+/* The first of the attributes @types present in @attrs, or NULL. */
+static struct nlattr *first_of(struct nlattr **attrs, const int *types,
+			       size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (attrs[types[i]])
+			return attrs[types[i]];
+	return NULL;
+}
+
 static int partmob_nl_mig_start(struct sk_buff *skb, struct genl_info *info)
 {
 	struct partmob_mig_params p = { };
 	struct nlattr **attrs = info->attrs;
+	struct nlattr *bad;
 	struct sk_buff *msg;
 	void *hdr;
 	int fd, ret;
@@ -566,24 +591,23 @@ static int partmob_nl_mig_start(struct sk_buff *skb, struct genl_info *info)
 				       &p.gid, &p.mode);
 		if (ret)
 			return ret;
-		if (attrs[PARTMOB_A_MIG_MAX_BANDWIDTH] ||
-		    (attrs[PARTMOB_A_MIG_FLAGS] &&
-		     nla_get_u32(attrs[PARTMOB_A_MIG_FLAGS]) &
-		     ~PARTMOB_MIG_F_HOLD)) {
-			NL_SET_ERR_MSG_MOD(info->extack,
-					   "the bandwidth cap and the flags but hold apply to the source");
+		bad = attrs[PARTMOB_A_MIG_MAX_BANDWIDTH];
+		if (!bad && attrs[PARTMOB_A_MIG_FLAGS] &&
+		    nla_get_u32(attrs[PARTMOB_A_MIG_FLAGS]) & ~PARTMOB_MIG_F_HOLD)
+			bad = attrs[PARTMOB_A_MIG_FLAGS];
+		if (bad) {
+			NL_SET_ERR_MSG_ATTR(info->extack, bad,
+					    "the bandwidth cap and the flags but hold apply to the source");
 			return -EINVAL;
 		}
 	} else {
 		if (attr_absent(info, PARTMOB_A_REGION_NAME))
 			return -EINVAL;
 		p.name = nla_data(attrs[PARTMOB_A_REGION_NAME]);
-		if (attrs[PARTMOB_A_REGION_SIZE] ||
-		    attrs[PARTMOB_A_REGION_FLAGS] ||
-		    attrs[PARTMOB_A_REGION_UID] || attrs[PARTMOB_A_REGION_GID] ||
-		    attrs[PARTMOB_A_REGION_MODE]) {
-			NL_SET_ERR_MSG_MOD(info->extack,
-					   "region attributes are for the destination only");
+		bad = first_of(attrs, dest_only, ARRAY_SIZE(dest_only));
+		if (bad) {
+			NL_SET_ERR_MSG_ATTR(info->extack, bad,
+					    "region attributes are for the destination only");
 			return -EINVAL;
 		}
 	}

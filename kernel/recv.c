@@ -3,12 +3,13 @@
  * The destination of a migration: a kernel thread that receives frames
  * into a region the module created for it, frozen.
  *
- * The peer may be hostile. Every frame is checked field by field before
- * anything is done: its type against the phase, flags zero, offsets and
- * counts inside the region, a PAGES count at most PARTMOB_FRAME_PAGES_MAX.
- * Payload is received straight into the region's page-cache pages, which
- * are referenced but not locked while the socket is read. Nothing is
- * allocated on the peer's say-so beyond the region's own pages.
+ * The peer may be hostile. Every frame is checked field by field by
+ * frame.c before anything is done: its type against the phase, flags
+ * zero, offsets and counts inside the region, a PAGES count at most
+ * PARTMOB_FRAME_PAGES_MAX. Payload is received straight into the
+ * region's page-cache pages, which are referenced but not locked while
+ * the socket is read. Nothing is allocated on the peer's say-so beyond
+ * the region's own pages.
  *
  * After END the destination sends PREPARED and waits for the decision:
  * COMMIT thaws the region and completes; ABORT fails (the region is
@@ -27,6 +28,7 @@
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
 
+#include "frame.h"
 #include "mig.h"
 
 /**
@@ -34,98 +36,64 @@
  * @m: the migration
  * @r: its region
  * @mapping: the region's page cache
+ * @st: the frame parser's state of the stream (frame.c)
  * @pages: pages of the PAGES frame being received, referenced
- * @received: PAGES payload pages received (checked against END)
  * @round_start: when the current round started
  * @round_bytes: payload bytes of the current round
  * @hash: the region's hash, if END asked for it (--verify)
+ * @why: why the frame parser refused a frame
  */
 struct rx {
 	struct partmob_mig *m;
 	struct partmob_region *r;
 	struct address_space *mapping;
+	struct partmob_rx_state st;
 	struct page *pages[PARTMOB_FRAME_PAGES_MAX];
-	u64 received;
 	u64 round_start;
 	u64 round_bytes;
 	u64 hash;
+	char why[PARTMOB_MIG_ERROR_MAX + 1];
 };
-
-static const char *frame_name(u16 type)
-{
-	static const char * const names[] = {
-		[PARTMOB_FRAME_HELLO] = "HELLO",
-		[PARTMOB_FRAME_PAGES] = "PAGES",
-		[PARTMOB_FRAME_ZERO] = "ZERO",
-		[PARTMOB_FRAME_ROUND] = "ROUND",
-		[PARTMOB_FRAME_END] = "END",
-		[PARTMOB_FRAME_PREPARED] = "PREPARED",
-		[PARTMOB_FRAME_COMMIT] = "COMMIT",
-		[PARTMOB_FRAME_RESUMED] = "RESUMED",
-		[PARTMOB_FRAME_ABORT] = "ABORT",
-	};
-
-	if (type < ARRAY_SIZE(names) && names[type])
-		return names[type];
-	return "unknown";
-}
 
 static int send_frame(struct rx *rx, u16 type, u64 arg)
 {
 	return partmob_sock_send_frame(rx->m->sock, type, 0, 0, 0, arg, 0);
 }
 
-static int recv_frame(struct rx *rx, struct partmob_frame *f)
+/*
+ * Receive the next frame and have frame.c check it against the stream so
+ * far: 0 with @f filled, or a negative errno with the migration failed.
+ */
+static int recv_frame(struct rx *rx, struct partmob_rx_frame *f)
 {
 	struct partmob_mig *m = rx->m;
+	struct partmob_frame w;
 	int ret;
 
-	ret = partmob_sock_recv(m->sock, f, sizeof(*f));
-	if (ret)
+	ret = partmob_sock_recv(m->sock, &w, sizeof(w));
+	if (ret) {
 		partmob_mig_fail(m, ret,
 				 ret == -ETIMEDOUT ?
 				 "the source sent nothing for %u ms" :
 				 "the connection to the source failed (%d)",
 				 ret == -ETIMEDOUT ? m->timeout_ms : ret);
-	else if (f->flags &&
-		 !(f->type == cpu_to_be16(PARTMOB_FRAME_END) &&
-		   f->flags == cpu_to_be16(PARTMOB_FRAME_F_VERIFY))) {
-		partmob_mig_fail(m, -EPROTO, "frame type %u with flags %#x",
-				 be16_to_cpu(f->type), be16_to_cpu(f->flags));
-		ret = -EPROTO;
+		return ret;
 	}
+	ret = partmob_frame_check(&rx->st, &w, f, rx->why, sizeof(rx->why));
+	if (ret)
+		partmob_mig_fail(m, ret, "%s", rx->why);
 	return ret;
 }
 
-/* Check that [offset, offset + count) lies inside the region. */
-static int check_range(struct rx *rx, const struct partmob_frame *f,
-		       u64 max_count)
-{
-	u64 offset = be64_to_cpu(f->offset);
-	u32 count = be32_to_cpu(f->count);
-
-	if (!count || count > max_count || offset >= rx->r->npages ||
-	    count > rx->r->npages - offset) {
-		partmob_mig_fail(rx->m, -EPROTO,
-				 "%s frame out of range: %u pages at page %llu of %lu",
-				 frame_name(be16_to_cpu(f->type)), count, offset,
-				 rx->r->npages);
-		return -EPROTO;
-	}
-	return 0;
-}
-
-static int recv_pages(struct rx *rx, const struct partmob_frame *f)
+/* A PAGES frame that frame.c accepted: its payload, into the region. */
+static int recv_pages(struct rx *rx, const struct partmob_rx_frame *f)
 {
 	struct partmob_mig *m = rx->m;
-	pgoff_t first = be64_to_cpu(f->offset);
-	u32 n = be32_to_cpu(f->count), i, got = 0;
+	pgoff_t first = f->offset;
+	u32 n = f->count, i, got = 0;
 	struct page *page;
-	int ret;
+	int ret = 0;
 
-	ret = check_range(rx, f, PARTMOB_FRAME_PAGES_MAX);
-	if (ret)
-		return ret;
 	for (; got < n; got++) {
 		page = shmem_read_mapping_page_gfp(rx->mapping, first + got,
 						   mapping_gfp_mask(rx->mapping));
@@ -147,7 +115,6 @@ static int recv_pages(struct rx *rx, const struct partmob_frame *f)
 	}
 	for (i = 0; i < n; i++)
 		set_page_dirty(rx->pages[i]);
-	rx->received += n;
 	rx->round_bytes += (u64)n << PAGE_SHIFT;
 	atomic64_add(n, &m->pages_normal);
 	atomic64_add((u64)n << PAGE_SHIFT, &m->transferred);
@@ -157,18 +124,16 @@ out:
 	return ret;
 }
 
-static int recv_zero(struct rx *rx, const struct partmob_frame *f)
+/* A ZERO frame that frame.c accepted. */
+static int recv_zero(struct rx *rx, const struct partmob_rx_frame *f)
 {
-	int ret = check_range(rx, f, rx->r->npages);
+	int ret;
 
-	if (ret)
-		return ret;
-	ret = partmob_backing_punch(rx->r, be64_to_cpu(f->offset),
-				    be32_to_cpu(f->count));
+	ret = partmob_backing_punch(rx->r, f->offset, f->count);
 	if (ret)
 		partmob_mig_fail(rx->m, ret, "cannot clear pages (%d)", ret);
 	else
-		atomic64_add(be32_to_cpu(f->count), &rx->m->pages_zero);
+		atomic64_add(f->count, &rx->m->pages_zero);
 	return ret;
 }
 
@@ -188,35 +153,15 @@ static void round_done(struct rx *rx)
 	rx->round_bytes = 0;
 }
 
-static int bad_frame(struct rx *rx, const struct partmob_frame *f,
-		     const char *phase)
-{
-	partmob_mig_fail(rx->m, -EPROTO, "unexpected %s frame (type %u) %s",
-			 frame_name(be16_to_cpu(f->type)), be16_to_cpu(f->type),
-			 phase);
-	return -EPROTO;
-}
-
 static int recv_hello(struct rx *rx)
 {
 	struct partmob_mig *m = rx->m;
-	struct partmob_frame f;
+	struct partmob_rx_frame f;
 	int ret;
 
 	ret = recv_frame(rx, &f);
 	if (ret)
 		return ret;
-	if (be16_to_cpu(f.type) != PARTMOB_FRAME_HELLO)
-		return bad_frame(rx, &f, "before HELLO");
-	if (be32_to_cpu(f.count) != PAGE_SIZE ||
-	    be64_to_cpu(f.arg) != rx->r->npages ||
-	    (m->id && be64_to_cpu(f.offset) != m->id)) {
-		partmob_mig_fail(m, -EPROTO,
-				 "HELLO does not match the handshake (page size %u, %llu pages, id %llx)",
-				 be32_to_cpu(f.count), be64_to_cpu(f.arg),
-				 be64_to_cpu(f.offset));
-		return -EPROTO;
-	}
 	atomic64_set(&m->setup_ns, ktime_get_ns() - m->start_ns);
 	rx->round_start = ktime_get_ns();
 	partmob_mig_set_state(m, PARTMOB_MIG_S_ROUND);
@@ -227,14 +172,14 @@ static int recv_hello(struct rx *rx)
 static int recv_rounds(struct rx *rx)
 {
 	struct partmob_mig *m = rx->m;
-	struct partmob_frame f;
+	struct partmob_rx_frame f;
 	int ret;
 
 	for (;;) {
 		ret = recv_frame(rx, &f);
 		if (ret)
 			return ret;
-		switch (be16_to_cpu(f.type)) {
+		switch (f.type) {
 		case PARTMOB_FRAME_PAGES:
 			ret = recv_pages(rx, &f);
 			break;
@@ -242,18 +187,9 @@ static int recv_rounds(struct rx *rx)
 			ret = recv_zero(rx, &f);
 			break;
 		case PARTMOB_FRAME_ROUND:
-			if (be64_to_cpu(f.arg) != m->round + 1)
-				return bad_frame(rx, &f, "out of sequence");
 			round_done(rx);
 			break;
 		case PARTMOB_FRAME_END:
-			if (be64_to_cpu(f.arg) != rx->received) {
-				partmob_mig_fail(m, -EPROTO,
-						 "END says %llu pages were sent, %llu arrived",
-						 be64_to_cpu(f.arg),
-						 rx->received);
-				return -EPROTO;
-			}
 			round_done(rx);
 			/* --verify: hash before prepared; it costs downtime. */
 			if (f.flags) {
@@ -264,13 +200,12 @@ static int recv_rounds(struct rx *rx)
 							 ret);
 			}
 			return ret;
-		case PARTMOB_FRAME_ABORT:
+		default:
+			/* ABORT: frame.c accepts nothing else here. */
 			partmob_mig_fail(m, -ECONNABORTED,
 					 "the source aborted (error %lld)",
-					 -(s64)be64_to_cpu(f.arg));
+					 -(s64)f.arg);
 			return -ECONNABORTED;
-		default:
-			return bad_frame(rx, &f, "during the rounds");
 		}
 		if (ret)
 			return ret;
@@ -287,7 +222,7 @@ static int recv_rounds(struct rx *rx)
 static int await_decision(struct rx *rx)
 {
 	struct partmob_mig *m = rx->m;
-	struct partmob_frame f;
+	struct partmob_rx_frame f;
 	int ret;
 
 	partmob_mig_set_state(m, PARTMOB_MIG_S_PREPARED);
@@ -306,17 +241,13 @@ static int await_decision(struct rx *rx)
 	ret = recv_frame(rx, &f);
 	if (ret)
 		return ret;
-	switch (be16_to_cpu(f.type)) {
-	case PARTMOB_FRAME_COMMIT:
+	if (f.type == PARTMOB_FRAME_COMMIT)
 		return 1;
-	case PARTMOB_FRAME_ABORT:
-		partmob_mig_fail(m, -ECONNABORTED,
-				 "the source aborted after prepared (error %lld)",
-				 -(s64)be64_to_cpu(f.arg));
-		return 0;
-	default:
-		return bad_frame(rx, &f, "while waiting for the decision");
-	}
+	/* frame.c accepts nothing else but ABORT here. */
+	partmob_mig_fail(m, -ECONNABORTED,
+			 "the source aborted after prepared (error %lld)",
+			 -(s64)f.arg);
+	return 0;
 }
 
 static void run(struct rx *rx)
@@ -389,6 +320,7 @@ int partmob_recv_thread(void *arg)
 		rx->m = m;
 		rx->r = m->r;
 		rx->mapping = m->r->backing->f_mapping;
+		partmob_frame_init(&rx->st, m->r->npages, PAGE_SIZE, m->id);
 		/* A kernel thread would charge the root cgroup otherwise. */
 		old = set_active_memcg(m->memcg);
 		run(rx);

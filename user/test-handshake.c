@@ -9,6 +9,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,193 @@ static void test_io(void)
 	close(sv[1]);
 }
 
+/* Bytes waiting to be read on @fd, without blocking. */
+static size_t pending(int fd)
+{
+	char buf[4096];
+	size_t n = 0;
+	ssize_t r;
+
+	while ((r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		n += (size_t)r;
+	return n;
+}
+
+/*
+ * Send @len bytes on a fresh socketpair and return the reader's end; the
+ * writer's end is closed (@close_after) or left open (silence) until exit.
+ */
+static int peer_sends(const void *buf, size_t len, int close_after)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -1;
+	if (write(sv[0], buf, len) != (ssize_t)len) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (close_after)
+		close(sv[0]);
+	return sv[1];
+}
+
+/*
+ * Hostile peers: garbage, unknown versions, oversize counts and values.
+ * Each is refused with a message that says what was wrong, and nothing
+ * is read (or allocated) beyond what the fixed structs hold.
+ */
+static void test_hostile_peers(void)
+{
+	struct pm_hs_hello h = good_hello(), d;
+	struct pm_hs_local l = good_local();
+	struct {
+		struct partmob_hs_hello hello;
+		struct partmob_hs_path paths[3];
+		char tail[100];
+	} w;
+	struct partmob_hs_reply wr;
+	struct pm_hs_reply r = { 0 }, rd;
+	static const uint16_t versions[] = { 0, 2, 0x100, 0xffff };
+	char junk[sizeof(struct partmob_hs_hello) + 64], why[256];
+	unsigned int i;
+	int fd;
+
+	/* An HTTP request and a TLS ClientHello are not partmob peers. */
+	memset(junk, 'x', sizeof(junk));
+	memcpy(junk, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
+	fd = peer_sends(junk, sizeof(junk), 1);
+	CHECK(fd >= 0);
+	CHECK(pm_hs_recv_hello(fd, &d, 1000, why, sizeof(why)) ==
+	      PARTMOB_HS_E_BAD_REQUEST);
+	CHECK(strstr(why, "not a partmob peer") != NULL);
+	CHECK(pending(fd) == sizeof(junk) - sizeof(w.hello));
+	close(fd);
+	memset(junk, 0, sizeof(junk));
+	memcpy(junk, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+	fd = peer_sends(junk, sizeof(junk), 1);
+	CHECK(pm_hs_recv_hello(fd, &d, 1000, why, sizeof(why)) ==
+	      PARTMOB_HS_E_BAD_REQUEST);
+	CHECK(strstr(why, "not a partmob peer") != NULL);
+	close(fd);
+
+	/* Unknown handshake versions, both ways; the message says so. */
+	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		pm_hs_hello_encode(&h, &w.hello);
+		w.hello.version = htobe16(versions[i]);
+		CHECK(pm_hs_hello_decode(&w.hello, &d, why, sizeof(why)) ==
+		      PARTMOB_HS_E_VERSION);
+		CHECK(strstr(why, "version") != NULL);
+		pm_hs_reply_encode(&r, &wr);
+		wr.version = htobe16(versions[i]);
+		CHECK(pm_hs_reply_decode(&wr, &rd, why, sizeof(why)) ==
+		      -EPROTO);
+		CHECK(strstr(why, "version") != NULL);
+	}
+
+	/*
+	 * 2^32 - 1 path records announced: refused after the hello, and not
+	 * one byte more is read on the peer's say-so.
+	 */
+	pm_hs_hello_encode(&h, &w.hello);
+	w.hello.npaths = htobe32(UINT32_MAX);
+	memset(w.paths, 'p', sizeof(w.paths) + sizeof(w.tail));
+	fd = peer_sends(&w, sizeof(w), 1);
+	CHECK(pm_hs_recv_hello(fd, &d, 1000, why, sizeof(why)) ==
+	      PARTMOB_HS_E_BAD_REQUEST);
+	CHECK(strstr(why, "at most") != NULL);
+	CHECK(pending(fd) == sizeof(w) - sizeof(w.hello));
+	close(fd);
+
+	/* One record announced, three sent: exactly one is read. */
+	h.npaths = 1;
+	pm_hs_hello_encode(&h, &w.hello);
+	for (i = 0; i < 3; i++)
+		pm_hs_path_encode(&h.paths[0], &w.paths[i]);
+	fd = peer_sends(&w, sizeof(w), 1);
+	CHECK(pm_hs_recv_hello(fd, &d, 1000, why, sizeof(why)) ==
+	      PARTMOB_HS_OK);
+	CHECK(d.npaths == 1);
+	CHECK(pending(fd) == sizeof(w) - sizeof(w.hello) - sizeof(w.paths[0]));
+	close(fd);
+
+	/* The most records allowed announced, one sent, then silence. */
+	h.npaths = PARTMOB_HS_PATHS_MAX;
+	pm_hs_hello_encode(&h, &w.hello);
+	fd = peer_sends(&w, sizeof(w.hello) + sizeof(w.paths[0]), 0);
+	CHECK(pm_hs_recv_hello(fd, &d, 300, why, sizeof(why)) ==
+	      PARTMOB_HS_E_BAD_REQUEST);
+	CHECK(strstr(why, "timed out") != NULL &&
+	      strstr(why, "required path record 2 of") != NULL);
+	close(fd);
+
+	/* Oversize values: refused by the checks, never used as sizes. */
+	h = good_hello();
+	h.page_size = UINT32_MAX;
+	CHECK(pm_hs_check(&h, &l, why, sizeof(why)) == PARTMOB_HS_E_PAGE_SIZE);
+	h = good_hello();
+	h.region_size = UINT64_MAX;
+	CHECK(pm_hs_check(&h, &l, why, sizeof(why)) == PARTMOB_HS_E_SIZE);
+	h.region_size = UINT64_MAX - UINT64_MAX % h.page_size;
+	CHECK(pm_hs_check(&h, &l, why, sizeof(why)) == PARTMOB_HS_E_SIZE);
+	CHECK(strstr(why, "above the limit") != NULL);
+	h = good_hello();
+	h.wire_version = UINT32_MAX;
+	CHECK(pm_hs_check(&h, &l, why, sizeof(why)) == PARTMOB_HS_E_VERSION);
+	h.wire_version = 0;
+	CHECK(pm_hs_check(&h, &l, why, sizeof(why)) == PARTMOB_HS_E_VERSION);
+	h = good_hello();
+	h.region_flags = UINT32_MAX;
+	CHECK(pm_hs_check(&h, &l, why, sizeof(why)) == PARTMOB_HS_E_FEATURES);
+	/* A reply's numbers are only reported: any value decodes. */
+	r.features = UINT64_MAX;
+	r.mem_available = UINT64_MAX;
+	memset(r.message, 'm', sizeof(r.message) - 1);
+	r.message[sizeof(r.message) - 1] = '\0';
+	pm_hs_reply_encode(&r, &wr);
+	CHECK(pm_hs_reply_decode(&wr, &rd, why, sizeof(why)) == 0);
+	CHECK(rd.mem_available == UINT64_MAX &&
+	      strlen(rd.message) == sizeof(rd.message) - 1);
+}
+
+/*
+ * A peer that trickles a byte at a time does not extend the deadline: the
+ * deadline is for the whole hello, not for each read.
+ */
+static void test_slow_peer(void)
+{
+	struct pm_hs_hello d;
+	char why[256];
+	int sv[2];
+	pid_t pid;
+
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	if (!pid) {
+		struct partmob_hs_hello w;
+		struct pm_hs_hello h = good_hello();
+		const char *b = (const char *)&w;
+		size_t i;
+
+		close(sv[1]);
+		pm_hs_hello_encode(&h, &w);
+		for (i = 0; i < sizeof(w); i++) {
+			if (write(sv[0], b + i, 1) != 1)
+				_exit(0);
+			usleep(20000);
+		}
+		_exit(0);
+	}
+	close(sv[0]);
+	CHECK(pm_hs_recv_hello(sv[1], &d, 300, why, sizeof(why)) ==
+	      PARTMOB_HS_E_BAD_REQUEST);
+	CHECK(strstr(why, "timed out after") != NULL);
+	close(sv[1]);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 /* Random damage to good and random messages: no crash, sane verdicts. */
 static void test_mutations(unsigned int rounds)
 {
@@ -384,6 +572,8 @@ int main(int argc, char **argv)
 	test_bad_paths_and_replies();
 	test_check();
 	test_io();
+	test_hostile_peers();
+	test_slow_peer();
 	test_mutations(rounds);
 	printf("test-handshake: %d of %d checks failed\n", failures, checks);
 	return failures ? 1 : 0;

@@ -40,6 +40,7 @@ static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
 	c->done = 1;
 	c->t->err = e->error;
 	pm_extack_error(e, c->t->extack, sizeof(c->t->extack));
+	pm_extack_error_attr(e, &c->t->bad_off, &c->t->miss_type);
 	return NL_STOP;
 }
 
@@ -156,6 +157,8 @@ static int request(struct tnl *t, struct nl_msg *msg, tnl_dump_cb cb,
 	t->err = 0;
 	t->nreplies = 0;
 	t->extack[0] = '\0';
+	t->bad_off = 0;
+	t->miss_type = -1;
 	memset(t->tb, 0, sizeof(t->tb));
 	if (t->reply)
 		nlmsg_free(t->reply);

@@ -23,6 +23,8 @@ struct tnl {
 	int err;		/* negative errno of the last request */
 	int nreplies;		/* messages answered to the last request */
 	char extack[256];
+	unsigned int bad_off;	/* NLMSGERR_ATTR_OFFS of the last error, or 0 */
+	int miss_type;		/* NLMSGERR_ATTR_MISS_TYPE of it, or -1 */
 	struct nlattr *tb[PARTMOB_A_MAX + 1];	/* attrs of the last reply */
 	struct nl_msg *reply;
 };

@@ -8,6 +8,8 @@
 #   TARGET=x86_64-6.1[,ppc64le-6.12...]   targets (default: all four)
 #   T=info[,other]                        test programs (default: all)
 #   LINT=0                                skip lint.sh
+#   HOST=0                                skip host-tests.sh (run when T=
+#                                         is not given, or names "host")
 #   BUILD=0                               reuse build/<target>/ as it is
 #   DEPS=0                                do not run deps.sh first
 #   JOBS=N                                guests booted at once (default 1; 2 measured no faster)
@@ -70,26 +72,49 @@ done
 mkdir -p "$logs"
 rm -f "$PM_ROOT/build/summary"
 
-# ---- lint ----------------------------------------------------------------
-if [ "${LINT:-1}" != 0 ]; then
-	echo "== lint"
+# ---- steps on the host ---------------------------------------------------
+# run_tap_step NAME SCRIPT: run SCRIPT (lint.sh, host-tests.sh), which
+# prints "ok N - NAME: ..." / "not ok N - NAME: ..." lines, into
+# build/logs/NAME.log; print its failures and add its counts to the totals.
+run_tap_step()
+{
+	local name=$1 script=$2 log="$logs/$1.log" start rc=0 p f s
+	echo "== $name"
 	start=$(now)
-	lrc=0
-	bash "$PM_QEMU_DIR/lint.sh" >"$logs/lint.log" 2>&1 || lrc=$?
-	lp=$(grep -Ec '^ok [0-9]+ - lint:' "$logs/lint.log" || true)
-	ls_=$(grep -E '^(not )?ok [0-9]+ - lint:' "$logs/lint.log" | grep -Eic '#[[:space:]]*skip' || true)
-	lf=$(grep -Ec '^not ok [0-9]+ - lint:' "$logs/lint.log" || true)
-	lp=$((lp - ls_))
-	grep -E '^not ok [0-9]+ - lint:' "$logs/lint.log" | sed 's/^/  FAIL /' || true
-	if [ "$lrc" != 0 ] && [ "$lf" = 0 ]; then
-		echo "  FAIL lint.sh exited rc=$lrc without a failing check; last lines:"
-		tail -n 15 "$logs/lint.log" | sed 's/^/      /'
-		lf=1
+	bash "$PM_QEMU_DIR/$script" >"$log" 2>&1 || rc=$?
+	p=$(grep -Ec "^ok [0-9]+ - $name:" "$log" || true)
+	s=$(grep -E "^(not )?ok [0-9]+ - $name:" "$log" | grep -Eic '#[[:space:]]*skip' || true)
+	f=$(grep -Ec "^not ok [0-9]+ - $name:" "$log" || true)
+	p=$((p - s))
+	grep -E "^not ok [0-9]+ - $name:" "$log" | sed 's/^/  FAIL /' || true
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		echo "  FAIL $script exited rc=$rc without a failing check; last lines:"
+		tail -n 15 "$log" | sed 's/^/      /'
+		f=1
 	fi
-	echo "lint: $lp passed, $lf failed, $ls_ skipped ($(( $(now) - start )) s, log: build/logs/lint.log)"
-	total_pass=$((total_pass + lp)) total_fail=$((total_fail + lf)) total_skip=$((total_skip + ls_))
-	[ "$lf" = 0 ] || t_note[lint]="lint: $lf failed (build/logs/lint.log)"
+	echo "$name: $p passed, $f failed, $s skipped ($(( $(now) - start )) s, log: build/logs/$name.log)"
+	total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + s))
+	[ "$f" = 0 ] || t_note[$name]="$name: $f failed (build/logs/$name.log)"
+}
+
+# ---- lint ----------------------------------------------------------------
+[ "${LINT:-1}" = 0 ] || run_tap_step lint lint.sh
+
+# ---- host tests ----------------------------------------------------------
+# Userspace parsers on the build host, a few seconds: the handshake's unit
+# test and the frame parser's fuzz corpus (host-tests.sh). They run when
+# T= is not given or names "host"; T=host alone boots no guest.
+run_host=0
+if [ "${HOST:-1}" != 0 ]; then
+	case " $tsel " in
+	"  ") run_host=1 ;;
+	*" host "*) run_host=1 ;;
+	esac
 fi
+tsel=$(echo " $tsel " | sed 's/ host / /g')
+tsel=$(echo $tsel)
+[ -z "${T:-}" ] || [ -n "$tsel" ] || targets=""
+[ "$run_host" = 0 ] || run_tap_step host host-tests.sh
 
 # ---- build and pack ------------------------------------------------------
 ready=()

@@ -39,7 +39,8 @@ LINUX_SOURCE=/usr/src/linux-source-6.1.tar.xz
 # Bump when the layout of the cache changes: every stamp is then redone.
 LAYOUT=1
 
-# Host packages: build, cross build, sparse, checkpatch, guests, initramfs.
+# Host packages: build, cross build, sparse, checkpatch, guests, initramfs,
+# clang + its runtime for `make fuzz` (libFuzzer).
 HOST_PKGS="
 	build-essential gcc-12 make bc rsync kmod cpio
 	gzip xz-utils zstd file perl pkg-config libelf-dev
@@ -50,6 +51,7 @@ HOST_PKGS="
 	gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
 	qemu-system-x86 qemu-system-ppc
 	debian-archive-keyring apt dpkg-dev iproute2 python3 iperf3
+	clang libclang-rt-dev
 "
 
 PPC_SYSROOT_PKGS="busybox-static libnl-3-dev libnl-genl-3-dev libnl-3-200 libnl-genl-3-200"
