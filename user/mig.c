@@ -1300,7 +1300,7 @@ struct vmgroup {
 	bool commit_sent;		/* MIG_COMMIT done */
 	bool aborting;
 	bool refused;			/* the destination refused the guest */
-	uint64_t stop_ns, dev_start_ns, dev_done_ns, resumed_ns;
+	uint64_t stop_ns, prepared_ns, dev_start_ns, dev_done_ns, resumed_ns;
 };
 
 struct run {
@@ -1616,14 +1616,17 @@ static void vm_switchover(struct vmgroup *g)
 	for (i = 0; i < g->n && !g->aborting; i++)
 		control(&g->runs[i], PARTMOB_MIG_A_SWITCHOVER, "switchover",
 			g->runs[i].abort_why);
+	/* QEMU sets up and sends what is not shared, then waits. */
+	if (!g->aborting && pm_vm_migrate(&g->vm, g->dev_fd, err, sizeof(err)))
+		do_abort(r0, err);
 }
 
 /*
  * Every region is held in PREPARED (all pages are at the destination):
- * QEMU sends the device state, after the memory as in QEMU's own
- * migration, since loading it may write guest RAM; with return-path it
- * completes once the destination QEMU has loaded it. Then the decision:
- * MIG_COMMIT of every region at once.
+ * QEMU, waiting in pre-switchover, sends the device state, after the
+ * memory as in QEMU's own migration, since loading it may write guest
+ * RAM; with return-path it completes once the destination QEMU has loaded
+ * it. Then the decision: MIG_COMMIT of every region at once.
  */
 static void vm_commit(struct vmgroup *g)
 {
@@ -1632,10 +1635,15 @@ static void vm_commit(struct vmgroup *g)
 	char err[400], nlerr[320];
 	int i, ret;
 
+	g->prepared_ns = pm_now_ns();
+	ret = pm_vm_wait_migration(&g->vm, "pre-switchover",
+				   PM_VM_QMP_TIMEOUT_MS, err, sizeof(err));
 	g->dev_start_ns = pm_now_ns();
-	ret = pm_vm_migrate(&g->vm, g->dev_fd, err, sizeof(err));
 	if (!ret)
-		ret = pm_vm_wait_migration(&g->vm, PM_VM_QMP_TIMEOUT_MS, err,
+		ret = pm_vm_continue(&g->vm, err, sizeof(err));
+	if (!ret)
+		ret = pm_vm_wait_migration(&g->vm, "completed",
+					   PM_VM_QMP_TIMEOUT_MS, err,
 					   sizeof(err));
 	if (ret) {
 		do_abort(r0, err);
@@ -1791,6 +1799,8 @@ static void result_json(struct run *r, const char *result)
 	if (r->g && r->g->resumed_ns) {
 		json_u64(&j, "guest_downtime_ms",
 			 ns_to_ms(r->g->resumed_ns - r->g->stop_ns));
+		json_u64(&j, "memory_ms",
+			 ns_to_ms(r->g->prepared_ns - r->g->stop_ns));
 		json_u64(&j, "device_state_ms",
 			 ns_to_ms(r->g->dev_done_ns - r->g->dev_start_ns));
 	}
@@ -1825,7 +1835,7 @@ static void summary(struct run *r, const char *result)
 		printf("guest: paused %s (stop here to running there): memory %s, device state %s\n",
 		       ms_text(r->g->resumed_ns - r->g->stop_ns, b[0],
 			       sizeof(b[0])),
-		       ms_text(r->g->dev_start_ns - r->g->stop_ns, b[1],
+		       ms_text(r->g->prepared_ns - r->g->stop_ns, b[1],
 			       sizeof(b[1])),
 		       ms_text(r->g->dev_done_ns - r->g->dev_start_ns, b[2],
 			       sizeof(b[2])));

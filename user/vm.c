@@ -50,7 +50,8 @@ int pm_vm_open(struct pm_vm *vm, const char *path, bool source, int timeout_ms,
 		goto fail;
 	snprintf(caps, sizeof(caps),
 		 "{\"capabilities\": [{\"capability\": \"x-ignore-shared\", \"state\": true}%s]}",
-		 source ? ", {\"capability\": \"return-path\", \"state\": true}" :
+		 source ? ", {\"capability\": \"return-path\", \"state\": true}"
+		 ", {\"capability\": \"pause-before-switchover\", \"state\": true}" :
 		 "");
 	err = qmp_execute(&vm->q, "migrate-set-capabilities", caps, NULL);
 	if (err)
@@ -154,8 +155,14 @@ int pm_vm_migration(struct pm_vm *vm, char *status, size_t sn, char *why,
 	return 0;
 }
 
-int pm_vm_wait_migration(struct pm_vm *vm, int timeout_ms, char *why,
-			 size_t n)
+int pm_vm_continue(struct pm_vm *vm, char *why, size_t n)
+{
+	return exec0(vm, "migrate-continue", "{\"state\": \"pre-switchover\"}",
+		     why, n);
+}
+
+int pm_vm_wait_migration(struct pm_vm *vm, const char *want, int timeout_ms,
+			 char *why, size_t n)
 {
 	struct timespec tick = { 0, 5 * 1000000L };
 	char status[32];
@@ -165,8 +172,9 @@ int pm_vm_wait_migration(struct pm_vm *vm, int timeout_ms, char *why,
 		ret = pm_vm_migration(vm, status, sizeof(status), why, n);
 		if (ret)
 			return ret;
-		if (!strcmp(status, "completed")) {
-			vm->migrating = false;
+		if (!strcmp(status, want)) {
+			if (!strcmp(want, "completed"))
+				vm->migrating = false;
 			return 0;
 		}
 		if (!strcmp(status, "failed") || !strcmp(status, "cancelled") ||
@@ -174,7 +182,7 @@ int pm_vm_wait_migration(struct pm_vm *vm, int timeout_ms, char *why,
 			return -ECANCELED;
 		nanosleep(&tick, NULL);
 	}
-	snprintf(why, n, "QEMU's migration of the device state did not complete within %d ms",
-		 timeout_ms);
+	snprintf(why, n, "QEMU's migration of the device state was not %s within %d ms",
+		 want, timeout_ms);
 	return -ETIMEDOUT;
 }

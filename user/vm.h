@@ -18,10 +18,12 @@
  *                                       <- OK (refused if QEMU is not ready)
  *   pre-copy rounds while the guest runs
  *   stop (vCPUs paused BEFORE the freeze)
- *   SWITCHOVER (freeze, last round, END)
+ *   SWITCHOVER (freeze, last round, END), and meanwhile QEMU's migrate
+ *   (pause-before-switchover: it sets up and sends what is not shared,
+ *   then waits in "pre-switchover")
  *   held in PREPARED                       prepared: the regions are
  *                                          thawed for QEMU (still -S)
- *   QEMU's migrate of the device state, after the memory as in QEMU's
+ *   migrate-continue: the device state, after the memory as in QEMU's
  *   own migration (loading it may write guest RAM); return-path: it
  *   completes only once the destination QEMU has loaded it
  *   MIG_COMMIT, the decision               committed: cont
@@ -53,7 +55,8 @@ struct pm_vm {
 
 /*
  * Connect to QMP at @path, read the run state, and set the migration
- * capabilities: x-ignore-shared, and return-path on a source.
+ * capabilities: x-ignore-shared, and on a source return-path and
+ * pause-before-switchover.
  * Return: 0, or -errno with @why set.
  */
 int pm_vm_open(struct pm_vm *vm, const char *path, bool source, int timeout_ms,
@@ -83,10 +86,14 @@ int pm_vm_migration(struct pm_vm *vm, char *status, size_t sn, char *why,
 		    size_t n);
 
 /*
- * Poll pm_vm_migration() every few milliseconds until "completed" (0),
- * "failed"/"cancelled" (-ECANCELED, @why set) or @timeout_ms (-ETIMEDOUT).
+ * Poll pm_vm_migration() every few milliseconds until status @want
+ * ("pre-switchover", "completed": 0), "failed"/"cancelled" (-ECANCELED,
+ * @why set) or @timeout_ms (-ETIMEDOUT).
  */
-int pm_vm_wait_migration(struct pm_vm *vm, int timeout_ms, char *why,
-			 size_t n);
+int pm_vm_wait_migration(struct pm_vm *vm, const char *want, int timeout_ms,
+			 char *why, size_t n);
+
+/* Source: let a migration paused in "pre-switchover" send the device state. */
+int pm_vm_continue(struct pm_vm *vm, char *why, size_t n);
 
 #endif
