@@ -7,9 +7,12 @@
  * namespaces. On the destination it goes on counting from exactly where
  * it stopped, never boots again, finds its memory intact, and the source
  * QEMU quits; a destination whose QEMU cannot start refuses, and the guest
- * runs on at the source. Built twice: vm (one memory backend), and
- * vm_group (PM_VM_GROUP: two backends as NUMA nodes, two regions with one
- * decision; and an abort during pre-copy).
+ * runs on at the source. Built three times: vm (one memory backend),
+ * vm_group (PM_VM_GROUP=1: two backends as NUMA nodes, two regions with
+ * one decision; and an abort during pre-copy), and vm_linux
+ * (PM_VM_GROUP=2: a small Linux guest, the host's kernel with a busybox
+ * initramfs and kvmclock, whose uptime and a file in its tmpfs must
+ * survive the move).
  *
  * The test binary is also the --vm-hook: run as "vm --dest-qemu" it
  * starts the destination QEMU from the hook's environment.
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -28,7 +32,7 @@
 #include "mig_lib.h"
 #include "kselftest_harness.h"
 
-#define DIR "/tmp/kst-vm"
+#define TDIR "/tmp/kst-vm"
 #define SRC "vm-src"
 #define DST "vm-dst"
 #define SRC2 "vm-src2"
@@ -39,6 +43,25 @@
 #define STEP (1u << 14)	/* PMGUEST_STEP */
 
 static char self_path[256];
+static char linux_kernel[300];	/* vm_linux: the kernel, as QEMU sees it */
+
+#define LINUX (PM_VM_GROUP == 2)
+#define LINUX_RAM "256M"
+
+/* The inner Linux guest's /init: a mark in its tmpfs, then a line a second. */
+static const char linux_init[] =
+	"#!/bin/busybox sh\n"
+	"/bin/busybox --install -s /bin\n"
+	"mount -t proc proc /proc\n"
+	"mount -t sysfs sys /sys\n"
+	"mount -t tmpfs tmpfs /tmp\n"
+	"echo LG BOOT\n"
+	"cat /proc/sys/kernel/random/uuid > /tmp/mark\n"
+	"cs=/sys/devices/system/clocksource/clocksource0/current_clocksource\n"
+	"while true; do\n"
+	"  echo \"LG up=$(cut -d' ' -f1 /proc/uptime) mark=$(cat /tmp/mark) cs=$(cat $cs)\"\n"
+	"  sleep 1\n"
+	"done\n";
 
 static const char *accel(void)
 {
@@ -58,13 +81,13 @@ static pid_t qemu(const char *name, const char *name2, const char *qmp,
 
 	snprintf(mem, sizeof(mem),
 		 "memory-backend-file,id=m,mem-path=/dev/partmob/%s,size=%s,share=on",
-		 name, name2 ? HALF : RAM);
+		 name, name2 ? HALF : LINUX ? LINUX_RAM : RAM);
 	snprintf(mem2, sizeof(mem2),
 		 "memory-backend-file,id=m2,mem-path=/dev/partmob/%s,size=" HALF
 		 ",share=on", name2 ? name2 : "");
 	snprintf(qmpa, sizeof(qmpa), "unix:%s,server=on,wait=off", qmp);
 	snprintf(ser, sizeof(ser), "file:%s", serial);
-	snprintf(elf, sizeof(elf), DIR "/pmguest.elf");
+	snprintf(elf, sizeof(elf), TDIR "/pmguest.elf");
 	argv[n++] = PM_HOST_QEMU;
 	argv[n++] = "-accel";
 	argv[n++] = accel();
@@ -73,7 +96,7 @@ static pid_t qemu(const char *name, const char *name2, const char *qmp,
 	argv[n++] = "-nodefaults";
 	argv[n++] = "-no-user-config";
 	argv[n++] = "-m";
-	argv[n++] = RAM;
+	argv[n++] = LINUX ? LINUX_RAM : RAM;
 	argv[n++] = "-object";
 	argv[n++] = mem;
 	if (name2) {
@@ -88,7 +111,15 @@ static pid_t qemu(const char *name, const char *name2, const char *qmp,
 		argv[n++] = "pc,memory-backend=m";
 	}
 	argv[n++] = "-kernel";
-	argv[n++] = elf;
+	if (LINUX) {
+		argv[n++] = linux_kernel;
+		argv[n++] = "-initrd";
+		argv[n++] = TDIR "/lg.cpio";
+		argv[n++] = "-append";
+		argv[n++] = "console=ttyS0 quiet panic=-1";
+	} else {
+		argv[n++] = elf;
+	}
 	argv[n++] = "-serial";
 	argv[n++] = ser;
 	argv[n++] = "-qmp";
@@ -102,6 +133,54 @@ static pid_t qemu(const char *name, const char *name2, const char *qmp,
 	return pm_host_spawn(argv, log);
 }
 
+/* A kernel in the host's /boot for the Linux guest: 0, or -ENOENT. */
+static int find_linux_kernel(void)
+{
+	struct utsname u;
+	struct dirent *e;
+	DIR *d;
+
+	char p[320];
+
+	uname(&u);
+	snprintf(linux_kernel, sizeof(linux_kernel), "/boot/vmlinuz-%s",
+		 u.release);
+	snprintf(p, sizeof(p), PM_HOST "%s", linux_kernel);
+	if (!access(p, R_OK))
+		return 0;
+	d = opendir(PM_HOST "/boot");
+	if (!d)
+		return -ENOENT;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "vmlinuz-", 8)) {
+			snprintf(linux_kernel, sizeof(linux_kernel),
+				 "/boot/%s", e->d_name);
+			closedir(d);
+			return 0;
+		}
+	closedir(d);
+	return -ENOENT;
+}
+
+/* The Linux guest's initramfs, TDIR/lg.cpio: busybox and linux_init. */
+static int build_linux_initramfs(void)
+{
+	FILE *f;
+
+	if (system("mkdir -p " TDIR "/lg/bin " TDIR "/lg/proc " TDIR "/lg/sys "
+		   TDIR "/lg/tmp " TDIR "/lg/dev && cp /bin/busybox " TDIR
+		   "/lg/bin/busybox && mknod " TDIR "/lg/dev/console c 5 1"))
+		return -1;
+	f = fopen(TDIR "/lg/init", "w");
+	if (!f)
+		return -1;
+	fputs(linux_init, f);
+	if (fclose(f) || chmod(TDIR "/lg/init", 0755))
+		return -1;
+	return system("cd " TDIR "/lg && find . | cpio -o -H newc > " TDIR
+		      "/lg.cpio 2>/dev/null") ? -1 : 0;
+}
+
 /* The --vm-hook: start the destination QEMU in the background. */
 static int dest_qemu(void)
 {
@@ -110,18 +189,18 @@ static int dest_qemu(void)
 	char regions[160], *second;
 	pid_t pid;
 
-	if (!qmp || !env)
+	if (!qmp || !env || (LINUX && find_linux_kernel()))
 		return 2;
 	snprintf(regions, sizeof(regions), "%s", env);
 	second = strchr(regions, ' ');
 	if (second)
 		*second++ = '\0';
-	if (!access(DIR "/hook-fails", F_OK))
+	if (!access(TDIR "/hook-fails", F_OK))
 		return 3;	/* the test wants a destination not ready */
-	pid = qemu(regions, second, qmp, DIR "/dst.serial", DIR "/dst.log", 1);
+	pid = qemu(regions, second, qmp, TDIR "/dst.serial", TDIR "/dst.log", 1);
 	if (pid < 0)
 		return 4;
-	FILE *f = fopen(DIR "/dst.pid", "w");
+	FILE *f = fopen(TDIR "/dst.pid", "w");
 
 	if (f) {
 		fprintf(f, "%d\n", pid);
@@ -135,6 +214,54 @@ struct serial {
 	unsigned long first, last;
 	int count, boots, bad;
 };
+
+/* The Linux guest's lines "LG up=U mark=M cs=C": first and last. */
+struct lg {
+	double first_up, last_up;
+	char first_mark[64], last_mark[64], cs[32];
+	int count, boots;
+};
+
+static void read_lg(const char *path, struct lg *l)
+{
+	char line[256], mark[64], cs[32];
+	double up;
+	FILE *f;
+
+	memset(l, 0, sizeof(*l));
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "LG BOOT"))
+			l->boots++;
+		if (sscanf(line, "LG up=%lf mark=%63s cs=%31s", &up, mark,
+			   cs) != 3 || !strchr(line, '\n'))
+			continue;
+		if (!l->count++) {
+			l->first_up = up;
+			snprintf(l->first_mark, sizeof(l->first_mark), "%s",
+				 mark);
+		}
+		l->last_up = up;
+		snprintf(l->last_mark, sizeof(l->last_mark), "%s", mark);
+		snprintf(l->cs, sizeof(l->cs), "%s", cs);
+	}
+	fclose(f);
+}
+
+static int wait_lg(const char *path, int n, int timeout_ms, struct lg *l)
+{
+	uint64_t end = pm_now_ms() + timeout_ms;
+
+	do {
+		read_lg(path, l);
+		if (l->count >= n)
+			return 0;
+		pm_sleep_ms(200);
+	} while (pm_now_ms() < end);
+	return -ETIMEDOUT;
+}
 
 static void read_serial(const char *path, struct serial *s)
 {
@@ -255,12 +382,20 @@ FIXTURE_SETUP(vm)
 	TH_LOG("inner guest accelerator: %s", accel());
 	ASSERT_EQ(0, tnl_open(&self->t));
 	pm_regions_cleanup("vm-");
-	system("rm -rf " DIR);
-	ASSERT_EQ(0, mkdir(DIR, 0755));
+	system("rm -rf " TDIR);
+	ASSERT_EQ(0, mkdir(TDIR, 0755));
 	snprintf(elf, sizeof(elf), "%s", self_path);
 	*strrchr(elf, '/') = '\0';
 	strcat(elf, "/pmguest.elf");
-	ASSERT_EQ(0, copy_file(elf, DIR "/pmguest.elf")) TH_LOG("%s", elf);
+	ASSERT_EQ(0, copy_file(elf, TDIR "/pmguest.elf")) TH_LOG("%s", elf);
+	if (LINUX) {
+		if (find_linux_kernel()) {
+			self->skip = "no kernel in the host's /boot for the Linux guest";
+			return;
+		}
+		ASSERT_EQ(0, build_linux_initramfs());
+		TH_LOG("inner Linux: %s", linux_kernel);
+	}
 	ret = pm_hosts_setup(&self->h);
 	ASSERT_EQ(0, ret) TH_LOG("hosts: %s", self->h.err);
 
@@ -273,7 +408,7 @@ FIXTURE_SETUP(vm)
 	argv[5] = "--vm-hook";
 	argv[6] = hook;
 	argv[7] = "--state-dir";
-	argv[8] = DIR "/state";
+	argv[8] = TDIR "/state";
 	argv[9] = NULL;
 	o.netns = self->h.ns[1];
 	ASSERT_EQ(0, pm_spawn_ctl(&self->listener, &o, argv));
@@ -290,7 +425,7 @@ FIXTURE_TEARDOWN(vm)
 		kill(self->src, SIGKILL);
 		waitpid(self->src, NULL, 0);
 	}
-	dst = read_pid(DIR "/dst.pid");
+	dst = read_pid(TDIR "/dst.pid");
 	if (dst > 0)
 		kill(dst, SIGKILL);
 	pm_proc_stop(&self->listener, SIGTERM);
@@ -304,15 +439,23 @@ FIXTURE_TEARDOWN(vm)
 static void source(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
 		   int group, struct serial *s)
 {
-	ASSERT_EQ(0, pm_region_create(&self->t, SRC, (group ? 32 : 64) << 20,
-				      -1, -1, -1, 0600));
+	ASSERT_EQ(0, pm_region_create(&self->t, SRC, (uint64_t)(group ? 32 :
+				      LINUX ? 256 : 64) << 20, -1, -1, -1,
+				      0600));
 	if (group)
 		ASSERT_EQ(0, pm_region_create(&self->t, SRC2, 32 << 20, -1, -1,
 					      -1, 0600));
-	self->src = qemu(SRC, group ? SRC2 : NULL, DIR "/src.qmp",
-			 DIR "/src.serial", DIR "/src.log", 0);
+	self->src = qemu(SRC, group ? SRC2 : NULL, TDIR "/src.qmp",
+			 TDIR "/src.serial", TDIR "/src.log", 0);
 	ASSERT_LT(0, self->src);
-	ASSERT_EQ(0, wait_lines(DIR "/src.serial", 2, 120000, s))
+	if (LINUX) {
+		struct lg l;
+
+		ASSERT_EQ(0, wait_lg(TDIR "/src.serial", 3, 150000, &l))
+			TH_LOG("the Linux guest does not run at the source");
+		return;
+	}
+	ASSERT_EQ(0, wait_lines(TDIR "/src.serial", 2, 120000, s))
 		TH_LOG("the guest does not count at the source");
 }
 
@@ -337,7 +480,7 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
 		argv[n++] = DST2;
 	}
 	argv[n++] = "--qmp";
-	argv[n++] = DIR "/src.qmp";
+	argv[n++] = TDIR "/src.qmp";
 	argv[n++] = "--downtime-limit";
 	argv[n++] = "500";
 	if (bw) {
@@ -355,7 +498,8 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
  * After a completed move: the source QEMU quit where the guest stopped,
  * and the destination's guest goes on from exactly there, intact.
  */
-static void moved(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
+static __attribute__((unused)) void moved(struct __test_metadata *_metadata,
+					 FIXTURE_DATA(vm) *self,
 		  struct pm_proc *p)
 {
 	struct serial s, d;
@@ -369,9 +513,9 @@ static void moved(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
 		TH_LOG("%s", p->out);
 	EXPECT_EQ(1, exited(self->src, 20000));
 	self->src = -1;
-	read_serial(DIR "/src.serial", &s);
-	ASSERT_LT(0, read_pid(DIR "/dst.pid"));
-	ASSERT_EQ(0, wait_lines(DIR "/dst.serial", 2, 120000, &d))
+	read_serial(TDIR "/src.serial", &s);
+	ASSERT_LT(0, read_pid(TDIR "/dst.pid"));
+	ASSERT_EQ(0, wait_lines(TDIR "/dst.serial", 2, 120000, &d))
 		TH_LOG("the guest does not count at the destination");
 	EXPECT_EQ(0, d.boots);
 	EXPECT_EQ(1, s.boots);
@@ -385,7 +529,7 @@ static void moved(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
 					SRC));
 }
 
-static void wait_gone(const char *name)
+static __attribute__((unused)) void wait_gone(const char *name)
 {
 	int i;
 
@@ -394,7 +538,46 @@ static void wait_gone(const char *name)
 		pm_sleep_ms(100);
 }
 
-#if !PM_VM_GROUP
+#if PM_VM_GROUP == 2
+/*
+ * A Linux guest (kvmclock, a file in its tmpfs) moves: on the destination
+ * it goes on with the same tmpfs file, its uptime never goes back, and it
+ * never boots again.
+ */
+TEST_F_TIMEOUT(vm, linux_moves_and_continues, 290)
+{
+	struct serial s;
+	struct pm_proc p;
+	struct lg a, b;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	source(_metadata, self, 0, &s);
+	start(_metadata, self, &p, 0, NULL, 1);
+	if (p.status) {
+		pm_proc_read(&self->listener);
+		TH_LOG("listener: %s", self->listener.err);
+	}
+	ASSERT_EQ(0, p.status) TH_LOG("start: %s\n%s", p.out, p.err);
+	EXPECT_EQ(1, exited(self->src, 20000));
+	self->src = -1;
+	read_lg(TDIR "/src.serial", &a);
+	ASSERT_EQ(0, wait_lg(TDIR "/dst.serial", 3, 120000, &b))
+		TH_LOG("the Linux guest does not run at the destination");
+	TH_LOG("source: up %.2f s, clocksource %s; destination: up %.2f to %.2f s",
+	       a.last_up, a.cs, b.first_up, b.last_up);
+	EXPECT_EQ(1, a.boots);
+	EXPECT_EQ(0, b.boots);
+	EXPECT_STREQ(a.last_mark, b.first_mark);
+	EXPECT_STREQ(a.first_mark, b.last_mark);
+	EXPECT_LE(a.last_up, b.first_up);
+	EXPECT_LT(b.first_up, b.last_up);
+	if (!strcmp(accel(), "kvm"))
+		EXPECT_STREQ("kvm-clock", b.cs);
+	EXPECT_EQ(0, pm_region_frozen(DST));
+	pm_proc_stop(&p, SIGKILL);
+}
+#elif !PM_VM_GROUP
 /* The guest moves and goes on counting there; the source QEMU quits. */
 TEST_F_TIMEOUT(vm, moves_and_continues, 290)
 {
@@ -418,13 +601,13 @@ TEST_F_TIMEOUT(vm, refused_when_dest_not_ready, 290)
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
 	source(_metadata, self, 0, &s0);
-	ASSERT_LE(0, creat(DIR "/hook-fails", 0644));
+	ASSERT_LE(0, creat(TDIR "/hook-fails", 0644));
 	start(_metadata, self, &p, 0, NULL, 1);
 	EXPECT_EQ(5, p.status) TH_LOG("start: %s\n%s", p.out, p.err);
 	EXPECT_NE(NULL, strstr(p.err, "vm hook exited with status 3"))
 		TH_LOG("%s", p.err);
 	/* Still counting here, and the destination kept nothing. */
-	ASSERT_EQ(0, wait_lines(DIR "/src.serial", s0.count + 2, 120000, &s1));
+	ASSERT_EQ(0, wait_lines(TDIR "/src.serial", s0.count + 2, 120000, &s1));
 	EXPECT_EQ(1, s1.boots);
 	wait_gone(DST);
 	EXPECT_EQ(0, pm_region_exists(DST));
@@ -471,7 +654,7 @@ TEST_F_TIMEOUT(vm, abort_midway, 290)
 	kill(p.pid, SIGINT);
 	ASSERT_EQ(0, pm_proc_wait(&p, 60000));
 	EXPECT_EQ(6, p.status) TH_LOG("start: %s\n%s", p.out, p.err);
-	ASSERT_EQ(0, wait_lines(DIR "/src.serial", s0.count + 2, 120000, &s1));
+	ASSERT_EQ(0, wait_lines(TDIR "/src.serial", s0.count + 2, 120000, &s1));
 	EXPECT_EQ(1, s1.boots);
 	EXPECT_EQ(0, s1.bad);
 	EXPECT_EQ(0, pm_region_frozen(SRC));
@@ -480,7 +663,7 @@ TEST_F_TIMEOUT(vm, abort_midway, 290)
 	wait_gone(DST2);
 	EXPECT_EQ(0, pm_region_exists(DST));
 	EXPECT_EQ(0, pm_region_exists(DST2));
-	dst = read_pid(DIR "/dst.pid");
+	dst = read_pid(TDIR "/dst.pid");
 	if (dst > 0)
 		EXPECT_EQ(1, exited(dst, 20000));
 	pm_proc_stop(&p, SIGKILL);
