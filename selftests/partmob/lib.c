@@ -618,3 +618,18 @@ pid_t pm_host_spawn(const char *const *argv, const char *log)
 	execv(argv[0], (char *const *)argv);
 	_exit(123);
 }
+
+int pm_qemu_argv_end(const char **argv, int n, const char *qmp, char *qmpbuf,
+		     int incoming)
+{
+	snprintf(qmpbuf, 160, "unix:%s,server=on,wait=off", qmp);
+	argv[n++] = "-qmp";
+	argv[n++] = qmpbuf;
+	if (incoming) {
+		argv[n++] = "-incoming";
+		argv[n++] = "defer";
+		argv[n++] = "-S";
+	}
+	argv[n] = NULL;
+	return n;
+}

@@ -114,6 +114,13 @@ struct run_result {
 #define PM_HOST "/host"
 #define PM_HOST_QEMU "/usr/bin/qemu-system-x86_64"
 pid_t pm_host_spawn(const char *const *argv, const char *log);
+/*
+ * End a QEMU command line at @argv[@n]: "-qmp unix:@qmp,server=on,
+ * wait=off" (@qmpbuf holds it, 160 bytes), "-incoming defer -S" if
+ * @incoming, and the NULL. Returns the new count.
+ */
+int pm_qemu_argv_end(const char **argv, int n, const char *qmp, char *qmpbuf,
+		     int incoming);
 
 /* Run partmobctl with @argv (NULL-terminated, without argv[0]). */
 int pm_run_ctl(struct run_result *r, int unprivileged, const char *const *argv);

@@ -75,7 +75,7 @@ static const char *accel(void)
 static pid_t qemu(const char *name, const char *name2, const char *qmp,
 		  const char *serial, const char *log, int incoming)
 {
-	char mem[128], mem2[128], qmpa[128], ser[128], elf[128];
+	char mem[128], mem2[128], qmpa[160], ser[128], elf[128];
 	const char *argv[48];
 	int n = 0;
 
@@ -85,7 +85,6 @@ static pid_t qemu(const char *name, const char *name2, const char *qmp,
 	snprintf(mem2, sizeof(mem2),
 		 "memory-backend-file,id=m2,mem-path=/dev/partmob/%s,size=" HALF
 		 ",share=on", name2 ? name2 : "");
-	snprintf(qmpa, sizeof(qmpa), "unix:%s,server=on,wait=off", qmp);
 	snprintf(ser, sizeof(ser), "file:%s", serial);
 	snprintf(elf, sizeof(elf), TDIR "/pmguest.elf");
 	argv[n++] = PM_HOST_QEMU;
@@ -122,14 +121,7 @@ static pid_t qemu(const char *name, const char *name2, const char *qmp,
 	}
 	argv[n++] = "-serial";
 	argv[n++] = ser;
-	argv[n++] = "-qmp";
-	argv[n++] = qmpa;
-	if (incoming) {
-		argv[n++] = "-incoming";
-		argv[n++] = "defer";
-		argv[n++] = "-S";
-	}
-	argv[n] = NULL;
+	pm_qemu_argv_end(argv, n, qmp, qmpa, incoming);
 	return pm_host_spawn(argv, log);
 }
 

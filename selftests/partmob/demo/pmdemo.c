@@ -696,7 +696,6 @@ static pid_t guest_qemu(const char *name, const char *qmp, const char *serial,
 	snprintf(mem, sizeof(mem),
 		 "memory-backend-file,id=m,mem-path=/dev/partmob/%s,size=64M,share=on",
 		 name);
-	snprintf(qmpa, sizeof(qmpa), "unix:%s,server=on,wait=off", qmp);
 	snprintf(chr, sizeof(chr), "stdio,id=s0,signal=off,logfile=%s",
 		 serial);
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", out);
@@ -719,14 +718,7 @@ static pid_t guest_qemu(const char *name, const char *qmp, const char *serial,
 	argv[n++] = chr;
 	argv[n++] = "-serial";
 	argv[n++] = "chardev:s0";
-	argv[n++] = "-qmp";
-	argv[n++] = qmpa;
-	if (incoming) {
-		argv[n++] = "-incoming";
-		argv[n++] = "defer";
-		argv[n++] = "-S";
-	}
-	argv[n] = NULL;
+	pm_qemu_argv_end(argv, n, qmp, qmpa, incoming);
 	return pm_host_spawn(argv, out >= 0 ? fdpath : NULL);
 }
 
