@@ -52,6 +52,8 @@ x86)
 	LIBNL_CFLAGS=$(pkg-config --cflags libnl-genl-3.0) ||
 		die "pkg-config libnl-genl-3.0 failed; run 'make deps'"
 	LIBNL_LIBS="-lnl-genl-3 -lnl-3 -lpthread -lm"
+	SSL_CFLAGS=""
+	SSL_LIBS="-lssl -lcrypto"
 	;;
 powerpc)
 	triplet=powerpc64le-linux-gnu
@@ -60,6 +62,10 @@ powerpc)
 		die "$TARGET: no libnl in $SYSROOT; run 'make deps'"
 	LIBNL_CFLAGS="-I$SYSROOT/usr/include/libnl3"
 	LIBNL_LIBS="-L$SYSROOT/usr/lib/$triplet -lnl-genl-3 -lnl-3 -lpthread -lm"
+	[[ -f $SYSROOT/usr/lib/$triplet/libssl.a ]] ||
+		die "$TARGET: no libssl.a in $SYSROOT; run 'make deps'"
+	SSL_CFLAGS="-I$SYSROOT/usr/include/$triplet -I$SYSROOT/usr/include"
+	SSL_LIBS="-L$SYSROOT/usr/lib/$triplet -lssl -lcrypto"
 	;;
 *) die "$TARGET: unknown KARCH '$KARCH'" ;;
 esac
@@ -102,7 +108,8 @@ build_user() {
 	[[ -f $REPO/user/Makefile ]] || die "no $REPO/user/Makefile"
 	log "$TARGET: partmobctl (static, $CC)"
 	make "$JOBS" --no-print-directory -C "$REPO/user" CC="$CC" STATIC=1 OUTPUT="$OUT" \
-		LIBNL_CFLAGS="$LIBNL_CFLAGS" LIBNL_LIBS="$LIBNL_LIBS"
+		LIBNL_CFLAGS="$LIBNL_CFLAGS" LIBNL_LIBS="$LIBNL_LIBS" \
+		SSL_CFLAGS="$SSL_CFLAGS" SSL_LIBS="$SSL_LIBS"
 	[[ -x $OUT/partmobctl ]] || die "$TARGET: $OUT/partmobctl not built"
 	check_static "$OUT/partmobctl"
 }

@@ -13,7 +13,8 @@
 #                      sources at run time.
 #   debs/              downloaded .deb files
 #   targets/<target>/  env, kdir -> headers, root/ (extracted packages)
-#   sysroot/ppc64el/   busybox-static + libnl for ppc64el
+#   sysroot/ppc64el/   busybox-static + libnl + libssl-dev (libssl.a,
+#                      libcrypto.a) for ppc64el
 #   ksft/              kselftest headers from linux-source-6.1
 #   checkpatch/        checkpatch.pl + data files from linux-source-6.1
 #
@@ -47,14 +48,14 @@ HOST_PKGS="
 	dwarves
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1
 	sparse busybox-static
-	libnl-3-dev libnl-genl-3-dev
+	libnl-3-dev libnl-genl-3-dev libssl-dev openssl
 	gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
 	qemu-system-x86 qemu-system-ppc
 	debian-archive-keyring apt dpkg-dev iproute2 python3 iperf3
 	clang libclang-rt-dev
 "
 
-PPC_SYSROOT_PKGS="busybox-static libnl-3-dev libnl-genl-3-dev libnl-3-200 libnl-genl-3-200"
+PPC_SYSROOT_PKGS="busybox-static libnl-3-dev libnl-genl-3-dev libnl-3-200 libnl-genl-3-200 libssl-dev"
 
 log() { echo "deps: [$((SECONDS - T0))s] $*" >&2; }
 die() { echo "deps: ERROR: $*" >&2; exit 1; }
@@ -453,21 +454,32 @@ ppc_sysroot() {
 	log "ppc64el sysroot: ${specs[*]}"
 	fetch_debs "${specs[@]}"
 	debs=("${DEB_PATHS[@]}")
-	rm -rf "$sr" "$sr.stamp"
-	mkdir -p "$sr"
+	# Built aside and swapped in: builds of other checkouts may be
+	# using the old one meanwhile.
+	local nw=$sr.new
+	rm -rf "$nw"
+	mkdir -p "$nw"
 	for d in "${debs[@]}"; do
-		dpkg -x "$d" "$sr"
+		dpkg -x "$d" "$nw"
 	done
 	# bookworm's libnl lives in /lib/<triplet>: give it the merged-/usr
 	# view too (CONTRACT.md: usr/lib/<triplet>/libnl-*.a)
 	local f trip=powerpc64le-linux-gnu
-	mkdir -p "$sr/usr/lib/$trip"
-	for f in "$sr/lib/$trip"/*; do
-		[[ -e $sr/usr/lib/$trip/${f##*/} ]] || ln -s "../../../lib/$trip/${f##*/}" "$sr/usr/lib/$trip/${f##*/}"
+	mkdir -p "$nw/usr/lib/$trip"
+	for f in "$nw/lib/$trip"/*; do
+		[[ -e $nw/usr/lib/$trip/${f##*/} ]] || ln -s "../../../lib/$trip/${f##*/}" "$nw/usr/lib/$trip/${f##*/}"
 	done
-	[[ -x $sr/bin/busybox ]] || die "ppc64el sysroot: no bin/busybox"
-	[[ -f $sr/usr/lib/powerpc64le-linux-gnu/libnl-genl-3.a ]] || die "ppc64el sysroot: no libnl-genl-3.a"
-	[[ -d $sr/usr/include/libnl3 ]] || die "ppc64el sysroot: no usr/include/libnl3"
+	[[ -x $nw/bin/busybox ]] || die "ppc64el sysroot: no bin/busybox"
+	[[ -f $nw/usr/lib/$trip/libnl-genl-3.a ]] || die "ppc64el sysroot: no libnl-genl-3.a"
+	[[ -d $nw/usr/include/libnl3 ]] || die "ppc64el sysroot: no usr/include/libnl3"
+	[[ -f $nw/usr/lib/$trip/libssl.a && -f $nw/usr/lib/$trip/libcrypto.a ]] ||
+		die "ppc64el sysroot: no libssl.a / libcrypto.a"
+	[[ -f $nw/usr/include/$trip/openssl/configuration.h ]] ||
+		die "ppc64el sysroot: no usr/include/$trip/openssl/configuration.h"
+	rm -rf "$sr.old" "$sr.stamp"
+	[[ ! -e $sr ]] || mv "$sr" "$sr.old"
+	mv "$nw" "$sr"
+	rm -rf "$sr.old"
 	echo "$key" >"$sr.stamp"
 }
 
@@ -566,6 +578,10 @@ for t in $TARGETS; do
 	[[ -f $CACHE/targets/$t/extract.stamp && -f $CACHE/targets/$t/env ]] || need_apt=1
 done
 [[ -f $CACHE/sysroot/ppc64el.stamp ]] || need_apt=1
+# A sysroot made before a package joined PPC_SYSROOT_PKGS: redo it.
+for p in $PPC_SYSROOT_PKGS; do
+	grep -q " $p:ppc64el=" "$CACHE/sysroot/ppc64el.stamp" 2>/dev/null || need_apt=1
+done
 
 if ((need_apt)); then
 	private_apt
