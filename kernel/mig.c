@@ -455,6 +455,11 @@ int partmob_mig_start(const struct partmob_mig_params *p,
 		return ret;
 	}
 	ret = partmob_sock_check(sock);
+	if (ret == -ENOKEY) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "the socket's kernel TLS needs keys in both directions (TLS_TX and TLS_RX)");
+		goto err_sock;
+	}
 	if (ret) {
 		NL_SET_ERR_MSG_MOD(extack,
 				   "the socket is not an established TCP connection (plain or kernel TLS)");

@@ -20,6 +20,7 @@
 #include <net/inet_connection_sock.h>
 #include <net/sock.h>
 #include <net/tcp.h>
+#include <net/tls.h>
 
 #include "partmob.h"
 
@@ -28,25 +29,40 @@
  * @sock: the socket handed over by userspace
  *
  * Kernel TLS is the only upper-layer protocol allowed: everything else
- * would see page frames it does not expect.
+ * would see page frames it does not expect. And kTLS only with keys in
+ * both directions: with one, frames would cross the other way in plain
+ * text, unauthenticated, and a peer expecting TLS would take them for
+ * records. The ULP and its keys are read under the socket lock, which
+ * setsockopt(TCP_ULP) and setsockopt(SOL_TLS) take to change them; once
+ * set, neither goes away while the socket lives.
  *
- * Return: 0, -EPROTONOSUPPORT or -ENOTCONN.
+ * Return: 0, -EPROTONOSUPPORT, -ENOTCONN or -ENOKEY (kTLS lacks a key).
  */
 int partmob_sock_check(struct socket *sock)
 {
 	const struct tcp_ulp_ops *ulp;
+	struct tls_context *tls;
 	struct sock *sk = sock->sk;
+	int ret = 0;
 
 	if (sock->type != SOCK_STREAM || !sk ||
 	    sk->sk_protocol != IPPROTO_TCP ||
 	    (sk->sk_family != AF_INET && sk->sk_family != AF_INET6))
 		return -EPROTONOSUPPORT;
-	if (READ_ONCE(sk->sk_state) != TCP_ESTABLISHED)
-		return -ENOTCONN;
+	lock_sock(sk);
 	ulp = inet_csk(sk)->icsk_ulp_ops;
-	if (ulp && strcmp(ulp->name, "tls"))
-		return -EPROTONOSUPPORT;
-	return 0;
+	if (sk->sk_state != TCP_ESTABLISHED) {
+		ret = -ENOTCONN;
+	} else if (ulp && strcmp(ulp->name, "tls")) {
+		ret = -EPROTONOSUPPORT;
+	} else if (ulp) {
+		tls = tls_get_ctx(sk);
+		if (!tls || tls->tx_conf == TLS_BASE ||
+		    tls->rx_conf == TLS_BASE)
+			ret = -ENOKEY;
+	}
+	release_sock(sk);
+	return ret;
 }
 
 /**
