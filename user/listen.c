@@ -2,10 +2,12 @@
 /*
  * partmobctl listen: the destination's service.
  *
- *   partmobctl listen [--address A] [--port P] [--on-resume CMD] [--once]
+ *   partmobctl listen (--psk-file F | --insecure) [--address A] [--port P]
+ *                     [--on-resume CMD] [--once]
  *
  * The parent accepts connections and forks one child per connection; the
- * child reads the hello, checks it, answers, and for a migration starts
+ * child authenticates the peer (TLS 1.3 with a pre-shared key, then kernel
+ * TLS: tls.c; unless --insecure), reads the hello, checks it, answers, and for a migration starts
  * the kernel side (PARTMOB_CMD_MIG_START, role destination), then watches
  * the control file the module returns until the migration has ended.
  * Every outcome is one log line on stderr, prefixed with a UTC timestamp.
@@ -46,6 +48,8 @@ struct listen_opts {
 	const char *vm_hook;
 	const char *state_dir;
 	bool once;
+	struct pm_tls_opts tls;
+	struct pm_tls *ctx;	/* NULL with --insecure */
 };
 
 /* One accepted connection, served by a child. */
@@ -789,6 +793,16 @@ static int serve(struct conn *c)
 	pm_boot_id(r.boot_id, sizeof(r.boot_id));
 	r.mem_available = pm_mem_available();
 
+	/* Nothing is read from a peer that has not authenticated. */
+	if (c->lo->ctx) {
+		ret = pm_tls_accept(c->lo->ctx, c->fd, PM_HS_TIMEOUT_MS, NULL, 0,
+				    why, sizeof(why));
+		if (ret) {
+			lg("connection from %s: refused: %s", c->peer, why);
+			close(c->fd);
+			return -1;
+		}
+	}
 	st = pm_hs_recv_hello(c->fd, &h, PM_HS_TIMEOUT_MS, why, sizeof(why));
 	if (st < 0) {
 		lg("connection from %s: %s", c->peer, why);
@@ -849,8 +863,9 @@ static int serve(struct conn *c)
 static void listen_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s listen [--address A] [--port P] [--on-resume CMD] [--once]\n"
-		"                  [--state-dir DIR] [--vm-hook CMD]\n"
+		"Usage: %s listen (--psk-file F | --insecure) [--address A] [--port P]\n"
+		"                  [--on-resume CMD] [--once] [--state-dir DIR]\n"
+		"                  [--vm-hook CMD]\n"
 		"\n"
 		"Receive migrations: the destination's service. Every connection is\n"
 		"served by a child process: the source's hello is checked (versions,\n"
@@ -860,6 +875,11 @@ static void listen_help(FILE *f)
 		"migration this host was the source of. One log line per outcome on\n"
 		"standard error.\n"
 		"\n"
+		"  --psk-file F    accept only peers that know a key of F (lines of\n"
+		"                  IDENTITY:HEXKEY, at least 32 hex digits, mode 0600):\n"
+		"                  TLS 1.3 with that pre-shared key, then the migration\n"
+		"                  encrypted through kernel TLS (the tls module)\n"
+		"  --insecure      plain TCP: anyone who can connect may migrate here\n"
 		"  --address A     listen on this address (default every address, IPv6\n"
 		"                  and IPv4)\n"
 		"  --port P        TCP port (default %d; 0 picks a free one, logged)\n"
@@ -926,7 +946,7 @@ static int listen_opt(void *ctx, int opt, const char *arg)
 		lo->state_dir = arg;
 		return -1;
 	}
-	return PM_EXIT_USAGE;
+	return pm_tls_opt(&lo->tls, opt, arg);
 }
 
 static int bind_listen(int family, const struct sockaddr *sa, socklen_t sl)
@@ -1108,6 +1128,7 @@ int cmd_listen(int argc, char **argv, struct pm_opts *o)
 		{ "vm-hook", required_argument, NULL, OPT_VM_HOOK },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		PM_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	char defport[8], text[INET6_ADDRSTRLEN + 16] = "?", why[320];
@@ -1133,10 +1154,18 @@ int cmd_listen(int argc, char **argv, struct pm_opts *o)
 			   listen_opt, &lo, 0, 0, args, &nargs);
 	if (ret >= 0)
 		return ret;
+	ret = pm_tls_opts_check("listen", &lo.tls);
+	if (ret >= 0)
+		return ret;
+	if (pm_tls_new(&lo.tls, true, &lo.ctx, why, sizeof(why))) {
+		fprintf(stderr, "%s: listen: %s\n", pm_prog, why);
+		return PM_EXIT_FAIL;
+	}
 
 	lfd = listen_socket(&lo, text, sizeof(text), why, sizeof(why));
 	if (lfd < 0) {
 		fprintf(stderr, "%s: listen: %s\n", pm_prog, why);
+		pm_tls_free(lo.ctx);
 		return lfd == -EACCES ? PM_EXIT_PERM : PM_EXIT_FAIL;
 	}
 	slot = mmap(NULL, sizeof(*slot), PROT_READ | PROT_WRITE,
@@ -1170,7 +1199,9 @@ int cmd_listen(int argc, char **argv, struct pm_opts *o)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	lg("listening on %s%s%s%s", text, lo.once ? ", for one migration" : "",
+	lg("listening on %s%s%s%s%s", text,
+	   lo.ctx ? ", TLS with pre-shared keys" : ", plain TCP (insecure)",
+	   lo.once ? ", for one migration" : "",
 	   lo.on_resume ? ", on resume: " : "",
 	   lo.on_resume ? lo.on_resume : "");
 	if (pm_nl_open_why(&nl, why, sizeof(why)))
@@ -1265,5 +1296,6 @@ err_slot:
 	munmap(slot, sizeof(*slot));
 err_lfd:
 	close(lfd);
+	pm_tls_free(lo.ctx);
 	return ret;
 }

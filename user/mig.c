@@ -797,15 +797,16 @@ err_fd:
 	return err;
 }
 
-int pm_hs_exchange(const char *host, const char *port,
+int pm_hs_exchange(const char *host, const char *port, struct pm_tls *tls,
 		   const struct pm_hs_hello *h, struct pm_hs_reply *r,
 		   int *fd_out, char *addr, size_t an, char *why, size_t wn)
 {
-	return pm_hs_exchange_wait(host, port, h, r, fd_out, addr, an, why,
-				   wn, PM_HS_TIMEOUT_MS);
+	return pm_hs_exchange_wait(host, port, tls, h, r, fd_out, addr, an,
+				   why, wn, PM_HS_TIMEOUT_MS);
 }
 
 int pm_hs_exchange_wait(const char *host, const char *port,
+			struct pm_tls *tls,
 			const struct pm_hs_hello *h, struct pm_hs_reply *r,
 			int *fd_out, char *addr, size_t an, char *why,
 			size_t wn, int reply_ms)
@@ -849,6 +850,17 @@ int pm_hs_exchange_wait(const char *host, const char *port,
 		snprintf(addr, an, strchr(text, ':') ? "[%s]:%u" : "%s:%u",
 			 text, p);
 	}
+	if (tls) {
+		char inner[256];
+
+		ret = pm_tls_connect(tls, fd, PM_HS_TIMEOUT_MS, inner,
+				     sizeof(inner));
+		if (ret) {
+			snprintf(why, wn, "%s: %s", addr, inner);
+			close(fd);
+			return ret;
+		}
+	}
 	ret = pm_hs_send_hello(fd, h, PM_HS_TIMEOUT_MS);
 	if (ret) {
 		snprintf(why, wn, "sending the hello to %s: %s", addr,
@@ -873,6 +885,19 @@ int pm_hs_exchange_wait(const char *host, const char *port,
 }
 
 /* ---- option parsing ------------------------------------------------------ */
+
+int pm_tls_opt(struct pm_tls_opts *t, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_PSK_FILE:
+		t->psk_file = arg;
+		return -1;
+	case OPT_INSECURE:
+		t->insecure = true;
+		return -1;
+	}
+	return PM_EXIT_USAGE;
+}
 
 int pm_mig_parse(int argc, char **argv, const char *cmd, struct pm_opts *o,
 		 const struct option *extra, void (*help)(FILE *),
@@ -945,6 +970,8 @@ struct src_opts {
 	const char *to, *dest_name, *cgroup, *qmp;
 	const char *dest_names[PARTMOB_HS_PATHS_MAX];	/* one per region */
 	int ndest;
+	struct pm_tls_opts tls;
+	struct pm_tls *ctx;		/* of tls: NULL with --insecure */
 	uint64_t downtime_ms, bandwidth, max_rounds, timeout_s;
 	bool stall_switchover, verify;
 	uint32_t npaths;
@@ -963,6 +990,9 @@ static int src_opt(void *ctx, int opt, const char *arg)
 	case OPT_TO:
 		so->to = arg;
 		return -1;
+	case OPT_PSK_FILE:
+	case OPT_INSECURE:
+		return pm_tls_opt(&so->tls, opt, arg);
 	case OPT_VERIFY:
 		so->verify = true;
 		return -1;
@@ -1045,6 +1075,7 @@ static int src_opt(void *ctx, int opt, const char *arg)
 
 static const struct option src_longopts[] = {
 	{ "to", required_argument, NULL, OPT_TO },
+	PM_TLS_LONGOPTS,
 	{ "dest-name", required_argument, NULL, OPT_DEST_NAME },
 	{ "require-path", required_argument, NULL, OPT_REQUIRE },
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
@@ -1058,8 +1089,8 @@ static const struct option src_longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* validate takes the first three; start all. */
-#define VALIDATE_LONGOPTS 3
+/* validate takes the first five; start all. */
+#define VALIDATE_LONGOPTS 5
 
 static int src_parse_n(int argc, char **argv, struct src_opts *so,
 		       struct pm_opts *o, void (*help)(FILE *), char **names,
@@ -1111,6 +1142,18 @@ static int src_parse_n(int argc, char **argv, struct src_opts *so,
 	for (k = 0; k < *n; k++)
 		so->dest_names[k] = so->ndest ? so->dest_names[k] : names[k];
 	so->dest_name = so->dest_names[0];
+	return pm_tls_opts_check(so->cmd, &so->tls);
+}
+
+/* so->ctx from --psk-file (NULL for --insecure). Return: -1 or exit. */
+static int src_tls(struct src_opts *so, const char *name)
+{
+	char why[400];
+
+	if (pm_tls_new(&so->tls, false, &so->ctx, why, sizeof(why))) {
+		fprintf(stderr, "%s: %s %s: %s\n", pm_prog, so->cmd, name, why);
+		return PM_EXIT_FAIL;
+	}
 	return -1;
 }
 
@@ -1207,14 +1250,17 @@ static int refused(struct src_opts *so, struct pm_opts *o, const char *name,
 static void validate_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s validate NAME --to HOST[:PORT] [--dest-name N]\n"
-		"                  [--require-path P]... [-j|--json]\n"
+		"Usage: %s validate NAME --to HOST[:PORT] (--psk-file F | --insecure)\n"
+		"                  [--dest-name N] [--require-path P]... [-j|--json]\n"
 		"\n"
 		"Ask the 'partmobctl listen' at HOST (port %d by default) whether it\n"
 		"would receive the region NAME: the same handshake as 'start', with\n"
 		"nothing migrated.\n"
 		"\n"
 		"  --to HOST[:PORT]    the destination; [ADDRESS]:PORT for IPv6\n"
+		"  --psk-file F        authenticate and encrypt with the first key of F\n"
+		"                      (TLS 1.3, IDENTITY:HEXKEY lines, mode 0600)\n"
+		"  --insecure          plain TCP: no authentication, no encryption\n"
 		"  --dest-name N       the region's name on the destination (default NAME)\n"
 		"  --require-path P    an absolute path that must exist on the destination\n"
 		"                      with the size it has here (block devices, files);\n"
@@ -1246,8 +1292,12 @@ int cmd_validate(int argc, char **argv, struct pm_opts *o)
 	pm_nl_close(&nl);
 	if (ret >= 0)
 		return ret;
-	ret = pm_hs_exchange(so.host, so.port, &h, &r, NULL, addr,
+	ret = src_tls(&so, name);
+	if (ret >= 0)
+		return ret;
+	ret = pm_hs_exchange(so.host, so.port, so.ctx, &h, &r, NULL, addr,
 			     sizeof(addr), why, sizeof(why));
+	pm_tls_free(so.ctx);
 	if (ret) {
 		fprintf(stderr, "%s: validate %s: %s\n", pm_prog, name, why);
 		return PM_EXIT_FAIL;
@@ -1866,7 +1916,8 @@ static void vm_connect(struct vmgroup *g, const struct pm_hs_hello *h)
 			 "/dev/partmob/%s", g->runs[i].dest_name);
 	}
 	/* The destination starts QEMU before it answers. */
-	ret = pm_hs_exchange_wait(r0->so->host, r0->so->port, &dh, &rep,
+	ret = pm_hs_exchange_wait(r0->so->host, r0->so->port, r0->so->ctx,
+				  &dh, &rep,
 				  &g->dev_fd, addr, sizeof(addr), why,
 				  sizeof(why), 2 * PM_VM_QMP_TIMEOUT_MS);
 	if (ret) {
@@ -2079,8 +2130,8 @@ static int run_source(struct run *r)
 static void start_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s start NAME --to HOST[:PORT] [--dest-name N]\n"
-		"                [--downtime-limit MS] [--max-bandwidth RATE]\n"
+		"Usage: %s start NAME --to HOST[:PORT] (--psk-file F | --insecure)\n"
+		"                [--dest-name N] [--downtime-limit MS] [--max-bandwidth RATE]\n"
 		"                [--max-rounds N] [--timeout S]\n"
 		"                [--on-stall abort|switchover] [--freeze-cgroup PATH]\n"
 		"                [--require-path P]... [--qmp SOCKET] [-j|--json]\n"
@@ -2093,6 +2144,10 @@ static void start_help(FILE *f)
 		"sent (switchover); otherwise another round follows.\n"
 		"\n"
 		"  --to HOST[:PORT]       the destination; [ADDRESS]:PORT for IPv6\n"
+		"  --psk-file F           authenticate with the first key of F (IDENTITY:HEXKEY\n"
+		"                         lines, mode 0600) in a TLS 1.3 handshake, then\n"
+		"                         send the region encrypted through kernel TLS\n"
+		"  --insecure             plain TCP: no authentication, no encryption\n"
 		"  --dest-name N          the region's name on the destination (default NAME)\n"
 		"  --downtime-limit MS    switch over when the expected downtime is at\n"
 		"                         most MS milliseconds (default 300)\n"
@@ -2151,8 +2206,8 @@ static int start_region(struct run *r, uint16_t op, uint64_t id,
 	if (id)
 		h->mig_id = id;
 	r->mig_id = h->mig_id;
-	ret = pm_hs_exchange(so->host, so->port, h, &rep, &fd, r->peer,
-			     sizeof(r->peer), why, sizeof(why));
+	ret = pm_hs_exchange(so->host, so->port, so->ctx, h, &rep, &fd,
+			     r->peer, sizeof(r->peer), why, sizeof(why));
 	if (ret) {
 		fprintf(stderr, "%s: %s: %s\n", pm_prog, what, why);
 		return PM_EXIT_FAIL;
@@ -2205,9 +2260,14 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 		return ret;
 	snprintf(what, sizeof(what), "start %s%s", names[0],
 		 n > 1 ? " ..." : "");
-	ret = pm_nl_open(&nl);
-	if (ret)
+	ret = src_tls(&so, names[0]);
+	if (ret >= 0)
 		return ret;
+	ret = pm_nl_open(&nl);
+	if (ret) {
+		pm_tls_free(so.ctx);
+		return ret;
+	}
 	if (so.qmp) {
 		ret = pm_vm_open(&g.vm, so.qmp, true, PM_VM_QMP_TIMEOUT_MS, why,
 				 sizeof(why));
@@ -2273,6 +2333,7 @@ out_vm:
 		pm_vm_close(&g.vm);
 out_nl:
 	pm_nl_close(&nl);
+	pm_tls_free(so.ctx);
 	return ret;
 }
 
@@ -2621,7 +2682,8 @@ int cmd_wait(int argc, char **argv, struct pm_opts *o)
 static void recover_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s recover NAME [--resume-here | --discard] [--source HOST[:PORT]]\n"
+		"Usage: %s recover NAME [--resume-here | --discard]\n"
+		"                  [--source HOST[:PORT]] [--psk-file F | --insecure]\n"
 		"\n"
 		"Settle a destination region NAME that is in doubt: it received every\n"
 		"page and said so, but the link failed before the source's decision\n"
@@ -2637,6 +2699,8 @@ static void recover_help(FILE *f)
 		"  --resume-here   resume here on your word, without asking\n"
 		"  --discard       delete the region here on your word, without asking\n"
 		"  --source HOST[:PORT]  where the source's listener is\n"
+		"  --psk-file F    ask the source over TLS with the first key of F\n"
+		"  --insecure      ask it over plain TCP (one of the two is needed to ask)\n"
 		"\n"
 		"Resuming a region the source also resumed runs it twice; discarding a\n"
 		"region the source committed loses it. Use the options only when the\n"
@@ -2648,6 +2712,7 @@ static void recover_help(FILE *f)
 struct recover_opts {
 	bool resume, discard;
 	const char *source;
+	struct pm_tls_opts tls;
 };
 
 static int recover_opt(void *ctx, int opt, const char *arg)
@@ -2665,7 +2730,7 @@ static int recover_opt(void *ctx, int opt, const char *arg)
 		ro->source = arg;
 		return -1;
 	}
-	return PM_EXIT_USAGE;
+	return pm_tls_opt(&ro->tls, opt, arg);
 }
 
 static void recover_json(struct pm_opts *o, const char *name,
@@ -2710,9 +2775,11 @@ int cmd_recover(int argc, char **argv, struct pm_opts *o)
 		{ "resume-here", no_argument, NULL, OPT_RESUME_HERE },
 		{ "discard", no_argument, NULL, OPT_DISCARD },
 		{ "source", required_argument, NULL, OPT_SOURCE },
+		PM_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct recover_opts ro = { 0 };
+	struct pm_tls *tls = NULL;
 	struct pm_hs_hello h = { 0 };
 	struct pm_hs_reply rep;
 	struct pm_local l;
@@ -2740,11 +2807,26 @@ int cmd_recover(int argc, char **argv, struct pm_opts *o)
 	if (ro.source && pm_split_hostport(ro.source, host, sizeof(host), port,
 					   sizeof(port), why, sizeof(why)))
 		return pm_usage_error("recover", "--source %s", why);
+	if ((ro.tls.psk_file || ro.tls.insecure) && (ro.resume || ro.discard))
+		return pm_usage_error("recover",
+				      "--psk-file and --insecure are for asking the source; --resume-here and --discard do not");
+	if (!ro.resume && !ro.discard) {
+		ret = pm_tls_opts_check("recover", &ro.tls);
+		if (ret >= 0)
+			return ret;
+		if (pm_tls_new(&ro.tls, false, &tls, why, sizeof(why))) {
+			fprintf(stderr, "%s: recover %s: %s\n", pm_prog,
+				args[0], why);
+			return PM_EXIT_FAIL;
+		}
+	}
 	snprintf(what, sizeof(what), "recover %s", args[0]);
 
 	ret = pm_nl_open(&nl);
-	if (ret)
+	if (ret) {
+		pm_tls_free(tls);
 		return ret;
+	}
 	ret = pm_mig_get(&nl, args[0], &m);
 	if (ret < 0) {
 		if (nl.err == ENOENT) {
@@ -2833,8 +2915,8 @@ int cmd_recover(int argc, char **argv, struct pm_opts *o)
 	snprintf(h.region, sizeof(h.region), "%s", args[0]);
 	snprintf(h.boot_id, sizeof(h.boot_id), "%s", l.boot_id);
 
-	ret = pm_hs_exchange(host, port, &h, &rep, NULL, addr, sizeof(addr),
-			     why, sizeof(why));
+	ret = pm_hs_exchange(host, port, tls, &h, &rep, NULL, addr,
+			     sizeof(addr), why, sizeof(why));
 	if (ret || rep.status != PARTMOB_HS_OK) {
 		if (!ret)
 			snprintf(why, sizeof(why), "%s refused the query (%s): %s",
@@ -2883,5 +2965,6 @@ int cmd_recover(int argc, char **argv, struct pm_opts *o)
 	ret = resume ? PM_EXIT_OK : PM_EXIT_MIGFAIL;
 out:
 	pm_nl_close(&nl);
+	pm_tls_free(tls);
 	return ret;
 }

@@ -20,6 +20,7 @@
 #include "json.h"
 #include "nl.h"
 #include "partmobctl.h"
+#include "tls.h"
 
 /* The answer of PARTMOB_CMD_MIG_GET for one region. */
 struct pm_mig {
@@ -108,20 +109,21 @@ void pm_addr_text(const void *sa, unsigned int len, char *host, size_t n,
 		  unsigned int *port);
 
 /*
- * One handshake as a client: connect to @host:@port, send @h, read the
+ * One handshake as a client: connect to @host:@port, authenticate and
+ * encrypt with @tls (tls.h; NULL: plain TCP, --insecure), send @h, read the
  * reply into @r. @addr receives the address that answered ("10.0.0.2:7780",
  * "[fe80::1]:7780"). With @fd_out the connection is left open there,
  * otherwise closed. Return: 0 (a reply arrived, whatever it says) or
  * -errno with @why set.
  */
-int pm_hs_exchange(const char *host, const char *port,
+int pm_hs_exchange(const char *host, const char *port, struct pm_tls *tls,
 		   const struct pm_hs_hello *h, struct pm_hs_reply *r,
 		   int *fd_out, char *addr, size_t an, char *why, size_t wn);
 /* The same, waiting up to @reply_ms for the reply. */
 int pm_hs_exchange_wait(const char *host, const char *port,
-			const struct pm_hs_hello *h, struct pm_hs_reply *r,
-			int *fd_out, char *addr, size_t an, char *why,
-			size_t wn, int reply_ms);
+			struct pm_tls *tls, const struct pm_hs_hello *h,
+			struct pm_hs_reply *r, int *fd_out, char *addr,
+			size_t an, char *why, size_t wn, int reply_ms);
 
 uint64_t pm_now_ns(void);		/* CLOCK_MONOTONIC */
 const char *pm_human(uint64_t v, char *buf, size_t n);	/* 1.5G, 256M */
@@ -148,6 +150,14 @@ enum {
 	OPT_TIMEOUT, OPT_STALL, OPT_CGROUP, OPT_VERIFY, OPT_REQUIRE, OPT_ADDRESS, OPT_PORT,
 	OPT_ON_RESUME, OPT_ONCE, OPT_STATE_DIR, OPT_RESUME_HERE, OPT_DISCARD, OPT_SOURCE,
 	OPT_QMP, OPT_VM_HOOK,
+	OPT_PSK_FILE, OPT_INSECURE,
 };
+
+/* --psk-file and --insecure: the options of pm_tls_opts (tls.h). */
+#define PM_TLS_LONGOPTS \
+	{ "psk-file", required_argument, NULL, OPT_PSK_FILE }, \
+	{ "insecure", no_argument, NULL, OPT_INSECURE }
+/* Return: -1 if @opt was one of them (taken into @t), else PM_EXIT_USAGE. */
+int pm_tls_opt(struct pm_tls_opts *t, int opt, const char *arg);
 
 #endif

@@ -1,0 +1,582 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TLS 1.3 with external pre-shared keys, handed over to kernel TLS
+ * (tls.h has the rules).
+ *
+ * A PSK file holds one key per line, "IDENTITY:HEX", '#' comments and
+ * blank lines ignored; it must not be readable by group or others. A
+ * client offers the first key; a listener accepts any of them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/tls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <openssl/ssl.h>
+
+#include "partmobctl.h"
+#include "tls.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+struct pm_key {
+	char id[PM_TLS_ID_MAX + 1];
+	unsigned char key[PM_TLS_KEY_MAX];
+	size_t len;
+};
+
+struct pm_tls {
+	SSL_CTX *ctx;
+	bool server;
+	unsigned int nkeys;
+	struct pm_key keys[PM_TLS_KEYS_MAX];
+};
+
+/* What a handshake learnt: for its error message, and the kTLS keys. */
+struct pm_tls_conn {
+	struct pm_tls *t;
+	const struct pm_key *key;	/* the peer's, once found */
+	char unknown[PM_TLS_ID_MAX + 1];/* an identity not in the file */
+	/* The application traffic secrets (SHA-256: 32 bytes), by keylog. */
+	unsigned char secret[2][32];	/* [0] client's, [1] server's */
+	bool have[2];
+};
+
+/* The one cipher suite: AES-128-GCM, which every kTLS supports. */
+static const unsigned char aes128gcm[] = { 0x13, 0x01 };
+
+int pm_tls_opts_check(const char *cmd, const struct pm_tls_opts *o)
+{
+	if (o->psk_file && o->insecure)
+		return pm_usage_error(cmd,
+				      "--psk-file and --insecure exclude each other");
+	if (!o->psk_file && !o->insecure)
+		return pm_usage_error(cmd,
+				      "--psk-file FILE needed (or --insecure for plain TCP)");
+	if (o->insecure)
+		fprintf(stderr,
+			"%s: %s: warning: --insecure: the peer is not authenticated and the migration is not encrypted\n",
+			pm_prog, cmd);
+	return -1;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* One "IDENTITY:HEX" line into @k. Return: NULL or what is wrong. */
+static const char *parse_line(char *s, struct pm_key *k)
+{
+	char *colon = strchr(s, ':'), *p;
+	size_t idlen;
+	int hi, lo;
+
+	if (!colon)
+		return "not IDENTITY:HEXKEY";
+	idlen = (size_t)(colon - s);
+	if (!idlen || idlen > PM_TLS_ID_MAX)
+		return "the identity must have 1 to 128 characters";
+	for (p = s; p < colon; p++)
+		if (*p <= ' ' || *p > '~')
+			return "the identity must be printable, without spaces";
+	memcpy(k->id, s, idlen);
+	k->id[idlen] = '\0';
+	k->len = 0;
+	for (p = colon + 1; *p; p += 2) {
+		hi = hexval(p[0]);
+		lo = hi < 0 ? -1 : hexval(p[1]);
+		if (hi < 0 || lo < 0)
+			return "the key is not an even number of hex digits";
+		if (k->len == PM_TLS_KEY_MAX)
+			return "the key is longer than 64 bytes";
+		k->key[k->len++] = (unsigned char)(hi << 4 | lo);
+	}
+	if (k->len < PM_TLS_KEY_MIN)
+		return "the key is shorter than 16 bytes (32 hex digits)";
+	return NULL;
+}
+
+static int read_keys(struct pm_tls *t, const char *file, char *why, size_t n)
+{
+	char line[PM_TLS_ID_MAX + 2 * PM_TLS_KEY_MAX + 16];
+	const char *bad;
+	struct stat st;
+	unsigned int lineno = 0;
+	size_t len;
+	FILE *f;
+	int ret = 0;
+
+	f = fopen(file, "re");
+	if (!f) {
+		ret = -errno;
+		snprintf(why, n, "--psk-file %s: %s", file, strerror(errno));
+		return ret;
+	}
+	if (fstat(fileno(f), &st)) {
+		ret = -errno;
+		snprintf(why, n, "--psk-file %s: %s", file, strerror(errno));
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		snprintf(why, n,
+			 "--psk-file %s: readable or writable by group or others (mode %04o); chmod 600 it",
+			 file, (unsigned int)st.st_mode & 07777);
+		ret = -EPERM;
+		goto out;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		len = strlen(line);
+		if (len && line[len - 1] != '\n' && !feof(f)) {
+			snprintf(why, n, "--psk-file %s:%u: line too long",
+				 file, lineno);
+			ret = -EINVAL;
+			goto out;
+		}
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
+			       line[len - 1] == ' ' || line[len - 1] == '\t'))
+			line[--len] = '\0';
+		if (!len || line[0] == '#')
+			continue;
+		if (t->nkeys == PM_TLS_KEYS_MAX) {
+			snprintf(why, n, "--psk-file %s: more than %d keys",
+				 file, PM_TLS_KEYS_MAX);
+			ret = -EINVAL;
+			goto out;
+		}
+		bad = parse_line(line, &t->keys[t->nkeys]);
+		if (bad) {
+			snprintf(why, n, "--psk-file %s:%u: %s", file, lineno,
+				 bad);
+			ret = -EINVAL;
+			goto out;
+		}
+		t->nkeys++;
+	}
+	if (ferror(f)) {
+		ret = -EIO;
+		snprintf(why, n, "--psk-file %s: read error", file);
+	} else if (!t->nkeys) {
+		ret = -EINVAL;
+		snprintf(why, n, "--psk-file %s: no key in it", file);
+	}
+out:
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(f);
+	return ret;
+}
+
+static SSL_SESSION *psk_session(SSL *ssl, const struct pm_key *k)
+{
+	const SSL_CIPHER *c = SSL_CIPHER_find(ssl, aes128gcm);
+	SSL_SESSION *s;
+
+	if (!c)
+		return NULL;
+	s = SSL_SESSION_new();
+	if (!s)
+		return NULL;
+	if (!SSL_SESSION_set1_master_key(s, k->key, k->len) ||
+	    !SSL_SESSION_set_cipher(s, c) ||
+	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
+		SSL_SESSION_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Client: offer the first key of the file. */
+static int use_psk(SSL *ssl, const EVP_MD *md, const unsigned char **id,
+		   size_t *idlen, SSL_SESSION **sess)
+{
+	struct pm_tls_conn *c = SSL_get_app_data(ssl);
+	const struct pm_key *k = &c->t->keys[0];
+	const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, aes128gcm);
+
+	*sess = NULL;
+	*id = NULL;
+	*idlen = 0;
+	/* After a HelloRetryRequest: the suite's hash must not change. */
+	if (md && (!cipher || md != SSL_CIPHER_get_handshake_digest(cipher)))
+		return 1;
+	*sess = psk_session(ssl, k);
+	if (!*sess)
+		return 0;
+	*id = (const unsigned char *)k->id;
+	*idlen = strlen(k->id);
+	c->key = k;
+	return 1;
+}
+
+/* Listener: any key of the file, by identity; none means refusal. */
+static int find_psk(SSL *ssl, const unsigned char *id, size_t idlen,
+		    SSL_SESSION **sess)
+{
+	struct pm_tls_conn *c = SSL_get_app_data(ssl);
+	unsigned int i;
+
+	*sess = NULL;
+	for (i = 0; i < c->t->nkeys; i++) {
+		const struct pm_key *k = &c->t->keys[i];
+
+		if (strlen(k->id) == idlen && !memcmp(k->id, id, idlen)) {
+			*sess = psk_session(ssl, k);
+			if (!*sess)
+				return 0;
+			c->key = k;
+			return 1;
+		}
+	}
+	snprintf(c->unknown, sizeof(c->unknown), "%.*s",
+		 (int)(idlen < PM_TLS_ID_MAX ? idlen : PM_TLS_ID_MAX),
+		 (const char *)id);
+	/* Keep it printable: the identity comes from the peer. */
+	for (i = 0; c->unknown[i]; i++)
+		if (c->unknown[i] < ' ' || c->unknown[i] > '~')
+			c->unknown[i] = '?';
+	return 1;
+}
+
+/*
+ * OpenSSL 3.0 installs the kTLS keys of TLS 1.3 for sending only (its
+ * kTLS receive is TLS 1.2 only); the other direction is set here from the
+ * application traffic secret, which the keylog callback is the one public
+ * way to learn (SSL_export_keying_material() derives other keys).
+ */
+static void keylog(const SSL *ssl, const char *line)
+{
+	struct pm_tls_conn *c = SSL_get_app_data(ssl);
+	static const char *const label[2] = { "CLIENT_TRAFFIC_SECRET_0 ",
+					      "SERVER_TRAFFIC_SECRET_0 " };
+	const char *hex;
+	int i, hi, lo;
+	size_t k;
+
+	for (i = 0; i < 2; i++) {
+		if (strncmp(line, label[i], strlen(label[i])))
+			continue;
+		/* "LABEL <client random, 64 hex> <secret hex>" */
+		hex = strchr(line + strlen(label[i]), ' ');
+		if (!hex || strlen(hex + 1) != 2 * sizeof(c->secret[i]))
+			return;
+		hex++;
+		for (k = 0; k < sizeof(c->secret[i]); k++) {
+			hi = hexval(hex[2 * k]);
+			lo = hexval(hex[2 * k + 1]);
+			if (hi < 0 || lo < 0)
+				return;
+			c->secret[i][k] = (unsigned char)(hi << 4 | lo);
+		}
+		c->have[i] = true;
+	}
+}
+
+/* HKDF-Expand-Label(secret, label, "", n) of RFC 8446, 7.1, SHA-256. */
+static int expand_label(const unsigned char *secret, size_t slen,
+			const char *label, unsigned char *out, size_t n)
+{
+	unsigned char info[2 + 1 + 6 + 32 + 1];
+	size_t ll = strlen(label), il = 0;
+	OSSL_PARAM params[5], *p = params;
+	EVP_KDF_CTX *kctx;
+	EVP_KDF *kdf;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, ok;
+
+	if (ll > 32)
+		return -1;
+	info[il++] = (unsigned char)(n >> 8);
+	info[il++] = (unsigned char)n;
+	info[il++] = (unsigned char)(6 + ll);
+	memcpy(info + il, "tls13 ", 6);
+	il += 6;
+	memcpy(info + il, label, ll);
+	il += ll;
+	info[il++] = 0;				/* empty context */
+
+	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	EVP_KDF_free(kdf);
+	if (!kctx)
+		return -1;
+	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						"SHA256", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+						 (void *)secret, slen);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info,
+						 il);
+	*p = OSSL_PARAM_construct_end();
+	ok = EVP_KDF_derive(kctx, out, n, params);
+	EVP_KDF_CTX_free(kctx);
+	return ok == 1 ? 0 : -1;
+}
+
+/*
+ * Key the kernel for direction @dir (TLS_TX, TLS_RX) from @secret, at
+ * record 0: the first record under the application keys, as nothing was
+ * sent or read under them (no tickets, nothing pending: handshake()).
+ */
+static int ktls_install(int fd, int dir, const unsigned char *secret,
+			size_t slen)
+{
+	struct tls12_crypto_info_aes_gcm_128 ci = {
+		.info.version = TLS_1_3_VERSION,
+		.info.cipher_type = TLS_CIPHER_AES_GCM_128,
+	};
+	unsigned char key[16], iv[12];
+	int ret = 0;
+
+	if (expand_label(secret, slen, "key", key, sizeof(key)) ||
+	    expand_label(secret, slen, "iv", iv, sizeof(iv))) {
+		ret = -EINVAL;
+		goto out;
+	}
+	memcpy(ci.key, key, sizeof(ci.key));
+	memcpy(ci.salt, iv, sizeof(ci.salt));
+	memcpy(ci.iv, iv + sizeof(ci.salt), sizeof(ci.iv));
+	if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) &&
+	    errno != EEXIST) {
+		ret = -errno;
+		goto out;
+	}
+	if (setsockopt(fd, SOL_TLS, dir, &ci, sizeof(ci)))
+		ret = -errno;
+out:
+	OPENSSL_cleanse(&ci, sizeof(ci));
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(iv, sizeof(iv));
+	return ret;
+}
+
+void pm_tls_free(struct pm_tls *t)
+{
+	if (!t)
+		return;
+	SSL_CTX_free(t->ctx);
+	OPENSSL_cleanse(t->keys, sizeof(t->keys));
+	free(t);
+}
+
+int pm_tls_new(const struct pm_tls_opts *o, bool server, struct pm_tls **out,
+	       char *why, size_t n)
+{
+	struct pm_tls *t;
+	int ret;
+
+	*out = NULL;
+	if (o->insecure)
+		return 0;
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	t->server = server;
+	ret = read_keys(t, o->psk_file, why, n);
+	if (ret)
+		goto err;
+	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (!t->ctx ||
+	    !SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(t->ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_ciphersuites(t->ctx, "TLS_AES_128_GCM_SHA256") ||
+	    !SSL_CTX_set_num_tickets(t->ctx, 0)) {
+		snprintf(why, n, "cannot set up OpenSSL: %s",
+			 ERR_reason_error_string(ERR_get_error()));
+		ret = -ENOMEM;
+		goto err;
+	}
+	/*
+	 * OpenSSL installs the kernel keys; no tickets (above), no
+	 * renegotiation, no record padding: a kTLS peer must see nothing
+	 * but application data once the handshake is done.
+	 */
+	SSL_CTX_set_options(t->ctx, SSL_OP_ENABLE_KTLS | SSL_OP_NO_TICKET |
+			    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_keylog_callback(t->ctx, keylog);
+	if (server)
+		SSL_CTX_set_psk_find_session_callback(t->ctx, find_psk);
+	else
+		SSL_CTX_set_psk_use_session_callback(t->ctx, use_psk);
+	*out = t;
+	return 0;
+
+err:
+	pm_tls_free(t);
+	return ret;
+}
+
+static void set_timeout(int fd, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* The first error OpenSSL queued, or the system's. */
+static void ssl_why(SSL *ssl, int ret, int err_no, char *buf, size_t n)
+{
+	unsigned long e = ERR_peek_error();
+	int kind = SSL_get_error(ssl, ret);
+
+	if (e) {
+		ERR_error_string_n(e, buf, n);
+	} else if (kind == SSL_ERROR_SYSCALL && err_no) {
+		snprintf(buf, n, "%s", err_no == EAGAIN ||
+			 err_no == EWOULDBLOCK ? "timed out" :
+			 strerror(err_no));
+	} else if (kind == SSL_ERROR_SYSCALL || kind == SSL_ERROR_ZERO_RETURN) {
+		snprintf(buf, n, "the peer closed the connection");
+	} else {
+		snprintf(buf, n, "TLS error %d", kind);
+	}
+	ERR_clear_error();
+}
+
+static int handshake(struct pm_tls *t, int fd, int timeout_ms, char *id,
+		     size_t idn, char *why, size_t n)
+{
+	struct pm_tls_conn c = { .t = t };
+	char err[256];
+	SSL *ssl;
+	int ret, err_no, dir;
+
+	ERR_clear_error();
+	ssl = SSL_new(t->ctx);
+	if (!ssl || !SSL_set_fd(ssl, fd)) {
+		snprintf(why, n, "cannot set up OpenSSL");
+		SSL_free(ssl);
+		return -ENOMEM;
+	}
+	SSL_set_app_data(ssl, &c);
+	set_timeout(fd, timeout_ms);
+	errno = 0;
+	ret = t->server ? SSL_accept(ssl) : SSL_connect(ssl);
+	err_no = errno;
+	set_timeout(fd, 0);
+	if (ret != 1) {
+		ssl_why(ssl, ret, err_no, err, sizeof(err));
+		if (t->server && c.unknown[0])
+			snprintf(why, n,
+				 "TLS handshake failed: the peer's PSK identity '%s' is not in the PSK file",
+				 c.unknown);
+		else if (t->server && !c.key)
+			snprintf(why, n,
+				 "TLS handshake failed: the peer offered no pre-shared key (%s)",
+				 err);
+		else
+			snprintf(why, n,
+				 "TLS handshake failed (wrong pre-shared key?): %s",
+				 err);
+		ret = err_no == EAGAIN || err_no == EWOULDBLOCK ? -ETIMEDOUT :
+		      -EACCES;
+		goto out;
+	}
+	if (!SSL_session_reused(ssl) || !c.key) {
+		/* Only a PSK handshake authenticates the peer here. */
+		snprintf(why, n, "TLS handshake without the pre-shared key");
+		ret = -EACCES;
+		goto out;
+	}
+	/* The handover: nothing may stay behind in OpenSSL's buffers. */
+	if (SSL_has_pending(ssl)) {
+		snprintf(why, n, "the peer sent data during the TLS handshake");
+		ret = -EPROTO;
+		goto out;
+	}
+	/* Each direction OpenSSL did not hand to the kernel itself. */
+	for (dir = TLS_TX; dir <= TLS_RX; dir++) {
+		BIO *bio = dir == TLS_TX ? SSL_get_wbio(ssl) :
+			   SSL_get_rbio(ssl);
+		/* TX is the server's secret on the server, RX the client's. */
+		int i = (dir == TLS_TX) == t->server;
+
+		if (dir == TLS_TX ? BIO_get_ktls_send(bio) :
+		    BIO_get_ktls_recv(bio))
+			continue;
+		ret = c.have[i] ? ktls_install(fd, dir, c.secret[i],
+					       sizeof(c.secret[i])) : -ENOKEY;
+		if (ret) {
+			snprintf(why, n,
+				 "cannot set the kernel TLS %s key: %s (is the tls module available?)",
+				 dir == TLS_TX ? "send" : "receive",
+				 strerror(-ret));
+			goto out;
+		}
+	}
+	if (id)
+		snprintf(id, idn, "%s", c.key->id);
+	ret = 0;
+out:
+	/* No SSL_shutdown(): no close_notify, the socket lives on in kTLS. */
+	SSL_free(ssl);
+	OPENSSL_cleanse(c.secret, sizeof(c.secret));
+	ERR_clear_error();
+	return ret;
+}
+
+int pm_tls_connect(struct pm_tls *t, int fd, int timeout_ms, char *why,
+		   size_t n)
+{
+	return handshake(t, fd, timeout_ms, NULL, 0, why, n);
+}
+
+int pm_tls_accept(struct pm_tls *t, int fd, int timeout_ms, char *id,
+		  size_t idn, char *why, size_t n)
+{
+	return handshake(t, fd, timeout_ms, id, idn, why, n);
+}
+
+static uint64_t be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int pm_tls_records(int fd, uint64_t *tx, uint64_t *rx)
+{
+	struct tls12_crypto_info_aes_gcm_128 ci;
+	socklen_t len = sizeof(ci);
+	int ret = 0;
+
+	if (getsockopt(fd, SOL_TLS, TLS_TX, &ci, &len)) {
+		ret = -errno;
+		goto out;
+	}
+	*tx = be64(ci.rec_seq);
+	len = sizeof(ci);
+	if (getsockopt(fd, SOL_TLS, TLS_RX, &ci, &len)) {
+		ret = -errno;
+		goto out;
+	}
+	*rx = be64(ci.rec_seq);
+out:
+	OPENSSL_cleanse(&ci, sizeof(ci));
+	return ret;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Authentication and encryption of a migration's connection: TLS 1.3 with
+ * an external pre-shared key (OpenSSL), then kernel TLS.
+ *
+ * OpenSSL does the handshake and, with SSL_OP_ENABLE_KTLS, installs the
+ * sending key and record sequence number into the socket itself (TCP_ULP
+ * "tls", SOL_TLS TLS_TX). OpenSSL 3.0 does not key kTLS receive for TLS
+ * 1.3: tls.c does, from the application traffic secret (keylog callback,
+ * HKDF-Expand-Label of RFC 8446, 7.3) at record 0, the first record under
+ * that key; likewise the sending side if OpenSSL did not (no kTLS in the
+ * library). Nothing of OpenSSL survives the handshake: the SSL object is freed (no close_notify), and
+ * from then on plain read()/write() on the socket go through kTLS, the
+ * partmob handshake (handshake.c) as well as the module's page stream.
+ *
+ * No session tickets are sent (a kTLS reader gets -EIO on a non-data
+ * record), and nothing may be left in OpenSSL's buffers at the handover.
+ * The kernels partmob targets (6.1, 6.12) cannot rekey a kTLS socket, so
+ * KeyUpdate is never sent; see Documentation/design.rst for the limit.
+ */
+#ifndef PARTMOBCTL_TLS_H
+#define PARTMOBCTL_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PM_TLS_ID_MAX		128	/* bytes of a PSK identity */
+#define PM_TLS_KEY_MIN		16	/* bytes of a PSK */
+#define PM_TLS_KEY_MAX		64
+#define PM_TLS_KEYS_MAX		64	/* lines of a PSK file */
+
+/*
+ * AES-GCM limit of TLS 1.3 (RFC 8446, 5.5): 2^24.5 full-size records per
+ * key. partmob stops one below the nearest power of two.
+ */
+#define PM_TLS_RECORDS_MAX	(1ULL << 24)
+
+/* The options every command that connects or listens shares. */
+struct pm_tls_opts {
+	const char *psk_file;	/* --psk-file */
+	bool insecure;		/* --insecure */
+};
+
+struct pm_tls;		/* an OpenSSL context and the keys of a PSK file */
+
+/*
+ * pm_tls_opts_check() - exactly one of --psk-file and --insecure
+ * Prints the usage error of @cmd, or the warning of --insecure.
+ * Return: -1 to go on, or an exit code.
+ */
+int pm_tls_opts_check(const char *cmd, const struct pm_tls_opts *o);
+
+/*
+ * pm_tls_new() - read the PSK file of @o (none with --insecure)
+ * @server: a listener (accepts every identity of the file) or a client
+ *	(uses the first)
+ *
+ * Return: 0 with *@out set (NULL with --insecure), or -errno with @why set.
+ */
+int pm_tls_new(const struct pm_tls_opts *o, bool server, struct pm_tls **out,
+	       char *why, size_t n);
+void pm_tls_free(struct pm_tls *t);
+
+/*
+ * pm_tls_connect(), pm_tls_accept() - the TLS handshake on connected
+ * socket @fd, then kTLS in both directions
+ * @timeout_ms: for the whole handshake
+ * @id: the accepted peer's PSK identity (pm_tls_accept(); may be NULL)
+ *
+ * On success @fd is a kTLS socket with nothing buffered in userspace; on
+ * failure it must be closed. Return: 0, or -errno with @why set
+ * (-EACCES: the peer did not authenticate).
+ */
+int pm_tls_connect(struct pm_tls *t, int fd, int timeout_ms, char *why,
+		   size_t n);
+int pm_tls_accept(struct pm_tls *t, int fd, int timeout_ms, char *id,
+		  size_t idn, char *why, size_t n);
+
+/*
+ * pm_tls_records() - the record sequence numbers of a kTLS socket
+ * Return: 0 with *@tx and *@rx set, -ENOPROTOOPT if @fd is not kTLS.
+ */
+int pm_tls_records(int fd, uint64_t *tx, uint64_t *rx);
+
+#endif
