@@ -53,6 +53,12 @@ for m in virtio_pci 9pnet_virtio 9p; do modprobe -q "$m" 2>/dev/null; done
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host 2>/dev/null || rmdir /host
 ip link set lo up 2>/dev/null
+# Kernel TLS and the AES-GCM it encrypts with (accelerated where the CPU
+# model has it). Loaded here: the guest has no modules.alias, so the
+# crypto API could not load "gcm(aes)" on demand.
+for m in tls gcm ghash_generic ctr aesni_intel ghash_clmulni_intel vmx_crypto; do
+	modprobe -q "$m" 2>/dev/null
+done
 
 PARTMOB_MODE=check
 PARTMOB_TESTS=
