@@ -525,7 +525,7 @@ static pid_t spawn_listener(const char *dir)
 		int fd = open("/dev/null", O_WRONLY);
 
 		dup2(fd, 2);
-		execl(ctl, ctl, "listen", "--address", "127.0.0.1", "--port",
+		execl(ctl, ctl, "listen", "--insecure", "--address", "127.0.0.1", "--port",
 		      "0", "--state-dir", dir, "--on-resume", hook, NULL);
 		_exit(127);
 	}

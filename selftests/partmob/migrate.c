@@ -20,7 +20,14 @@
  *          mid-migration; refusals (name in use, memory, required paths)
  *          with validate giving the verdicts of start and nothing created;
  *          four migrations at once; hostile hellos and streams to the
- *          listener; partmobctl recover of a destination in doubt.
+ *          listener; partmobctl recover of a destination in doubt. They
+ *          run over TLS with a pre-shared key (kernel TLS), but for those
+ *          that speak the protocol themselves and a few kept --insecure.
+ *  mig.tls_*  authentication and encryption: a wrong or unknown key is
+ *          refused on both sides with nothing created and the source
+ *          running; a byte flipped on the wire fails the migration and the
+ *          source resumes; plain TCP needs --insecure on both sides, and
+ *          each side refuses the other kind of peer.
  *  kmig.*  both kernel ends over a loopback TCP pair, driven by the test
  *          through MIG_START/MIG_CONTROL: rounds, switchover, abort in each
  *          phase from either side, closing the control fd, refusals of
@@ -40,14 +47,18 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/tls.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -436,6 +447,29 @@ static void cleanup_regions(void)
 #define MAX_WRITERS 4
 #define CG "/sys/fs/cgroup/kst-mig"	/* a cgroup for --freeze-cgroup */
 
+/* A PSK file of one key, IDENTITY:HEX, the key derived from @seed. */
+static int write_psk(const char *path, const char *id, uint64_t seed)
+{
+	uint64_t key[4];
+	char line[200];
+	int fd, n, i;
+
+	fill_random((unsigned char *)key, sizeof(key), 0x7e5, seed);
+	n = snprintf(line, sizeof(line), "# test key\n%s:", id);
+	for (i = 0; i < (int)sizeof(key); i++)
+		n += snprintf(line + n, sizeof(line) - n, "%02x",
+			      ((unsigned char *)key)[i]);
+	n += snprintf(line + n, sizeof(line) - n, "\n");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, line, n) != n) {
+		close(fd);
+		return -EIO;
+	}
+	return close(fd) ? -errno : 0;
+}
+
 FIXTURE(mig) {
 	struct tnl t;
 	struct pm_hosts h;
@@ -447,6 +481,8 @@ FIXTURE(mig) {
 	volatile uint64_t *prog;	/* shared with the writers */
 	int nbefore;
 	char overcommit[16];	/* to restore */
+	char psk[64];		/* a PSK file for --psk-file */
+	int insecure;		/* listener_at() and start(): --insecure */
 };
 
 FIXTURE_SETUP(mig)
@@ -474,6 +510,9 @@ FIXTURE_SETUP(mig)
 	mig_prereq(&self->t, self->skip, sizeof(self->skip), 1);
 	if (self->skip[0])
 		return;
+	snprintf(self->psk, sizeof(self->psk), "/tmp/kst-mig-%d.psk",
+		 (int)getpid());
+	ASSERT_EQ(0, write_psk(self->psk, "kst", 1));
 	cleanup_regions();
 	self->nbefore = pm_region_count();
 }
@@ -499,6 +538,8 @@ FIXTURE_TEARDOWN(mig)
 			      self->overcommit);
 	if (self->t.sk)
 		cleanup_regions();
+	if (self->psk[0])
+		unlink(self->psk);
 	pm_hosts_close(&self->h);
 	tnl_close(&self->t);
 	munmap((void *)self->prog, 4096);
@@ -526,13 +567,19 @@ static void listener_at(struct __test_metadata *_metadata,
 			int port, int once, const char *hook,
 			const struct pm_spawn_opts *opts)
 {
-	const char *argv[12];
+	const char *argv[16];
 	struct pm_spawn_opts o;
 	char ports[16];
 	int n = 0, ret;
 
 	snprintf(ports, sizeof(ports), "%d", port);
 	argv[n++] = "listen";
+	if (self->insecure) {
+		argv[n++] = "--insecure";
+	} else {
+		argv[n++] = "--psk-file";
+		argv[n++] = self->psk;
+	}
 	argv[n++] = "--address";
 	argv[n++] = host ? B_ADDR : PM_HOST_A_ADDR;
 	if (port) {
@@ -584,6 +631,12 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
 	argv[n++] = src;
 	argv[n++] = "--to";
 	argv[n++] = to;
+	if (self->insecure) {
+		argv[n++] = "--insecure";
+	} else {
+		argv[n++] = "--psk-file";
+		argv[n++] = self->psk;
+	}
 	if (dst) {
 		argv[n++] = "--dest-name";
 		argv[n++] = dst;
@@ -737,17 +790,57 @@ static int swap_setup(void)
 	return swap_on();
 }
 
-TEST_F_TIMEOUT(mig, idle_region_identical, 180)
+/*
+ * The kernel TLS sessions host @i's namespace has seen so far
+ * (/proc/net/tls_stat): TlsTxSw + TlsRxSw, or the counter @key alone.
+ * -1 if there is no such file (no tls module).
+ */
+static long tls_stat(FIXTURE_DATA(mig) *self, int i, const char *key)
+{
+	char buf[2048], *line;
+	long sum = -1, v;
+	ssize_t n;
+	int fd;
+
+	if (setns(self->h.ns[i], CLONE_NEWNET))
+		return -1;
+	fd = open("/proc/thread-self/net/tls_stat", O_RDONLY | O_CLOEXEC);
+	if (setns(self->h.orig, CLONE_NEWNET) || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		char name[64];
+
+		if (sscanf(line, "%63s %ld", name, &v) != 2)
+			continue;
+		if (key ? !strcmp(name, key) :
+		    !strcmp(name, "TlsTxSw") || !strcmp(name, "TlsRxSw"))
+			sum = (sum < 0 ? 0 : sum) + v;
+	}
+	return sum;
+}
+
+/* An idle region of every kind of page, over TLS or --insecure. */
+static void idle_region(struct __test_metadata *_metadata,
+			FIXTURE_DATA(mig) *self)
 {
 	size_t size = 4 << 20, npages = size / self->page, i;
-	long kinds[K_KINDS] = { 0 }, res, holes_res = 0;
+	long kinds[K_KINDS] = { 0 }, res, holes_res = 0, tls[2], tls_after;
 	unsigned char *p, *q, *want;
 	struct pm_mig_info ms, md;
 	struct stat sts, std;
 	int ret, swapped = 0;
 	unsigned char *vec;
 
-	MIG_SKIP();
+	tls[0] = tls_stat(self, 0, NULL);
+	tls[1] = tls_stat(self, 1, NULL);
 	ASSERT_EQ(0, pm_region_create(&self->t, SRC, size, 0, NOBODY_UID,
 				      NOBODY_UID, 0640)) TH_LOG("%s",
 								self->t.extack);
@@ -790,6 +883,19 @@ TEST_F_TIMEOUT(mig, idle_region_identical, 180)
 	start(_metadata, self, &self->st, "start", SRC, DST, 0, NULL);
 	ASSERT_EQ(0, finish(_metadata, &self->st, "start", 150));
 	ASSERT_EQ(0, finish(_metadata, &self->lis, "listen --once", 30));
+	/* Through kernel TLS in both directions on both ends, or not at all. */
+	for (i = 0; i < 2; i++) {
+		long want = self->insecure ? tls[i] :
+			    tls[i] < 0 ? 2 : tls[i] + 2;
+
+		tls_after = tls_stat(self, i, NULL);
+		EXPECT_EQ(want, tls_after)
+			TH_LOG("host %zu: kTLS sessions %ld -> %ld", i, tls[i],
+			       tls_after);
+	}
+	/* --insecure warns, TLS does not. */
+	EXPECT_EQ(self->insecure,
+		  strstr(self->st.err, "warning: --insecure") != NULL);
 
 	ms = mig_get(&self->t, SRC, &ret);
 	ASSERT_EQ(0, ret);
@@ -867,6 +973,19 @@ TEST_F_TIMEOUT(mig, idle_region_identical, 180)
 							     self->t.extack);
 	EXPECT_EQ(0, pm_region_delete(&self->t, SRC)) TH_LOG("%s",
 							     self->t.extack);
+}
+
+TEST_F_TIMEOUT(mig, idle_region_identical, 180)
+{
+	MIG_SKIP();
+	idle_region(_metadata, self);
+}
+
+TEST_F_TIMEOUT(mig, idle_region_identical_insecure, 180)
+{
+	MIG_SKIP();
+	self->insecure = 1;
+	idle_region(_metadata, self);
 }
 
 /* ---- a running workload ------------------------------------------------- */
@@ -1071,6 +1190,7 @@ TEST_F_TIMEOUT(mig, fast_writer_does_not_converge, 120)
 	int ret;
 
 	MIG_SKIP();
+	self->insecure = 1;	/* one of the few kept on plain TCP */
 	sweep_region(_metadata, self, SRC, SWEEP_SIZE, 0, 0);
 	listener(_metadata, self, &self->lis, 7782, 1, NULL, NULL);
 	start(_metadata, self, &self->st, "start", SRC, DST, 7782, extra);
@@ -1664,6 +1784,7 @@ TEST_F_TIMEOUT(mig, listener_refuses_bad_hellos, 240)
 	uint64_t s = 42;
 
 	MIG_SKIP();
+	self->insecure = 1;	/* it speaks the protocol itself */
 	listener(_metadata, self, &self->lis, 7792, 0, NULL, NULL);
 	regions = pm_region_count();
 
@@ -1761,6 +1882,7 @@ TEST_F_TIMEOUT(mig, listener_survives_bad_stream, 120)
 	uint64_t end;
 
 	MIG_SKIP();
+	self->insecure = 1;	/* it speaks the protocol itself */
 	listener(_metadata, self, &self->lis, 7793, 0, NULL, NULL);
 	regions = pm_region_count();
 	for (i = 0; i < 3; i++) {
@@ -3117,7 +3239,8 @@ static void resumed_ok(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(mig, recover_in_doubt, 180)
 {
-	const char *const plain[] = { "recover", DST, NULL };
+	const char *const plain[] = { "recover", DST, "--psk-file", self->psk,
+				      NULL };
 	const char *const discard[] = { "recover", DST, "--discard", NULL };
 	const char *const here[] = { "recover", DST, "--resume-here", NULL };
 	const char *const both[] = { "recover", DST, "--resume-here",
@@ -3178,6 +3301,240 @@ TEST_F_TIMEOUT(mig, recover_in_doubt, 180)
 	close(ctl);
 	EXPECT_TRUE(pm_proc_alive(&self->lis));
 	free(c.pg);
+}
+
+/* Keys for one direction of a kTLS socket (TLS 1.3, AES-128-GCM). */
+static int ktls_key(int fd, int dir)
+{
+	struct tls12_crypto_info_aes_gcm_128 ci = {
+		.info.version = TLS_1_3_VERSION,
+		.info.cipher_type = TLS_CIPHER_AES_GCM_128,
+	};
+
+	return setsockopt(fd, SOL_TLS, dir, &ci, sizeof(ci)) ? -errno : 0;
+}
+
+/*
+ * The module takes kTLS only with keys in both directions; and the target
+ * kernels cannot rekey (no TLS 1.3 KeyUpdate): a second key is refused.
+ */
+TEST_F(kmig, ktls_needs_both_keys)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1, .role = PARTMOB_MIG_SOURCE,
+				 .name = SRC };
+	int fds[2], dir, ret;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	for (dir = TLS_TX; dir <= TLS_RX; dir++) {
+		ASSERT_EQ(0, pm_tcp_pair(-1, -1, fds));
+		if (setsockopt(fds[0], SOL_TCP, TCP_ULP, "tls", sizeof("tls"))) {
+			ret = errno;
+			close(fds[0]);
+			close(fds[1]);
+			SKIP(return, "no kernel TLS here: %s", strerror(ret));
+		}
+		ASSERT_EQ(0, ktls_key(fds[0], dir));
+		a.fd = fds[0];
+		EXPECT_EQ(-ENOKEY, pm_mig_start(&self->t, &a));
+		EXPECT_NE(NULL, strstr(self->t.extack, "both directions"))
+			TH_LOG("%s", self->t.extack);
+		EXPECT_EQ(-EBUSY, ktls_key(fds[0], dir));
+		close(fds[0]);
+		close(fds[1]);
+	}
+	EXPECT_EQ(0, pm_region_exists(DST));
+}
+
+/* ---- authentication and encryption ------------------------------------ */
+
+/* Does @p's stderr (re-read now) contain @what? */
+static int said(struct pm_proc *p, const char *what)
+{
+	pm_proc_read(p);
+	return strstr(p->err, what) != NULL;
+}
+
+TEST_F_TIMEOUT(mig, tls_wrong_key_refused, 150)
+{
+	static const struct {
+		const char *id;
+		uint64_t seed;
+		const char *listener_says;
+	} bad[] = {
+		{ "kst", 2, "refused: TLS handshake failed" },
+		{ "stranger", 1, "'stranger' is not in the PSK file" },
+	};
+	const char *wrong = "/tmp/kst-mig-wrong.psk";
+	char good[sizeof(self->psk)];
+	struct pm_proc *v;
+	unsigned int i;
+	int regions;
+
+	MIG_SKIP();
+	snprintf(good, sizeof(good), "%s", self->psk);
+	small_region(_metadata, self, SRC, 5);
+	regions = pm_region_count();
+	listener(_metadata, self, &self->lis, 7796, 0, NULL, NULL);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ASSERT_EQ(0, write_psk(wrong, bad[i].id, bad[i].seed));
+		/* start() and listener_at() use self->psk. */
+		snprintf(self->psk, sizeof(self->psk), "%s", wrong);
+		v = &self->aux[2 * i];
+		start(_metadata, self, v, "validate", SRC, DST, 7796, NULL);
+		EXPECT_EQ(1, finish(_metadata, v, "validate", 60));
+		EXPECT_NE(NULL, strstr(v->err, "TLS handshake failed"));
+		start(_metadata, self, &self->aux[2 * i + 1], "start", SRC, DST,
+		      7796, NULL);
+		EXPECT_EQ(1, finish(_metadata, &self->aux[2 * i + 1], "start",
+				    60));
+		EXPECT_NE(NULL, strstr(self->aux[2 * i + 1].err,
+				       "TLS handshake failed"));
+		snprintf(self->psk, sizeof(self->psk), "%s", good);
+		EXPECT_TRUE(said(&self->lis, bad[i].listener_says))
+			TH_LOG("listener:\n%s", self->lis.err);
+		nothing_created(_metadata, self, SRC, DST, regions, 0);
+		EXPECT_TRUE(region_intact(self, SRC, 5));
+	}
+	unlink(wrong);
+	EXPECT_TRUE(pm_proc_alive(&self->lis));
+	/* The right key gets through the same listener. */
+	start(_metadata, self, &self->st, "validate", SRC, DST, 7796, NULL);
+	EXPECT_EQ(0, finish(_metadata, &self->st, "validate", 60));
+	EXPECT_EQ(0, pm_region_delete(&self->t, SRC));
+}
+
+TEST_F_TIMEOUT(mig, tls_insecure_is_explicit, 150)
+{
+	const char *const start_none[] = { "start", SRC, "--to", B_ADDR,
+					   NULL };
+	const char *const listen_none[] = { "listen", "--port", "0", NULL };
+	const char *const listen_both[] = { "listen", "--port", "0",
+					    "--insecure", "--psk-file",
+					    self->psk, NULL };
+	const char *open_psk = "/tmp/kst-mig-open.psk";
+	const char *const listen_open[] = { "listen", "--port", "0",
+					    "--psk-file", open_psk, NULL };
+	int regions;
+
+	MIG_SKIP();
+	small_region(_metadata, self, SRC, 6);
+	regions = pm_region_count();
+	/* Neither --psk-file nor --insecure: a usage error, nothing done. */
+	EXPECT_EQ(2, ctl_run(_metadata, self, 0, start_none, &self->aux[0]));
+	EXPECT_NE(NULL, strstr(self->aux[0].err, "--insecure"));
+	EXPECT_EQ(2, ctl_run(_metadata, self, 1, listen_none, &self->aux[1]));
+	EXPECT_NE(NULL, strstr(self->aux[1].err, "--insecure"));
+	EXPECT_EQ(2, ctl_run(_metadata, self, 1, listen_both, &self->aux[2]));
+	/* A key file others may read is refused. */
+	ASSERT_EQ(0, write_psk(open_psk, "kst", 1));
+	ASSERT_EQ(0, chmod(open_psk, 0644));
+	EXPECT_EQ(1, ctl_run(_metadata, self, 1, listen_open, &self->aux[3]));
+	EXPECT_NE(NULL, strstr(self->aux[3].err, "chmod 600"));
+	unlink(open_psk);
+	nothing_created(_metadata, self, SRC, DST, regions, 0);
+
+	/* A plain source meets a TLS listener: refused there. */
+	listener(_metadata, self, &self->lis, 7797, 0, NULL, NULL);
+	self->insecure = 1;
+	start(_metadata, self, &self->st, "start", SRC, DST, 7797, NULL);
+	EXPECT_EQ(1, finish(_metadata, &self->st, "start", 60));
+	EXPECT_NE(NULL, strstr(self->st.err, "warning: --insecure"));
+	EXPECT_TRUE(said(&self->lis, "refused: TLS handshake failed"))
+		TH_LOG("listener:\n%s", self->lis.err);
+	nothing_created(_metadata, self, SRC, DST, regions, 0);
+	EXPECT_TRUE(pm_proc_alive(&self->lis));
+	pm_proc_stop(&self->lis, SIGTERM);
+	pm_proc_stop(&self->st, SIGKILL);
+
+	/* A TLS source meets a plain listener: its hello is not TLS. */
+	listener(_metadata, self, &self->lis, 7798, 0, NULL, NULL);
+	EXPECT_TRUE(said(&self->lis, "warning: --insecure"));
+	self->insecure = 0;
+	start(_metadata, self, &self->st, "start", SRC, DST, 7798, NULL);
+	EXPECT_EQ(1, finish(_metadata, &self->st, "start", 60));
+	EXPECT_NE(NULL, strstr(self->st.err, "TLS handshake failed"));
+	nothing_created(_metadata, self, SRC, DST, regions, 0);
+	EXPECT_TRUE(region_intact(self, SRC, 6));
+	EXPECT_EQ(0, pm_region_delete(&self->t, SRC));
+}
+
+/*
+ * A man in the middle in B: forward @l's one connection to B:@port, and
+ * flip one bit of the source's stream at byte @flip_at.
+ */
+static void tamper_proxy(FIXTURE_DATA(mig) *self, int l, int port,
+			 uint64_t flip_at)
+{
+	char buf[65536];
+	struct pollfd p[2];
+	uint64_t off = 0;
+	ssize_t n, w, k;
+	int a, b, i;
+
+	a = accept(l, NULL, NULL);
+	b = pm_tcp_connect(self->h.orig, self->h.ns[1], B_ADDR, port, 10000);
+	if (a < 0 || b < 0)
+		_exit(1);
+	p[0] = (struct pollfd){ .fd = a, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = b, .events = POLLIN };
+	for (;;) {
+		if (poll(p, 2, 60000) <= 0)
+			_exit(2);
+		for (i = 0; i < 2; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(p[i].fd, buf, sizeof(buf));
+			if (n <= 0)
+				_exit(0);
+			if (i == 0) {
+				if (flip_at >= off && flip_at < off + n)
+					buf[flip_at - off] ^= 0x01;
+				off += n;
+			}
+			for (w = 0; w < n; w += k) {
+				k = write(p[!i].fd, buf + w, n - w);
+				if (k <= 0)
+					_exit(0);
+			}
+		}
+	}
+}
+
+TEST_F_TIMEOUT(mig, tls_tampered_stream_fails, 150)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(7799) };
+	long errors;
+	pid_t proxy;
+	int l, status;
+
+	MIG_SKIP();
+	sweep_region(_metadata, self, SRC, SWEEP_SIZE, 0, 200);
+	listener(_metadata, self, &self->lis, 7800, 1, NULL, NULL);
+	inet_pton(AF_INET, B_ADDR, &sa.sin_addr);
+	l = pm_ns_socket(self->h.orig, self->h.ns[1], AF_INET, SOCK_STREAM);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, bind(l, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, listen(l, 1));
+	errors = tls_stat(self, 1, "TlsDecryptError");
+	proxy = fork();
+	ASSERT_LE(0, proxy);
+	if (!proxy)
+		tamper_proxy(self, l, 7800, SWEEP_SIZE / 2);
+	close(l);
+	/* --to B:7799, the proxy. */
+	start(_metadata, self, &self->st, "start", SRC, DST, 7799, NULL);
+	EXPECT_EQ(6, finish(_metadata, &self->st, "start", 100));
+	EXPECT_EQ(6, finish(_metadata, &self->lis, "listen --once", 60));
+	kill(proxy, SIGKILL);
+	waitpid(proxy, &status, 0);
+	/* B's kTLS caught it: the record did not authenticate. */
+	EXPECT_LT(errors < 0 ? 0 : errors,
+		  tls_stat(self, 1, "TlsDecryptError"));
+	source_resumed(_metadata, self, SRC, DST, SWEEP_SIZE, 0);
 }
 
 TEST_HARNESS_MAIN
