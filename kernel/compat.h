@@ -24,6 +24,13 @@
 #error "partmob needs a 64-bit kernel without highmem"
 #endif
 
+/* 6.12 moved asm/unaligned.h to linux/unaligned.h (sock.c). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+#include <asm/unaligned.h>
+#else
+#include <linux/unaligned.h>
+#endif
+
 /* 6.3 made vma->vm_flags read-only behind vm_flags_set(). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
 static inline void partmob_vm_flags_set(struct vm_area_struct *vma,

@@ -55,6 +55,22 @@ struct rx {
 	char why[PARTMOB_MIG_ERROR_MAX + 1];
 };
 
+/* Fail @m on a receive error @ret, in words for the errors of kTLS. */
+static void recv_failed(struct partmob_mig *m, int ret, const char *where)
+{
+	if (ret == -EBADMSG)
+		partmob_mig_fail(m, ret,
+				 "%s: a TLS record from the source did not authenticate (changed or damaged in transit)",
+				 where);
+	else if (ret == -EKEYEXPIRED)
+		partmob_mig_fail(m, ret,
+				 "%s: the TLS key has carried as many records as it may (partmob does not rekey)",
+				 where);
+	else
+		partmob_mig_fail(m, ret, "the connection failed %s (%d)",
+				 where, ret);
+}
+
 static int send_frame(struct rx *rx, u16 type, u64 arg)
 {
 	return partmob_sock_send_frame(rx->m->sock, type, 0, 0, 0, arg, 0);
@@ -72,11 +88,12 @@ static int recv_frame(struct rx *rx, struct partmob_rx_frame *f)
 
 	ret = partmob_sock_recv(m->sock, &w, sizeof(w));
 	if (ret) {
-		partmob_mig_fail(m, ret,
-				 ret == -ETIMEDOUT ?
-				 "the source sent nothing for %u ms" :
-				 "the connection to the source failed (%d)",
-				 ret == -ETIMEDOUT ? m->timeout_ms : ret);
+		if (ret == -ETIMEDOUT)
+			partmob_mig_fail(m, ret,
+					 "the source sent nothing for %u ms",
+					 m->timeout_ms);
+		else
+			recv_failed(m, ret, "between frames");
 		return ret;
 	}
 	ret = partmob_frame_check(&rx->st, &w, f, rx->why, sizeof(rx->why));
@@ -108,9 +125,7 @@ static int recv_pages(struct rx *rx, const struct partmob_rx_frame *f)
 	}
 	ret = partmob_sock_recv_pages(m->sock, rx->pages, n);
 	if (ret) {
-		partmob_mig_fail(m, ret,
-				 "the connection failed inside a PAGES frame (%d)",
-				 ret);
+		recv_failed(m, ret, "inside a PAGES frame");
 		goto out;
 	}
 	for (i = 0; i < n; i++)

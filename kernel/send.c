@@ -549,6 +549,12 @@ fail:
 		partmob_mig_fail(m, ret,
 				 "the destination stopped answering for %u ms",
 				 m->timeout_ms);
+	else if (ret == -EKEYEXPIRED)
+		partmob_mig_fail(m, ret,
+				 "the TLS key has carried as many records as it may (partmob does not rekey)");
+	else if (ret == -EBADMSG)
+		partmob_mig_fail(m, ret,
+				 "a TLS record from the destination did not authenticate (changed or damaged in transit)");
 	else
 		partmob_mig_fail(m, ret, "migration failed: error %d", ret);
 	if (frozen)

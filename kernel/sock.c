@@ -13,6 +13,14 @@
  * A send or receive blocked on a dead peer ends after the socket's
  * timeouts (set here), or at once when the migration is aborted, which
  * shuts the socket down (mig.c); kthread_stop() would not wake it.
+ *
+ * On a kernel TLS socket (keyed by partmobctl after its TLS 1.3 handshake)
+ * the same calls go through the tls ULP: pages are still not copied, the
+ * ULP encrypts straight from them. The kernels partmob targets cannot
+ * rekey a kTLS socket (a second TLS_TX/TLS_RX is refused: no KeyUpdate),
+ * so one key must carry the whole migration; AES-GCM allows 2^24.5 full
+ * records per key (RFC 8446, 5.5), and the page paths below stop at
+ * PARTMOB_TLS_RECORDS_MAX records in either direction.
  */
 
 #include <linux/net.h>
@@ -23,6 +31,9 @@
 #include <net/tls.h>
 
 #include "partmob.h"
+
+/* Records per direction and key: below RFC 8446's 2^24.5 for AES-GCM. */
+#define PARTMOB_TLS_RECORDS_MAX	BIT_ULL(24)
 
 /**
  * partmob_sock_check() - accept only an established TCP socket
@@ -92,6 +103,28 @@ void partmob_sock_setup(struct socket *sock, u32 timeout_ms)
 	tcp_sock_set_keepcnt(sk, 3);
 }
 
+/*
+ * Has the kTLS key of this direction carried its last record? The record
+ * sequence number lives in the tls_context and changes under the socket
+ * lock, taken here; a plain socket stays plain (partmob_sock_check()).
+ */
+static int tls_spent(struct socket *sock, bool tx)
+{
+	struct sock *sk = sock->sk;
+	struct tls_context *tls;
+	u64 seq = 0;
+
+	if (!inet_csk(sk)->icsk_ulp_ops)
+		return 0;
+	lock_sock(sk);
+	tls = tls_get_ctx(sk);
+	if (tls && (tx ? tls->tx_conf : tls->rx_conf) != TLS_BASE)
+		seq = get_unaligned_be64(tx ? tls->tx.rec_seq :
+					 tls->rx.rec_seq);
+	release_sock(sk);
+	return seq >= PARTMOB_TLS_RECORDS_MAX ? -EKEYEXPIRED : 0;
+}
+
 static int sock_errno(int ret)
 {
 	/* The socket's own timeout ends a blocking call with -EAGAIN. */
@@ -146,12 +179,15 @@ int partmob_sock_send_frame(struct socket *sock, u16 type, u16 flags,
  * @n: their number
  * @more: more follows at once (cork)
  *
- * Return: 0 or a negative error.
+ * Return: 0, -EKEYEXPIRED (the kTLS key has carried its last record), or
+ * a negative error.
  */
 int partmob_sock_send_pages(struct socket *sock, struct page **pages,
 			    unsigned int n, bool more)
 {
-	return sock_errno(partmob_sendpages(sock, pages, n, more));
+	int ret = tls_spent(sock, true);
+
+	return ret ?: sock_errno(partmob_sendpages(sock, pages, n, more));
 }
 
 /**
@@ -188,7 +224,9 @@ int partmob_sock_recv(struct socket *sock, void *buf, size_t len)
  *	hold a page lock); directly mapped (compat.h: no highmem)
  * @n: their number, at most PARTMOB_FRAME_PAGES_MAX
  *
- * Return: 0, -ECONNRESET if the peer closed, or a negative error.
+ * Return: 0, -ECONNRESET if the peer closed, -EKEYEXPIRED (the kTLS key
+ * has carried its last record), -EBADMSG (a kTLS record did not
+ * authenticate), or a negative error.
  */
 int partmob_sock_recv_pages(struct socket *sock, struct page **pages,
 			    unsigned int n)
@@ -201,6 +239,9 @@ int partmob_sock_recv_pages(struct socket *sock, struct page **pages,
 
 	if (WARN_ON_ONCE(n > PARTMOB_FRAME_PAGES_MAX))
 		return -EINVAL;
+	ret = tls_spent(sock, false);
+	if (ret)
+		return ret;
 	for (i = 0; i < n; i++) {
 		vec[i].iov_base = page_address(pages[i]);
 		vec[i].iov_len = PAGE_SIZE;
