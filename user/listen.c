@@ -795,13 +795,17 @@ static int serve(struct conn *c)
 
 	/* Nothing is read from a peer that has not authenticated. */
 	if (c->lo->ctx) {
-		ret = pm_tls_accept(c->lo->ctx, c->fd, PM_HS_TIMEOUT_MS, NULL, 0,
-				    why, sizeof(why));
+		char id[PM_TLS_ID_MAX + 1];
+
+		ret = pm_tls_accept(c->lo->ctx, c->fd, PM_HS_TIMEOUT_MS, id,
+				    sizeof(id), why, sizeof(why));
 		if (ret) {
 			lg("connection from %s: refused: %s", c->peer, why);
 			close(c->fd);
 			return -1;
 		}
+		lg("connection from %s: authenticated with key '%s'", c->peer,
+		   id);
 	}
 	st = pm_hs_recv_hello(c->fd, &h, PM_HS_TIMEOUT_MS, why, sizeof(why));
 	if (st < 0) {

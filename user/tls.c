@@ -548,35 +548,3 @@ int pm_tls_accept(struct pm_tls *t, int fd, int timeout_ms, char *id,
 {
 	return handshake(t, fd, timeout_ms, id, idn, why, n);
 }
-
-static uint64_t be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-int pm_tls_records(int fd, uint64_t *tx, uint64_t *rx)
-{
-	struct tls12_crypto_info_aes_gcm_128 ci;
-	socklen_t len = sizeof(ci);
-	int ret = 0;
-
-	if (getsockopt(fd, SOL_TLS, TLS_TX, &ci, &len)) {
-		ret = -errno;
-		goto out;
-	}
-	*tx = be64(ci.rec_seq);
-	len = sizeof(ci);
-	if (getsockopt(fd, SOL_TLS, TLS_RX, &ci, &len)) {
-		ret = -errno;
-		goto out;
-	}
-	*rx = be64(ci.rec_seq);
-out:
-	OPENSSL_cleanse(&ci, sizeof(ci));
-	return ret;
-}

@@ -16,7 +16,8 @@
  * No session tickets are sent (a kTLS reader gets -EIO on a non-data
  * record), and nothing may be left in OpenSSL's buffers at the handover.
  * The kernels partmob targets (6.1, 6.12) cannot rekey a kTLS socket, so
- * KeyUpdate is never sent; see Documentation/design.rst for the limit.
+ * KeyUpdate is never sent; the module stops a migration whose key has
+ * carried 2^24 records (kernel/sock.c, Documentation/design.rst).
  */
 #ifndef PARTMOBCTL_TLS_H
 #define PARTMOBCTL_TLS_H
@@ -29,12 +30,6 @@
 #define PM_TLS_KEY_MIN		16	/* bytes of a PSK */
 #define PM_TLS_KEY_MAX		64
 #define PM_TLS_KEYS_MAX		64	/* lines of a PSK file */
-
-/*
- * AES-GCM limit of TLS 1.3 (RFC 8446, 5.5): 2^24.5 full-size records per
- * key. partmob stops one below the nearest power of two.
- */
-#define PM_TLS_RECORDS_MAX	(1ULL << 24)
 
 /* The options every command that connects or listens shares. */
 struct pm_tls_opts {
@@ -76,11 +71,5 @@ int pm_tls_connect(struct pm_tls *t, int fd, int timeout_ms, char *why,
 		   size_t n);
 int pm_tls_accept(struct pm_tls *t, int fd, int timeout_ms, char *id,
 		  size_t idn, char *why, size_t n);
-
-/*
- * pm_tls_records() - the record sequence numbers of a kTLS socket
- * Return: 0 with *@tx and *@rx set, -ENOPROTOOPT if @fd is not kTLS.
- */
-int pm_tls_records(int fd, uint64_t *tx, uint64_t *rx);
 
 #endif

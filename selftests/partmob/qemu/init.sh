@@ -56,7 +56,7 @@ ip link set lo up 2>/dev/null
 # Kernel TLS and the AES-GCM it encrypts with (accelerated where the CPU
 # model has it). Loaded here: the guest has no modules.alias, so the
 # crypto API could not load "gcm(aes)" on demand.
-for m in tls gcm ghash_generic ctr aesni_intel ghash_clmulni_intel vmx_crypto; do
+for m in tls gcm ghash_generic ctr xts aesni_intel ghash_clmulni_intel vmx_crypto; do
 	modprobe -q "$m" 2>/dev/null
 done
 
