@@ -14,6 +14,15 @@
  *   iperf3_cpu_s_per_gib      its CPU seconds per GiB
  *   partmob_bulk_mbps         1 GiB of random bytes, no writer: region
  *                             bytes / wall time from start to completed
+ *                             (plain TCP, --insecure, as every figure but
+ *                             the next two)
+ *   partmob_tls_bulk_mbps     the same over TLS (--psk-file: kernel TLS,
+ *                             AES-128-GCM), run by run with the plain one
+ *   tls_ratio                 partmob_tls_bulk_mbps / partmob_bulk_mbps
+ *                             (median of the runs' ratios)
+ *   openssl_aes128gcm_mbps    `openssl speed -evp aes-128-gcm` (the host's
+ *                             openssl through /host), 16 KiB blocks: what
+ *                             AES-GCM costs in this guest (emulated)
  *   partmob_idle_downtime_ms  the same migrations' downtime
  *   partmob_cpu_s_per_gib     their CPU seconds per GiB
  *   zero_speedup              time of 1 GiB random / 1 GiB of written zeros
@@ -56,6 +65,8 @@
 #define HOST_LDSO "/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
 #define HOST_LIBS "/host/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu"
 #define HOST_IPERF3 "/host/usr/bin/iperf3"
+#define HOST_OPENSSL "/host/usr/bin/openssl"
+#define PSK_FILE "/tmp/pmb.psk"
 
 static struct pm_hosts hosts;
 static int next_port = 7800;
@@ -263,8 +274,8 @@ struct mig_run {
  * options. Fills @r; r->why is empty if it completed (start and listen
  * both exit 0 and the result is "completed").
  */
-static void migrate(const char *src, const char *dst, const char *const *extra,
-		    struct mig_run *r)
+static void migrate_sec(const char *src, const char *dst,
+			const char *const *extra, int tls, struct mig_run *r)
 {
 	struct pm_spawn_opts oa = { .netns = hosts.ns[0] },
 			     ob = { .netns = hosts.ns[1] };
@@ -286,7 +297,9 @@ static void migrate(const char *src, const char *dst, const char *const *extra,
 	argv[3] = "--port";
 	argv[4] = port;
 	argv[5] = "--once";
-	argv[6] = NULL;
+	argv[6] = tls ? "--psk-file" : "--insecure";
+	argv[7] = tls ? PSK_FILE : NULL;
+	argv[8] = NULL;
 	if (pm_spawn_ctl(&lis, &ob, argv) ||
 	    pm_wait_listening(lis.pid, atoi(port), 15000)) {
 		pm_proc_wait(&lis, 1000);
@@ -301,6 +314,12 @@ static void migrate(const char *src, const char *dst, const char *const *extra,
 	argv[n++] = "--dest-name";
 	argv[n++] = dst;
 	argv[n++] = "--json";
+	if (tls) {
+		argv[n++] = "--psk-file";
+		argv[n++] = PSK_FILE;
+	} else {
+		argv[n++] = "--insecure";
+	}
 	while (extra && *extra && n < 22)
 		argv[n++] = *extra++;
 	argv[n] = NULL;
@@ -371,6 +390,12 @@ out:
 	free(out);
 	pm_proc_stop(&st, SIGKILL);
 	pm_proc_stop(&lis, SIGTERM);
+}
+
+static void migrate(const char *src, const char *dst, const char *const *extra,
+		    struct mig_run *r)
+{
+	migrate_sec(src, dst, extra, 0, r);
 }
 
 /* After a migration: compare @dst with the retired @src, delete both. */
@@ -529,6 +554,77 @@ out:
 	return ret;
 }
 
+/* The figure @key from @runs, or left out for @why if that is set. */
+static void emit_unless(const char *key, double runs[PMB_RUNS],
+			const char *why)
+{
+	if (why[0])
+		emit_skip(key, why);
+	else
+		emit(key, runs);
+}
+
+/*
+ * `openssl speed -evp aes-128-gcm` of the host's openssl, 16 KiB blocks
+ * (a TLS record), three runs of a second: MB/s of AES-128-GCM in this
+ * guest, userspace. The kernel's kTLS uses its own AES-GCM, which the
+ * guest's CPU model accelerates or not alike.
+ */
+static void bench_aes(void)
+{
+	char *argv[] = { "ld.so", "--library-path", HOST_LIBS, HOST_OPENSSL,
+			 "speed", "-evp", "aes-128-gcm", "-bytes", "16384",
+			 "-seconds", "1", "-mr", NULL };
+	double mbps[PMB_RUNS];
+	struct pm_proc p;
+	char *out, *f;
+	int r;
+
+	if (access(HOST_OPENSSL, X_OK) || access(HOST_LDSO, X_OK)) {
+		emit_skip("openssl_aes128gcm_mbps",
+			  "no /host/usr/bin/openssl (the host's root over 9p, x86_64 guests) to run");
+		return;
+	}
+	for (r = 0; r < PMB_RUNS; r++) {
+		if (spawn_in_ns(&p, -1, HOST_LDSO, argv) ||
+		    proc_wait_exact(&p, 60000)) {
+			pm_proc_stop(&p, SIGKILL);
+			emit_skip("openssl_aes128gcm_mbps", "openssl speed did not end");
+			return;
+		}
+		out = slurp(p.outpath);
+		/* -mr: "+F:N:AES-128-GCM:BYTES_PER_SECOND" */
+		f = out ? strstr(out, ":AES-128-GCM:") : NULL;
+		mbps[r] = f ? strtod(f + strlen(":AES-128-GCM:"), NULL) / 1e6 :
+			  -1;
+		free(out);
+		pm_proc_stop(&p, SIGKILL);
+		if (p.status || mbps[r] <= 0) {
+			emit_skip("openssl_aes128gcm_mbps",
+				  "openssl speed printed no AES-128-GCM figure");
+			return;
+		}
+	}
+	progress("openssl speed aes-128-gcm: %.0f MB/s", mbps[PMB_RUNS / 2]);
+	emit("openssl_aes128gcm_mbps", mbps);
+}
+
+/* A PSK file for the TLS runs. */
+static int write_psk(void)
+{
+	static const char line[] =
+		"pmbench:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+	int fd = open(PSK_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		      0600);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, line, sizeof(line) - 1);
+	close(fd);
+	return n == (ssize_t)sizeof(line) - 1 ? 0 : -1;
+}
+
 /*
  * Run by run: iperf3 over the veth, 1 GiB of random bytes with no writer,
  * 1 GiB of written zero pages, so that a slow phase of the emulator hits
@@ -537,10 +633,10 @@ out:
 static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 {
 	double bulk[PMB_RUNS], idle[PMB_RUNS], cpu[PMB_RUNS], zero[PMB_RUNS];
-	double link[PMB_RUNS], link_cpu[PMB_RUNS];
+	double link[PMB_RUNS], link_cpu[PMB_RUNS], tls[PMB_RUNS], ratio[PMB_RUNS];
 	const char *missing = iperf3_missing();
-	char why[420] = "", zwhy[420] = "", lwhy[300] = "";
-	struct mig_run m, z;
+	char why[420] = "", zwhy[420] = "", lwhy[300] = "", twhy[420] = "";
+	struct mig_run m, z, s;
 	unsigned char *p;
 	int r;
 
@@ -569,28 +665,33 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 		if (z.why[0] && !zwhy[0])
 			snprintf(zwhy, sizeof(zwhy), "%s", z.why);
 		zero[r] = m.wall_s / z.wall_s;
+
+		/* The same region over TLS (kTLS), right after the plain one. */
+		p = source(size, FILL_RANDOM, 1, 1000 + r);
+		migrate_sec(SRC, DST, NULL, 1, &s);
+		check_and_delete(p, size, 1, &s);
+		if (s.why[0] && !twhy[0])
+			snprintf(twhy, sizeof(twhy), "%s", s.why);
+		tls[r] = size / 1e6 / s.wall_s;
+		ratio[r] = tls[r] / bulk[r];
 	}
-	if (lwhy[0]) {
-		emit_skip("link_iperf3_mbps", lwhy);
-		emit_skip("iperf3_cpu_s_per_gib", lwhy);
-	} else {
-		emit("link_iperf3_mbps", link);
-		emit("iperf3_cpu_s_per_gib", link_cpu);
-	}
+	emit_unless("link_iperf3_mbps", link, lwhy);
+	emit_unless("iperf3_cpu_s_per_gib", link_cpu, lwhy);
 	if (why[0]) {
 		emit_skip("partmob_bulk_mbps", why);
+		emit_skip("partmob_tls_bulk_mbps", why);
+		emit_skip("tls_ratio", why);
 		emit_skip("partmob_idle_downtime_ms", why);
 		emit_skip("partmob_cpu_s_per_gib", why);
 		emit_skip("zero_speedup", why);
 		return 0;
 	}
 	emit("partmob_bulk_mbps", bulk);
+	emit_unless("partmob_tls_bulk_mbps", tls, twhy);
+	emit_unless("tls_ratio", ratio, twhy);
 	emit("partmob_idle_downtime_ms", idle);
 	emit("partmob_cpu_s_per_gib", cpu);
-	if (zwhy[0])
-		emit_skip("zero_speedup", zwhy);
-	else
-		emit("zero_speedup", zero);
+	emit_unless("zero_speedup", zero, zwhy);
 	return bulk[PMB_RUNS / 2];
 }
 
@@ -709,7 +810,7 @@ static void skip_all(int from, const char *why)
 {
 	static const char *const keys[] = {
 		"link_iperf3_mbps", "iperf3_cpu_s_per_gib", "partmob_bulk_mbps",
-		"partmob_idle_downtime_ms", "partmob_cpu_s_per_gib",
+		"partmob_tls_bulk_mbps", "tls_ratio", "partmob_idle_downtime_ms", "partmob_cpu_s_per_gib",
 		"zero_speedup", "partmob_downtime_ms", "partmob_total_s",
 		"sparse_ratio",
 	};
@@ -728,6 +829,10 @@ void bench_migration(void)
 
 	progress("memcpy");
 	bench_memcpy(gib);
+	progress("openssl speed -evp aes-128-gcm");
+	bench_aes();
+	if (write_psk())
+		die("cannot write " PSK_FILE);
 	ret = pm_hosts_setup(&hosts);
 	if (ret) {
 		skip_all(0, hosts.err);
@@ -738,7 +843,7 @@ void bench_migration(void)
 		 (unsigned long long)gib >> 20);
 	bulk = bench_bulk_zero(gib, small ? 3 : 10, have_ctl);
 	if (!have_ctl) {
-		skip_all(6, "no partmobctl in the guest");
+		skip_all(8, "no partmobctl in the guest");
 		goto out;
 	}
 	progress("writer on a hot set, --downtime-limit 50");
@@ -747,5 +852,6 @@ void bench_migration(void)
 	bench_sparse(small ? 4ULL << 30 : 16ULL << 30,
 		     small ? 64ULL << 20 : 256ULL << 20);
 out:
+	unlink(PSK_FILE);
 	pm_hosts_close(&hosts);
 }
