@@ -478,7 +478,10 @@ static int handshake(struct pm_tls *t, int fd, int timeout_ms, char *id,
 	set_timeout(fd, 0);
 	if (ret != 1) {
 		ssl_why(ssl, ret, err_no, err, sizeof(err));
-		if (t->server && c.unknown[0])
+		if (err_no == EAGAIN || err_no == EWOULDBLOCK)
+			snprintf(why, n, "TLS handshake timed out after %d ms",
+				 timeout_ms);
+		else if (t->server && c.unknown[0])
 			snprintf(why, n,
 				 "TLS handshake failed: the peer's PSK identity '%s' is not in the PSK file",
 				 c.unknown);
@@ -488,7 +491,7 @@ static int handshake(struct pm_tls *t, int fd, int timeout_ms, char *id,
 				 err);
 		else
 			snprintf(why, n,
-				 "TLS handshake failed (wrong pre-shared key?): %s",
+				 "TLS handshake failed (a wrong pre-shared key, or a peer without --psk-file?): %s",
 				 err);
 		ret = err_no == EAGAIN || err_no == EWOULDBLOCK ? -ETIMEDOUT :
 		      -EACCES;

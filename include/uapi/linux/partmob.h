@@ -149,7 +149,8 @@
  *    eventfd). POLLHUP once the migration has ended.
  *    Errors: -ENOENT (no such source region), -EEXIST (destination name
  *    in use), -EBUSY (the region is migrating, frozen or retired),
- *    -ENOTSOCK/-EPROTONOSUPPORT/-ENOTCONN (not an established TCP socket).
+ *    -ENOTSOCK/-EPROTONOSUPPORT/-ENOTCONN (not an established TCP socket),
+ *    -ENOKEY (kernel TLS keyed in one direction only).
  *
  * PARTMOB_CMD_MIG_GET: do (PARTMOB_A_REGION_NAME) or dump. The state of
  *    the migration of a region, or of every region that has one; the last
