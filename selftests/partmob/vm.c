@@ -401,7 +401,9 @@ FIXTURE_SETUP(vm)
 	argv[6] = hook;
 	argv[7] = "--state-dir";
 	argv[8] = TDIR "/state";
-	argv[9] = NULL;
+	/* Plain TCP: what is tested here is the guest's move (migrate.c TLS). */
+	argv[9] = "--insecure";
+	argv[10] = NULL;
 	o.netns = self->h.ns[1];
 	ASSERT_EQ(0, pm_spawn_ctl(&self->listener, &o, argv));
 	ASSERT_EQ(0, pm_wait_listening(self->listener.pid, atoi(PORT), 15000));
@@ -473,6 +475,7 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
 	}
 	argv[n++] = "--qmp";
 	argv[n++] = TDIR "/src.qmp";
+	argv[n++] = "--insecure";
 	argv[n++] = "--downtime-limit";
 	argv[n++] = "500";
 	if (bw) {
