@@ -1366,6 +1366,7 @@ struct run {
 	bool have;			/* m holds an answer */
 	uint64_t last_state, last_round;
 	uint64_t acted_round;		/* WAITING round the policy acted on */
+	uint64_t drain_left;		/* remaining at the last drain tick; 0: none */
 	bool aborting;			/* we sent ABORT (or tried to) */
 	char abort_why[400];
 	bool cg_frozen;
@@ -1779,6 +1780,19 @@ static void policy(struct run *r)
 		switchover(r, why);
 		return;
 	}
+	/*
+	 * A round that sent no page leaves only what the socket still holds
+	 * (a receiver slower than the link: kTLS in an emulated CPU): another
+	 * round would send nothing either. While that shrinks, decide again
+	 * at the next tick instead.
+	 */
+	if (round > 1 && !PM_MIG(m, ROUND_BYTES) && !timed_out &&
+	    (!r->drain_left || PM_MIG(m, REMAINING) < r->drain_left)) {
+		r->drain_left = PM_MIG(m, REMAINING);
+		r->acted_round = round - 1;
+		return;
+	}
+	r->drain_left = 0;
 	if (round >= r->so->max_rounds || timed_out) {
 		snprintf(why, sizeof(why),
 			 "not converging after %" PRIu64 " rounds in %" PRIu64 " s: dirty rate %s/s vs throughput %s/s, %s remaining, expected downtime %s > limit %" PRIu64 " ms",
