@@ -71,8 +71,6 @@
 #define VM_DIR		"/tmp/pmdemo-vm"
 #define VM_PORT		"7781"
 #define VM_STEP		16384	/* PMGUEST_STEP: counts between lines */
-/* The key both hosts know: TLS 1.3 with it, then kernel TLS. */
-#define PSK		"/tmp/partmob-demo.psk"
 #define RUN_BEFORE_S	3	/* pmcounter runs on A before the migration */
 #define RUN_AFTER_S	3	/* ... and on B before the check */
 
@@ -927,33 +925,6 @@ static int act_guest(void)
 	return 0;
 }
 
-/* A key of 32 random bytes as "demo:HEX". Return: 0 or -1 (errno). */
-static int write_psk(const char *path)
-{
-	unsigned char key[32];
-	char text[8 + 2 * sizeof(key) + 2] = "demo:";
-	size_t i, n = strlen(text);
-	int fd, ret;
-
-	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || read(fd, key, sizeof(key)) != sizeof(key)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	for (i = 0; i < sizeof(key); i++)
-		n += snprintf(text + n, sizeof(text) - n, "%02x", key[i]);
-	text[n++] = '\n';
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	ret = write(fd, text, n) == (ssize_t)n ? 0 : -1;
-	if (close(fd))
-		ret = -1;
-	return ret;
-}
-
 int main(int argc, char **argv)
 {
 	const char *const create[] = { "partmobctl", "region", "create", SRC,
@@ -963,11 +934,16 @@ int main(int argc, char **argv)
 					NULL };
 	const char *const del_dst[] = { "partmobctl", "region", "delete", DST,
 					NULL };
-	const char *const listen[] = { "partmobctl", "listen", "--psk-file",
-				       PSK, "--address", PM_HOST_B_ADDR,
+	/*
+	 * Plain TCP: under TCG the emulated AES-GCM of kernel TLS is slower
+	 * than this demo's 8 MiB/s (make bench: tls_ratio), too slow for a
+	 * 50 ms downtime; the tests cover TLS.
+	 */
+	const char *const listen[] = { "partmobctl", "listen", "--insecure",
+				       "--address", PM_HOST_B_ADDR,
 				       "--once", "--on-resume", HOOK, NULL };
 	const char *const start[] = { "partmobctl", "start", SRC, "--to",
-				      PM_HOST_B_ADDR, "--psk-file", PSK,
+				      PM_HOST_B_ADDR, "--insecure",
 				      "--dest-name", DST,
 				      "--max-bandwidth", BANDWIDTH,
 				      "--downtime-limit", DOWNTIME_MS, NULL };
@@ -1013,10 +989,6 @@ int main(int argc, char **argv)
 	pump(RUN_BEFORE_S * 1000 + 300);
 
 	line("", "", 0);
-	say("== both hosts: a pre-shared key in %s (IDENTITY:HEXKEY, mode 0600);", PSK);
-	say("   the migration authenticates with it and is encrypted (kernel TLS)");
-	if (write_psk(PSK))
-		return fail("cannot write %s: %s", PSK, strerror(errno));
 	say("== B: the destination's listener; its hook starts pmcounter on the region it receives");
 	if (spawn(&lis, &s_lis, 'B', 0, listen))
 		return fail("partmobctl listen: %s", strerror(errno));
