@@ -7,6 +7,7 @@
  * blank lines ignored; it must not be readable by group or others. A
  * client offers the first key; a listener accepts any of them.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,15 +75,13 @@ int pm_tls_opts_check(const char *cmd, const struct pm_tls_opts *o)
 	return -1;
 }
 
+/* The value of hex digit @c, or -1. */
 static int hexval(int c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	static const char digits[] = "0123456789abcdef";
+	const char *d = c ? strchr(digits, tolower(c)) : NULL;
+
+	return d ? (int)(d - digits) : -1;
 }
 
 /* One "IDENTITY:HEX" line into @k. Return: NULL or what is wrong. */
@@ -107,7 +106,7 @@ static const char *parse_line(char *s, struct pm_key *k)
 		hi = hexval(p[0]);
 		lo = hi < 0 ? -1 : hexval(p[1]);
 		if (hi < 0 || lo < 0)
-			return "the key is not an even number of hex digits";
+			return "the key is not an even number of hexadecimal digits";
 		if (k->len == PM_TLS_KEY_MAX)
 			return "the key is longer than 64 bytes";
 		k->key[k->len++] = (unsigned char)(hi << 4 | lo);
