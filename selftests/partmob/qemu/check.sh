@@ -13,7 +13,7 @@
 #   BUILD=0                               reuse build/<target>/ as it is
 #   DEPS=0                                do not run deps.sh first
 #   JOBS=N                                guests booted at once (default 1; 2 measured no faster)
-#   TIMEOUT=S      (or PARTMOB_TIMEOUT)   seconds per guest (default 600)
+#   TIMEOUT=S      (or PARTMOB_TIMEOUT)   seconds per guest (default 1500)
 #   TEST_TIMEOUT=S (or PARTMOB_TEST_TIMEOUT) seconds per test program in
 #                                         the guest (default 300)
 #   PARTMOB_ACCEL=tcg|kvm|auto            see lib.sh
@@ -29,7 +29,7 @@ set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-export PARTMOB_TIMEOUT=${TIMEOUT:-${PARTMOB_TIMEOUT:-600}}
+export PARTMOB_TIMEOUT=${TIMEOUT:-${PARTMOB_TIMEOUT:-1500}}
 export PARTMOB_TEST_TIMEOUT=${TEST_TIMEOUT:-${PARTMOB_TEST_TIMEOUT:-300}}
 jobs=${JOBS:-1}
 targets=$(pm_select_targets | tr '\n' ' ')
