@@ -7,7 +7,7 @@
 #   make check           lint + selftests in QEMU guests (TARGET=, T=)
 #   make lint            checkpatch, sparse and W=1 on every target kernel
 #   make demo            boot a guest and show partmob at work
-#   make bench           tracking and migration figures vs soft-dirty and the link, one guest boot
+#   make bench           tracking and migration figures vs soft-dirty, iperf3, QEMU and CRIU, one guest boot
 #   make fuzz            fuzz the frame parser in userspace (libFuzzer, FUZZ_SECONDS=60)
 #
 # KDIR defaults to the Debian kernel that `make deps` installs on the host
@@ -60,8 +60,9 @@ check:
 demo:
 	bash $(QEMU_DIR)/demo.sh
 
+# make bench ARCH=ppc64le: the partmob scenarios in the ppc64le guest.
 bench:
-	bash $(QEMU_DIR)/bench.sh
+	BENCH_ARCH=$(ARCH) bash $(QEMU_DIR)/bench.sh
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -68,13 +69,13 @@
 #define HOST_OPENSSL "/host/usr/bin/openssl"
 #define PSK_FILE "/tmp/pmb.psk"
 
-static struct pm_hosts hosts;
-static int next_port = 7800;
+struct pm_hosts hosts;
+int next_port = 7800;
 
 /* ---- helpers ------------------------------------------------------------ */
 
 /* CPU seconds of the whole guest so far: user+nice+system+irq+softirq. */
-static double cpu_s(void)
+double cpu_s(void)
 {
 	unsigned long long v[7] = { 0 };
 	FILE *f = fopen("/proc/stat", "r");
@@ -91,14 +92,6 @@ static double cpu_s(void)
 	       sysconf(_SC_CLK_TCK);
 }
 
-static uint64_t xorshift(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
 /*
  * Fill @bytes at @p with pseudo-random bytes: a 4 MiB block of xorshift
  * output, repeated, with the first word of every page made unique from
@@ -108,7 +101,7 @@ static uint64_t xorshift(uint64_t *x)
  */
 #define RBLOCK (4 << 20)
 
-static void fill_random(unsigned char *p, size_t bytes, uint64_t seed)
+void fill_random(unsigned char *p, size_t bytes, uint64_t seed)
 {
 	static uint64_t *block;
 	uint64_t x;
@@ -144,7 +137,7 @@ static size_t mismatches(const unsigned char *a, const unsigned char *b,
 }
 
 /* Read a whole file (NUL-terminated, malloc'ed; "" if absent). */
-static char *slurp(const char *path)
+char *slurp(const char *path)
 {
 	size_t n = 0, cap = 1 << 16;
 	char *buf = malloc(cap);
@@ -165,7 +158,7 @@ static char *slurp(const char *path)
 }
 
 /* The number after the first "KEY": in @s; -1 if there is none. */
-static double json_num(const char *s, const char *key)
+double json_num(const char *s, const char *key)
 {
 	char pat[64];
 	const char *c;
@@ -192,7 +185,7 @@ static char *result_line(char *s)
 }
 
 /* The last non-empty line of @s, in a static buffer (for messages). */
-static const char *last_line(const char *s)
+const char *last_line(const char *s)
 {
 	static char buf[200];
 	const char *e = s + strlen(s), *b;
@@ -206,7 +199,7 @@ static const char *last_line(const char *s)
 }
 
 /* Wait for @p to exit, precisely (pidfd), at most @timeout_ms. */
-static int proc_wait_exact(struct pm_proc *p, int timeout_ms)
+int proc_wait_exact(struct pm_proc *p, int timeout_ms)
 {
 	int fd = syscall(SYS_pidfd_open, p->pid, 0);
 
@@ -219,9 +212,26 @@ static int proc_wait_exact(struct pm_proc *p, int timeout_ms)
 	return pm_proc_wait(p, fd >= 0 ? 1000 : timeout_ms);
 }
 
-/* Run @path @argv in network namespace @ns, output to files (like pm_spawn_ctl). */
-static int spawn_in_ns(struct pm_proc *p, int ns, const char *path,
-		       char *const *argv)
+/* Bind the guest's /dev, /proc, /sys and /tmp over the host root's, enter it. */
+static int enter_host_root(void)
+{
+	static const char *const binds[] = { "/dev", "/proc", "/sys", "/tmp" };
+	char dst[64];
+	unsigned int i;
+
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return -1;
+	for (i = 0; i < sizeof(binds) / sizeof(binds[0]); i++) {
+		snprintf(dst, sizeof(dst), "/host%s", binds[i]);
+		if (mount(binds[i], dst, NULL, MS_BIND | MS_REC, NULL))
+			return -1;
+	}
+	return chroot("/host") || chdir("/") ? -1 : 0;
+}
+
+int spawn_in_ns(struct pm_proc *p, int ns, int host_root, const char *path,
+		char *const *argv)
 {
 	static int seq;
 	int fd;
@@ -250,6 +260,10 @@ static int spawn_in_ns(struct pm_proc *p, int ns, const char *path,
 		fd = open(p->errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (fd >= 0)
 			dup2(fd, 2);
+		if (host_root && enter_host_root()) {
+			perror("pmbench: entering /host");
+			_exit(126);
+		}
 		execv(path, argv);
 		_exit(127);
 	}
@@ -517,7 +531,7 @@ static int iperf3_run(double secs, double *mbps, double *cpu_per_gib,
 
 	snprintf(port, sizeof(port), "%d", next_port++);
 	snprintf(dur, sizeof(dur), "%.0f", secs);
-	if (spawn_in_ns(&s, hosts.ns[1], HOST_LDSO, sv) ||
+	if (spawn_in_ns(&s, hosts.ns[1], 0, HOST_LDSO, sv) ||
 	    pm_wait_listening(s.pid, atoi(port), 30000)) {
 		pm_proc_wait(&s, 1000);
 		snprintf(why, whylen, "iperf3 -s did not listen: %s",
@@ -526,7 +540,7 @@ static int iperf3_run(double secs, double *mbps, double *cpu_per_gib,
 		return -1;
 	}
 	c0 = cpu_s();
-	if (spawn_in_ns(&c, hosts.ns[0], HOST_LDSO, cl) ||
+	if (spawn_in_ns(&c, hosts.ns[0], 0, HOST_LDSO, cl) ||
 	    proc_wait_exact(&c, (secs + 60) * 1000)) {
 		snprintf(why, whylen, "iperf3 -c did not end");
 		goto out;
@@ -586,7 +600,7 @@ static void bench_aes(void)
 		return;
 	}
 	for (r = 0; r < PMB_RUNS; r++) {
-		if (spawn_in_ns(&p, -1, HOST_LDSO, argv) ||
+		if (spawn_in_ns(&p, -1, 0, HOST_LDSO, argv) ||
 		    proc_wait_exact(&p, 60000)) {
 			pm_proc_stop(&p, SIGKILL);
 			emit_skip("openssl_aes128gcm_mbps", "openssl speed did not end");
@@ -626,9 +640,10 @@ static int write_psk(void)
 }
 
 /*
- * Run by run: iperf3 over the veth, 1 GiB of random bytes with no writer,
- * 1 GiB of written zero pages, so that a slow phase of the emulator hits
- * the link and partmob alike. Returns the median bulk MB/s (0: none).
+ * Run by run: iperf3 over the veth, CRIU's and QEMU's bulk runs
+ * (peerbench.c), 1 GiB of random bytes with no writer, 1 GiB of written
+ * zero pages, so that a slow phase of the emulator hits the link, the
+ * peers and partmob alike. Returns the median bulk MB/s (0: none).
  */
 static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 {
@@ -636,6 +651,7 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 	double link[PMB_RUNS], link_cpu[PMB_RUNS], tls[PMB_RUNS], ratio[PMB_RUNS];
 	const char *missing = iperf3_missing();
 	char why[420] = "", zwhy[420] = "", lwhy[300] = "", twhy[420] = "";
+	struct peer_runs peers;
 	struct mig_run m, z, s;
 	unsigned char *p;
 	int r;
@@ -643,11 +659,13 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 	if (missing)
 		snprintf(lwhy, sizeof(lwhy), "%s", missing);
 	if (!have_ctl)
-		snprintf(why, sizeof(why), "no partmobctl in the guest");
+		snprintf(why, sizeof(why), "%s", peers_only ?
+			 "BENCH_ONLY=peers" : "no partmobctl in the guest");
 	for (r = 0; r < PMB_RUNS; r++) {
 		if (!lwhy[0])
 			iperf3_run(link_secs, &link[r], &link_cpu[r], lwhy,
 				   sizeof(lwhy));
+		peers_bulk_run(size, 1000 + r, &peers, r);
 		if (!have_ctl)
 			continue;
 		p = source(size, FILL_RANDOM, 1, 1000 + r);
@@ -677,6 +695,7 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 	}
 	emit_unless("link_iperf3_mbps", link, lwhy);
 	emit_unless("iperf3_cpu_s_per_gib", link_cpu, lwhy);
+	peers_bulk_emit(&peers);
 	if (why[0]) {
 		emit_skip("partmob_bulk_mbps", why);
 		emit_skip("partmob_tls_bulk_mbps", why);
@@ -695,6 +714,32 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 	return bulk[PMB_RUNS / 2];
 }
 
+void wloop_init(struct wloop *w, unsigned char *p, size_t hot, double rate)
+{
+	w->p = p;
+	w->x = 88172645463325252ULL;
+	w->n = 0;
+	w->hp = hot / ps;
+	w->words = ps / 8;
+	w->rate = rate;
+	w->cap = rate / ps / 20 + 1;	/* never more than 50 ms behind */
+	w->t0 = now();
+}
+
+void wloop_step(struct wloop *w)
+{
+	uint64_t want = (now() - w->t0) * w->rate / ps;
+
+	if (want > w->n + w->cap)
+		w->n = want - w->cap;
+	while (w->n < want) {
+		xorshift(&w->x);
+		((volatile uint64_t *)(w->p + (w->x % w->hp) * ps))
+			[(w->x >> 32) % w->words] = w->x;
+		w->n++;
+	}
+}
+
 /*
  * A writer process dirtying random pages of the first @hot bytes of @p at
  * @rate bytes per second (a page counts once per write), until killed.
@@ -703,28 +748,17 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 static pid_t writer(unsigned char *p, size_t hot, double rate,
 		    volatile uint64_t *written)
 {
-	uint64_t x = 88172645463325252ULL, n = 0, want;
 	struct timespec tick = { 0, 1000 * 1000 };
-	size_t hp = hot / ps, words = ps / 8, cap;
-	double t0;
+	struct wloop w;
 	pid_t pid = fork();
 
 	if (pid)
 		return pid;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	cap = rate / ps / 20 + 1;	/* never more than 50 ms behind */
-	t0 = now();
+	wloop_init(&w, p, hot, rate);
 	for (;;) {
-		want = (now() - t0) * rate / ps;
-		if (want > n + cap)
-			n = want - cap;
-		while (n < want) {
-			xorshift(&x);
-			((volatile uint64_t *)(p + (x % hp) * ps))
-				[(x >> 32) % words] = x;
-			n++;
-		}
-		*written = n;
+		wloop_step(&w);
+		*written = w.n;
 		nanosleep(&tick, NULL);
 	}
 }
@@ -836,18 +870,29 @@ void bench_migration(void)
 	ret = pm_hosts_setup(&hosts);
 	if (ret) {
 		skip_all(0, hosts.err);
+		peers_skip_all(hosts.err);
 		return;
 	}
-	have_ctl = !access(ctl ? ctl : "/usr/sbin/partmobctl", X_OK);
-	progress("iperf3, bulk and zero pages, %llu MiB",
+	have_ctl = !peers_only &&
+		   !access(ctl ? ctl : "/usr/sbin/partmobctl", X_OK);
+	progress("iperf3, CRIU, QEMU, partmob bulk and zero pages, %llu MiB",
 		 (unsigned long long)gib >> 20);
 	bulk = bench_bulk_zero(gib, small ? 3 : 10, have_ctl);
+	if (peers_only) {
+		/* for a look at the peers alone: the rate of the design notes */
+		progress("CRIU, a writer at 50 MB/s on a hot set (BENCH_ONLY=peers)");
+		bench_criu_dirty(gib, 64 << 20, 50e6);
+		goto out;
+	}
 	if (!have_ctl) {
 		skip_all(8, "no partmobctl in the guest");
+		bench_criu_dirty(gib, 64 << 20, 0);
 		goto out;
 	}
 	progress("writer on a hot set, --downtime-limit 50");
 	bench_dirty(gib, 64 << 20, bulk);
+	progress("CRIU, the same writer on a hot set");
+	bench_criu_dirty(gib, 64 << 20, bulk * 1e6 / 4);
 	progress("sparse");
 	bench_sparse(small ? 4ULL << 30 : 16ULL << 30,
 		     small ? 64ULL << 20 : 256ULL << 20);

@@ -8,7 +8,8 @@
  * end (progress lines come before it); each figure is the median of
  * PMB_RUNS runs, with every run under KEY_runs.
  *
- *   pmbench [small]
+ *   pmbench [small][,peers]      (peers: iperf3, CRIU and QEMU only)
+ *   pmbench criu-workload ...    the process CRIU migrates (peerbench.c)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 
 #include "pmbench.h"
 
@@ -30,6 +32,7 @@
 long ps;
 struct tnl t;
 int small;
+int peers_only;
 /* The JSON object, printed at the end so that nothing interleaves. */
 static FILE *json;
 static char *json_buf;
@@ -422,9 +425,22 @@ int main(int argc, char **argv)
 	double hot[PMB_RUNS], sd_hot[PMB_RUNS], scale[PMB_RUNS];
 	int softdirty;
 
-	start_time = now();
-	small = argc > 1 && !strcmp(argv[1], "small");
+	char none[] = "", *arg;
+
 	ps = sysconf(_SC_PAGESIZE);
+	if (argc > 1 && !strcmp(argv[1], "criu-workload"))
+		return criu_workload(argc, argv);
+	start_time = now();
+	/* pmbench [small][,peers] */
+	for (arg = strtok(argc > 1 ? argv[1] : none, ","); arg;
+	     arg = strtok(NULL, ",")) {
+		if (!strcmp(arg, "small"))
+			small = 1;
+		else if (!strcmp(arg, "peers"))
+			peers_only = 1;
+	}
+	/* CRIU restores processes under criu, which leaves: adopt them */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	fault_pages = (small ? 64 : 256) * 1024 * 1024 / ps;
 	json = open_memstream(&json_buf, &json_len);
 	if (!json)
@@ -434,6 +450,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	warm_up();
+	if (peers_only)
+		goto migration;
 	progress("tracking figures");
 	softdirty = softdirty_works();
 	bench_fault_rearm(fault_pages, softdirty, f, rr, sf, sr);
@@ -452,6 +470,7 @@ int main(int argc, char **argv)
 		emit("softdirty_tracking_ratio_hot", sd_hot);
 	bench_scale(256ULL << 20, 4ULL << 30, 16, scale);
 	emit("harvest_scale_ratio", scale);
+migration:
 	bench_migration();
 	fprintf(json, "\n}\n");
 	fclose(json);

@@ -51,7 +51,7 @@ HOST_PKGS="
 	libnl-3-dev libnl-genl-3-dev libssl-dev openssl
 	gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
 	qemu-system-x86 qemu-system-ppc
-	debian-archive-keyring apt dpkg-dev iproute2 python3 iperf3
+	debian-archive-keyring apt dpkg-dev iproute2 python3 iperf3 criu
 	clang libclang-rt-dev
 "
 
