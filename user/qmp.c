@@ -259,10 +259,10 @@ static int unescape(const char *p, char *buf, size_t size)
 		} else if (*++p == 'u') {
 			c = hex4(p + 1);
 			p += 4;
-			/* a surrogate pair: \ud83d\ude00 */
-			if (c >= 0xd800 && c < 0xdc00 && p[1] == '\\' &&
-			    p[2] == 'u' && hexval(p[3]) >= 0 &&
-			    (lo = hex4(p + 3)) >= 0xdc00 && lo < 0xe000) {
+			/* a surrogate pair: \ud83d\ude00 (the text is valid JSON) */
+			lo = p[1] == '\\' && p[2] == 'u' ? hex4(p + 3) : 0;
+			if (c >= 0xd800 && c < 0xdc00 && lo >= 0xdc00 &&
+			    lo < 0xe000) {
 				c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
 				p += 6;
 			}
@@ -434,7 +434,7 @@ int qmp_json_quote(const char *s, char *buf, size_t size)
 /* ---- the connection -------------------------------------------------------- */
 
 static void set_error(struct qmp *q, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));	/* userspace: no __printf */
 
 static void set_error(struct qmp *q, const char *fmt, ...)
 {
