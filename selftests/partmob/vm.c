@@ -412,6 +412,7 @@ FIXTURE_SETUP(vm)
 FIXTURE_TEARDOWN(vm)
 {
 	pid_t dst;
+	int i;
 
 	if (self->skip)
 		return;
@@ -423,8 +424,18 @@ FIXTURE_TEARDOWN(vm)
 	if (dst > 0)
 		kill(dst, SIGKILL);
 	pm_proc_stop(&self->listener, SIGTERM);
-	pm_sleep_ms(300);
-	pm_regions_cleanup("vm-");
+	/*
+	 * A killed QEMU unmaps its RAM as it exits, which takes a while for
+	 * a big guest: until then its regions cannot be deleted (and the
+	 * module cannot be unloaded).
+	 */
+	for (i = 0; i < 150; i++) {
+		pm_regions_cleanup("vm-");
+		if (!pm_region_exists(SRC) && !pm_region_exists(SRC2) &&
+		    !pm_region_exists(DST) && !pm_region_exists(DST2))
+			break;
+		pm_sleep_ms(200);
+	}
 	pm_hosts_close(&self->h);
 	tnl_close(&self->t);
 }
