@@ -337,36 +337,44 @@ int qmp_json_find(const char *json, const char *path, const char **val,
 	}
 }
 
-int qmp_json_number(const char *json, const char *path, double *v)
+/*
+ * The text of the number at @path, NUL-terminated in @num (@size bytes):
+ * 0, -ENOENT, -EPROTO, or -EINVAL if it is not a number or too long.
+ */
+static int number_text(const char *json, const char *path, char *num,
+		       size_t size)
 {
 	const char *s;
-	char *e, num[64];
 	size_t n;
 	int ret = qmp_json_find(json, path, &s, &n);
 
 	if (ret)
 		return ret;
-	if (!(*s == '-' || (*s >= '0' && *s <= '9')) || n >= sizeof(num))
+	if (!(*s == '-' || (*s >= '0' && *s <= '9')) || n >= size)
 		return -EINVAL;
 	memcpy(num, s, n);
 	num[n] = '\0';
+	return 0;
+}
+
+int qmp_json_number(const char *json, const char *path, double *v)
+{
+	char *e, num[64];
+	int ret = number_text(json, path, num, sizeof(num));
+
+	if (ret)
+		return ret;
 	*v = strtod(num, &e);
 	return *e ? -EINVAL : 0;
 }
 
 int qmp_json_int(const char *json, const char *path, long long *v)
 {
-	const char *s;
 	char *e, num[32];
-	size_t n;
-	int ret = qmp_json_find(json, path, &s, &n);
+	int ret = number_text(json, path, num, sizeof(num));
 
 	if (ret)
 		return ret;
-	if (!(*s == '-' || (*s >= '0' && *s <= '9')) || n >= sizeof(num))
-		return -EINVAL;
-	memcpy(num, s, n);
-	num[n] = '\0';
 	errno = 0;
 	*v = strtoll(num, &e, 10);
 	return *e || errno ? -EINVAL : 0;
