@@ -23,16 +23,7 @@
 
 #include "qmp.h"
 
-static int failures, checks;
-
-#define CHECK(cond) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		fprintf(stderr, "%s:%d: failed: %s\n", __FILE__,	\
-			__LINE__, #cond);				\
-	}								\
-} while (0)
+#include "check.h"
 
 #define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 3, " \
 		 "\"minor\": 2, \"major\": 7}, \"package\": \"x\"}, "  \
