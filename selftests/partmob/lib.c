@@ -581,6 +581,32 @@ int pm_run_ctl(struct run_result *r, int unprivileged, const char *const *argv)
 	return 0;
 }
 
+const char *pm_inner_accel(const char **why)
+{
+	static const char *accel, *reason;
+	const char *env = getenv("PARTMOB_INNER_ACCEL");
+
+	if (accel)
+		goto out;
+	if (env && (!strcmp(env, "tcg") || !strcmp(env, "kvm"))) {
+		accel = env;
+		reason = "PARTMOB_INNER_ACCEL";
+		goto out;
+	}
+	/* Nested SVM: KVM inside this guest if the CPU offers it. */
+	if (system("modprobe kvm_amd >/dev/null 2>&1"))
+		reason = "kvm_amd did not load";
+	else if (access("/dev/kvm", R_OK | W_OK))
+		reason = "no usable /dev/kvm";
+	else
+		reason = "nested KVM available";
+	accel = access("/dev/kvm", R_OK | W_OK) ? "tcg" : "kvm";
+out:
+	if (why)
+		*why = reason;
+	return accel;
+}
+
 pid_t pm_host_spawn(const char *const *argv, const char *log)
 {
 	static const char *const binds[] = { "/dev", "/proc", "/sys", "/tmp" };

@@ -121,6 +121,13 @@ pid_t pm_host_spawn(const char *const *argv, const char *log);
  */
 int pm_qemu_argv_end(const char **argv, int n, const char *qmp, char *qmpbuf,
 		     int incoming);
+/*
+ * The accelerator of the QEMU guests run inside this guest: "tcg" or
+ * "kvm" as $PARTMOB_INNER_ACCEL says (the harness sets it per target, see
+ * lib.sh pm_inner_accel), else "kvm" once kvm_amd loads and /dev/kvm
+ * works, "tcg" otherwise. *@why (if not NULL) says how it was chosen.
+ */
+const char *pm_inner_accel(const char **why);
 
 /* Run partmobctl with @argv (NULL-terminated, without argv[0]). */
 int pm_run_ctl(struct run_result *r, int unprivileged, const char *const *argv);

@@ -701,7 +701,7 @@ static pid_t guest_qemu(const char *name, const char *qmp, const char *serial,
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", out);
 	argv[n++] = PM_HOST_QEMU;
 	argv[n++] = "-accel";
-	argv[n++] = access("/dev/kvm", R_OK | W_OK) ? "tcg" : "kvm";
+	argv[n++] = pm_inner_accel(NULL);
 	argv[n++] = "-display";
 	argv[n++] = "none";
 	argv[n++] = "-nodefaults";
@@ -832,6 +832,7 @@ static int act_guest(void)
 				      NULL };
 	unsigned long af, al, bf, bl;
 	int ac, ab, abad, bc, bb, bbad, fds[2], ret;
+	const char *accel, *why;
 	struct utsname u;
 	uint64_t end;
 
@@ -843,8 +844,9 @@ static int act_guest(void)
 		    PM_HOST);
 		return 0;
 	}
-	if (system("modprobe kvm_amd >/dev/null 2>&1"))
-		say("   (kvm_amd did not load: the guest runs under TCG)");
+	accel = pm_inner_accel(&why);
+	if (strcmp(accel, "kvm"))
+		say("   (the guest runs under TCG: %s)", why);
 	if (system("rm -rf " VM_DIR) || mkdir(VM_DIR, 0755) || copy_guest())
 		return fail("%s: %s", VM_DIR, strerror(errno));
 	ret = run('A', create);
@@ -853,7 +855,7 @@ static int act_guest(void)
 	if (pipe2(fds, O_CLOEXEC))
 		return fail("pipe: %s", strerror(errno));
 	say("A# qemu-system-x86_64 -accel %s -m 64M -object memory-backend-file,...,mem-path=/dev/partmob/%s,share=on -kernel pmguest.elf -qmp unix:%s/a.qmp ...",
-	    access("/dev/kvm", R_OK | W_OK) ? "tcg" : "kvm", VM_SRC, VM_DIR);
+	    accel, VM_SRC, VM_DIR);
 	vm_a = guest_qemu(VM_SRC, VM_DIR "/a.qmp", VM_DIR "/a.serial", fds[1],
 			  0);
 	close(fds[1]);

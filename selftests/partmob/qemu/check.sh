@@ -17,6 +17,8 @@
 #   TEST_TIMEOUT=S (or PARTMOB_TEST_TIMEOUT) seconds per test program in
 #                                         the guest (default 300)
 #   PARTMOB_ACCEL=tcg|kvm|auto            see lib.sh
+#   PARTMOB_INNER_ACCEL=tcg|kvm|auto      the QEMU guests the tests run in
+#                                         the test guest (lib.sh pm_inner_accel)
 #
 # Per target, build/<target>/ gets console.log (serial console),
 # console.log.cmd (the QEMU command line, to rerun by hand), initramfs.cpio.gz

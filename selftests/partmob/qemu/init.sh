@@ -7,6 +7,7 @@
 #   PARTMOB_MODE          check | demo | bench | shell
 #   PARTMOB_TESTS         test programs to run, in order (check mode)
 #   PARTMOB_TEST_TIMEOUT  seconds per test program (0 = none)
+#   PARTMOB_INNER_ACCEL   kvm | tcg | auto: QEMU guests run by the tests
 # and the kernel command line may override them with partmob_mode=,
 # partmob_tests= (comma list), partmob_test_timeout= and
 # partmob_bench_args= (arguments of pmbench in bench mode).
@@ -72,6 +73,16 @@ for arg in $(cat /proc/cmdline); do
 	partmob_bench_args=*) PARTMOB_BENCH_ARGS=${arg#*=} ;;
 	esac
 done
+export PARTMOB_INNER_ACCEL
+
+# Nested KVM for the tests' inner guests (x86_64): load it now, while the
+# guest is quiet, and hold one VM until power-off, so that no test creates
+# the first or destroys the last VM (see guest/pmkvmhold.c).
+if [ "$(uname -m)" = x86_64 ] && [ "$PARTMOB_INNER_ACCEL" != tcg ] &&
+   [ -x "$TESTDIR/pmkvmhold" ] && modprobe -q kvm_amd 2>/dev/null &&
+   [ -c /dev/kvm ]; then
+	"$TESTDIR/pmkvmhold" </dev/null &
+fi
 
 # dmesg_section NAME: print and clear the kernel log between markers.
 dmesg_section()

@@ -17,8 +17,10 @@
 #                                 kvm_amd)
 #                                 and their dependencies, for modprobe
 #   /etc/passwd, /etc/group       root and nobody (65534)
-#   /etc/partmob.conf             MODE (check | demo | shell, default check)
-#                                 and TESTS (default: all, list order)
+#   /etc/partmob.conf             MODE (check | demo | shell, default check),
+#                                 TESTS (default: all, list order) and the
+#                                 inner guests' accelerator (lib.sh
+#                                 pm_inner_accel)
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -130,6 +132,7 @@ cat >"$root/etc/partmob.conf" <<EOF
 PARTMOB_MODE=$mode
 PARTMOB_TESTS="$tests"
 PARTMOB_TEST_TIMEOUT=${PARTMOB_TEST_TIMEOUT:-300}
+PARTMOB_INNER_ACCEL=$(pm_inner_accel "$target")
 EOF
 
 mkdir -p "$(dirname "$out")"
