@@ -45,10 +45,13 @@
  *          commit       the same, then MIG_COMMIT: the decision, which
  *                       cannot reach the destination
  *
- * The destination is then in doubt: frozen, partmobctl status says
- * in-doubt, and once the link is back partmobctl recover asks the
+ * After link_down the destination is in doubt: frozen, partmobctl status
+ * says in-doubt, and once the link is back partmobctl recover asks the
  * source's listener and discards (after the abort: the source runs on,
  * intact) or resumes there (after the commit: the source stays retired).
+ * kill_source (the source's control fd closed) at prepared aborts, at
+ * commit changes nothing; kill_receiver (the destination's) at prepared
+ * changes nothing: the source commits and the destination resumes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -120,6 +123,9 @@ FAULT(LATER_ROUND, KILL_LISTENER, 1);
 FAULT(LATER_ROUND, UNLOAD, 1);
 FAULT(PREPARED, LINK_DOWN, 0);
 FAULT(COMMIT, LINK_DOWN, 1);
+FAULT(PREPARED, KILL_SOURCE, 0);
+FAULT(COMMIT, KILL_SOURCE, 1);
+FAULT(PREPARED, KILL_RECEIVER, 1);
 
 FIXTURE_SETUP(faults)
 {
@@ -379,6 +385,39 @@ static void in_doubt_recovered(struct __test_metadata *_metadata,
 		aborted(_metadata, self);
 }
 
+/*
+ * The held migration's helpers die (their control fds closed): the
+ * source's before the decision aborts, after it changes nothing; the
+ * destination's once prepared changes nothing (the source commits).
+ */
+static void held_fault(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(faults) *self,
+		       const FIXTURE_VARIANT(faults) *variant)
+{
+	int decide = variant->point == P_COMMIT, ret = 0;
+
+	if (variant->fault == F_LINK_DOWN) {
+		in_doubt_recovered(_metadata, self, decide);
+		return;
+	}
+	held_at_prepared(_metadata, self);
+	if (variant->fault == F_KILL_RECEIVER) {
+		close(self->dctl);
+		self->dctl = -1;
+		ret = pm_mig_commit(&self->t, SRC);
+	} else {
+		if (decide)
+			ret = pm_mig_commit(&self->t, SRC);
+		close(self->sctl);
+		self->sctl = -1;
+	}
+	ASSERT_EQ(0, ret) TH_LOG("%s", self->t.extack);
+	if (variant->completes)
+		completed(_metadata, self);
+	else
+		aborted(_metadata, self);
+}
+
 TEST_F_TIMEOUT(faults, g3, 90)
 {
 	const char *const listen_argv[] = {
@@ -412,8 +451,7 @@ TEST_F_TIMEOUT(faults, g3, 90)
 	ASSERT_LT(0, self->writer);
 	ASSERT_TRUE(pm_advances(self->prog, 10000));
 	if (variant->point >= P_PREPARED) {
-		in_doubt_recovered(_metadata, self,
-				   variant->point == P_COMMIT);
+		held_fault(_metadata, self, variant);
 		return;
 	}
 
