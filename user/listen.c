@@ -47,6 +47,7 @@ struct listen_opts {
 	const char *on_resume;
 	const char *vm_hook;
 	const char *state_dir;
+	uint64_t link_ms;	/* --link-timeout; 0: the module's default */
 	bool once;
 	struct pm_tls_opts tls;
 	struct pm_tls *ctx;	/* NULL with --insecure */
@@ -396,6 +397,7 @@ static int receive(struct conn *c, struct pm_nl *nl,
 		/* A VMM's RAM: writable once prepared, for its device state. */
 		.flags = h->op == PARTMOB_HS_OP_MIGRATE_HELD ?
 			 PARTMOB_MIG_F_HOLD : 0,
+		.timeout_ms = (uint32_t)c->lo->link_ms,
 	};
 	struct pollfd p;
 	struct pm_mig m = { 0 }, last = { 0 };
@@ -869,7 +871,7 @@ static void listen_help(FILE *f)
 	fprintf(f,
 		"Usage: %s listen (--psk-file F | --insecure) [--address A] [--port P]\n"
 		"                  [--on-resume CMD] [--once] [--state-dir DIR]\n"
-		"                  [--vm-hook CMD]\n"
+		"                  [--vm-hook CMD] [--link-timeout MS]\n"
 		"\n"
 		"Receive migrations: the destination's service. Every connection is\n"
 		"served by a child process: the source's hello is checked (versions,\n"
@@ -909,8 +911,13 @@ static void listen_help(FILE *f)
 		"                  picks up every incoming migration not noted there: it\n"
 		"                  runs the hook of those completed meanwhile and follows\n"
 		"                  those still running\n"
+		"  --link-timeout MS\n"
+		"                  how long a source may stay silent before an\n"
+		"                  incoming migration fails, or is in doubt once\n"
+		"                  prepared (default %d)\n"
 		"\n"
-		"Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.\n", pm_prog, PARTMOB_HS_PORT);
+		"Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.\n", pm_prog, PARTMOB_HS_PORT,
+		PARTMOB_MIG_TIMEOUT_MS_DEFAULT);
 }
 
 static int listen_opt(void *ctx, int opt, const char *arg)
@@ -942,6 +949,8 @@ static int listen_opt(void *ctx, int opt, const char *arg)
 	case OPT_ONCE:
 		lo->once = true;
 		return -1;
+	case OPT_LINK_TIMEOUT:
+		return pm_link_timeout_opt("listen", arg, &lo->link_ms);
 	case OPT_STATE_DIR:
 		if (arg[0] != '/')
 			return pm_usage_error("listen",
@@ -1132,6 +1141,7 @@ int cmd_listen(int argc, char **argv, struct pm_opts *o)
 		{ "vm-hook", required_argument, NULL, OPT_VM_HOOK },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "link-timeout", required_argument, NULL, OPT_LINK_TIMEOUT },
 		PM_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};

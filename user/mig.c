@@ -109,6 +109,20 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max,
 	return 0;
 }
 
+/*
+ * --link-timeout of start and listen: milliseconds within the module's
+ * range for PARTMOB_A_MIG_TIMEOUT_MS. Return: -1 (parsed) or the usage
+ * exit status, as an option callback does.
+ */
+int pm_link_timeout_opt(const char *cmd, const char *arg, uint64_t *ms)
+{
+	if (parse_uint(arg, 100, 3600000, ms))
+		return pm_usage_error(cmd,
+			"--link-timeout: '%s' is not a number of milliseconds from 100 to 3600000",
+			arg);
+	return -1;
+}
+
 /* ---- this host --------------------------------------------------------- */
 
 int pm_boot_id(char *buf, size_t n)
@@ -390,6 +404,8 @@ int pm_mig_start(struct pm_nl *nl, const struct pm_mig_start *a, int *ctl_fd)
 	     nla_put_u64(msg, PARTMOB_A_MIG_MAX_BANDWIDTH, a->max_bandwidth)) ||
 	    (a->flags &&
 	     nla_put_u32(msg, PARTMOB_A_MIG_FLAGS, a->flags)) ||
+	    (a->timeout_ms &&
+	     nla_put_u32(msg, PARTMOB_A_MIG_TIMEOUT_MS, a->timeout_ms)) ||
 	    (r && (nla_put_u64(msg, PARTMOB_A_REGION_SIZE, r->size) ||
 		   nla_put_u32(msg, PARTMOB_A_REGION_FLAGS, r->flags) ||
 		   nla_put_u32(msg, PARTMOB_A_REGION_UID, r->uid) ||
@@ -972,7 +988,7 @@ struct src_opts {
 	int ndest;
 	struct pm_tls_opts tls;
 	struct pm_tls *ctx;		/* of tls: NULL with --insecure */
-	uint64_t downtime_ms, bandwidth, max_rounds, timeout_s;
+	uint64_t downtime_ms, bandwidth, max_rounds, timeout_s, link_ms;
 	bool stall_switchover, verify;
 	uint32_t npaths;
 	struct pm_hs_path paths[PARTMOB_HS_PATHS_MAX];
@@ -1030,6 +1046,8 @@ static int src_opt(void *ctx, int opt, const char *arg)
 				"--timeout: '%s' is not a number of seconds (at least 1)",
 				arg);
 		return -1;
+	case OPT_LINK_TIMEOUT:
+		return pm_link_timeout_opt(so->cmd, arg, &so->link_ms);
 	case OPT_STALL:
 		if (!strcmp(arg, "abort"))
 			so->stall_switchover = false;
@@ -1086,6 +1104,7 @@ static const struct option src_longopts[] = {
 	{ "freeze-cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "qmp", required_argument, NULL, OPT_QMP },
+	{ "link-timeout", required_argument, NULL, OPT_LINK_TIMEOUT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -2146,7 +2165,7 @@ static void start_help(FILE *f)
 	fprintf(f,
 		"Usage: %s start NAME --to HOST[:PORT] (--psk-file F | --insecure)\n"
 		"                [--dest-name N] [--downtime-limit MS] [--max-bandwidth RATE]\n"
-		"                [--max-rounds N] [--timeout S]\n"
+		"                [--max-rounds N] [--timeout S] [--link-timeout MS]\n"
 		"                [--on-stall abort|switchover] [--freeze-cgroup PATH]\n"
 		"                [--require-path P]... [--qmp SOCKET] [-j|--json]\n"
 		"                [-p|--pretty]\n"
@@ -2169,6 +2188,9 @@ static void start_help(FILE *f)
 		"                         100M; 0 is unlimited (default)\n"
 		"  --max-rounds N         rounds before the migration stalls (default 30)\n"
 		"  --timeout S            seconds before it stalls (default 600)\n"
+		"  --link-timeout MS      how long the destination may stay silent or\n"
+		"                         take no data before the migration fails\n"
+		"                         (default %d)\n"
 		"  --on-stall abort|switchover\n"
 		"                         on a stall, abort (default) or switch over anyway\n"
 		"  --freeze-cgroup PATH   freeze this cgroup v2 before the switchover, thaw\n"
@@ -2195,7 +2217,8 @@ static void start_help(FILE *f)
 		"Exit status: 0 completed, 5 refused by the destination, 6 failed or\n"
 		"aborted (the region runs here), 7 committed but unconfirmed.\n"
 		"Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.\n",
-		pm_prog, PARTMOB_HS_PORT, PARTMOB_HS_PATHS_MAX);
+		pm_prog, PARTMOB_HS_PORT, PARTMOB_MIG_TIMEOUT_MS_DEFAULT,
+		PARTMOB_HS_PATHS_MAX);
 }
 
 /*
@@ -2237,6 +2260,7 @@ static int start_region(struct run *r, uint16_t op, uint64_t id,
 	ms.peer = r->peer;
 	ms.peer_boot_id = rep.boot_id;
 	ms.max_bandwidth = so->bandwidth;
+	ms.timeout_ms = (uint32_t)so->link_ms;
 	ms.flags = so->verify ? PARTMOB_MIG_F_VERIFY : 0;
 	if (op == PARTMOB_HS_OP_MIGRATE_HELD)
 		ms.flags |= PARTMOB_MIG_F_HOLD;

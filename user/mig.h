@@ -59,6 +59,7 @@ struct pm_mig_start {
 	const char *peer_boot_id;	/* may be NULL */
 	uint64_t max_bandwidth;		/* source; 0: unlimited */
 	uint32_t flags;			/* enum partmob_mig_flags (dest: hold) */
+	uint32_t timeout_ms;		/* the link's timeouts; 0: the module's */
 	const struct pm_region_attrs *region;	/* destination */
 };
 
@@ -144,12 +145,15 @@ int pm_mig_parse(int argc, char **argv, const char *cmd, struct pm_opts *o,
 		 pm_opt_fn fn, void *ctx, int nargs_min, int nargs_max,
 		 char **args, int *nargs);
 
+/* --link-timeout MS (start, listen): -1 when parsed, else the exit status. */
+int pm_link_timeout_opt(const char *cmd, const char *arg, uint64_t *ms);
+
 /* Long option values of the migration commands (no short forms). */
 enum {
 	OPT_TO = 256, OPT_DEST_NAME, OPT_DOWNTIME, OPT_BANDWIDTH, OPT_ROUNDS,
 	OPT_TIMEOUT, OPT_STALL, OPT_CGROUP, OPT_VERIFY, OPT_REQUIRE, OPT_ADDRESS, OPT_PORT,
 	OPT_ON_RESUME, OPT_ONCE, OPT_STATE_DIR, OPT_RESUME_HERE, OPT_DISCARD, OPT_SOURCE,
-	OPT_QMP, OPT_VM_HOOK,
+	OPT_QMP, OPT_VM_HOOK, OPT_LINK_TIMEOUT,
 	OPT_PSK_FILE, OPT_INSECURE,
 };
 

@@ -518,10 +518,25 @@ void pm_proc_stop(struct pm_proc *p, int sig)
 	p->pid = 0;
 }
 
+/* State, parent and group of process @pid from /proc: 0 or -1. */
+static int proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
+{
+	char path[64], buf[512], *s;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	slurp_file(path, buf, sizeof(buf));
+	/* pid (comm) state ppid pgrp ...; comm may hold ')' */
+	s = strrchr(buf, ')');
+	if (!s || sscanf(s + 2, "%c %d %d", state, ppid, pgrp) != 3)
+		return -1;
+	return 0;
+}
+
 void pm_kill_group_members(void)
 {
-	pid_t me = getpid(), pg = getpgrp();
+	pid_t me = getpid(), pg = getpgrp(), ppid, pgrp;
 	struct dirent *d;
+	char state;
 	DIR *dir;
 	int again;
 
@@ -531,27 +546,12 @@ void pm_kill_group_members(void)
 		if (!dir)
 			return;
 		while ((d = readdir(dir))) {
-			char path[64], buf[512], *s;
-			pid_t pid = atoi(d->d_name), pgrp;
-			int fd;
-			ssize_t n;
+			pid_t pid = atoi(d->d_name);
 
-			if (pid <= 0 || pid == me)
+			if (pid <= 0 || pid == me ||
+			    proc_stat(pid, &state, &ppid, &pgrp))
 				continue;
-			snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			n = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-			if (n <= 0)
-				continue;
-			buf[n] = '\0';
-			/* pid (comm) state ppid pgrp ...; comm may hold ')' */
-			s = strrchr(buf, ')');
-			if (!s || sscanf(s + 2, "%*c %*d %d", &pgrp) != 1)
-				continue;
-			if (pgrp == pg && s[2] != 'Z') {
+			if (pgrp == pg && state != 'Z') {
 				kill(pid, SIGKILL);
 				again = 1;
 			}
@@ -563,6 +563,26 @@ void pm_kill_group_members(void)
 		if (again)
 			pm_sleep_ms(20);
 	} while (again);
+}
+
+pid_t pm_child_of(pid_t parent)
+{
+	pid_t pid, ppid, pgrp, found = -ESRCH;
+	struct dirent *d;
+	char state;
+	DIR *dir;
+
+	dir = opendir("/proc");
+	if (!dir)
+		return -errno;
+	while (found < 0 && (d = readdir(dir))) {
+		pid = atoi(d->d_name);
+		if (pid > 0 && !proc_stat(pid, &state, &ppid, &pgrp) &&
+		    ppid == parent && state != 'Z')
+			found = pid;
+	}
+	closedir(dir);
+	return found;
 }
 
 /* Does /proc/PID/net/tcp{,6} (its namespace's) list @port listening? */
@@ -643,6 +663,8 @@ int pm_mig_start(struct tnl *t, const struct pm_mig_args *a)
 			       a->max_bandwidth)) ||
 		  (a->timeout_ms &&
 		   nla_put_u32(m, PARTMOB_A_MIG_TIMEOUT_MS, a->timeout_ms)) ||
+		  (a->mig_flags &&
+		   nla_put_u32(m, PARTMOB_A_MIG_FLAGS, a->mig_flags)) ||
 		  (a->size && nla_put_u64(m, PARTMOB_A_REGION_SIZE, a->size)) ||
 		  (a->flags >= 0 &&
 		   nla_put_u32(m, PARTMOB_A_REGION_FLAGS, a->flags)) ||
@@ -722,6 +744,21 @@ int pm_mig_get(struct tnl *t, const char *name, struct pm_mig_info *mi)
 int pm_mig_get_fd(struct tnl *t, int ctlfd, struct pm_mig_info *mi)
 {
 	return mig_get(t, NULL, ctlfd, mi);
+}
+
+int pm_mig_commit(struct tnl *t, const char *name)
+{
+	struct nl_msg *m = tnl_msg(t, PARTMOB_CMD_MIG_COMMIT, 0);
+	struct nlattr *nest = m ? nla_nest_start(m, PARTMOB_A_MIG_GROUP) : NULL;
+
+	if (m && (!nest ||
+		  nla_put_string(m, PARTMOB_A_REGION_NAME, name))) {
+		nlmsg_free(m);
+		m = NULL;
+	} else if (m) {
+		nla_nest_end(m, nest);
+	}
+	return tnl_request(t, m);
 }
 
 int pm_mig_control(struct tnl *t, const char *name, uint32_t action)
@@ -980,4 +1017,227 @@ long pm_resident_pages(void *p, size_t size)
 		res += vec[i] & 1;
 	free(vec);
 	return res;
+}
+
+/* ---- content, writers and prerequisites of the migration tests ---- */
+
+uint64_t pm_xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* Page @i of a random-content page set from @seed. */
+void pm_fill_page(unsigned char *p, long page, uint64_t seed,
+			uint64_t i)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ULL + i + 1, *w = (void *)p;
+	long k;
+
+	for (k = 0; k < page / 8; k++)
+		w[k] = pm_xorshift(&s);
+}
+
+/* ---- the sweeper: dirties every page as fast as it can ----------------- */
+
+/*
+ * Word 0 of page i is i and bytes from 16 on are a pattern of i, both
+ * written by the test; the sweeper only writes word 1 (its generation) of
+ * every page, page 0 last. *progress counts its sweeps.
+ */
+volatile uint64_t *pm_shared_page(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+size_t pm_pages_differ(const unsigned char *a, const unsigned char *b,
+		       size_t npages, long page)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < npages; i++)
+		n += !!memcmp(a + i * page, b + i * page, page);
+	return n;
+}
+
+void pm_sweep_fill(unsigned char *p, size_t npages, long page)
+{
+	size_t i;
+
+	for (i = 0; i < npages; i++) {
+		pm_fill_page(p + i * page, page, 77, i);
+		((uint64_t *)(p + i * page))[0] = i;
+		((uint64_t *)(p + i * page))[1] = 0;
+	}
+}
+
+uint64_t pm_load64(volatile uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Pages whose test-written parts changed, or with a generation the
+ * sweeper (progress *@prog, read after the scan) cannot have written yet.
+ */
+long pm_sweep_damage(const unsigned char *p, size_t npages, long page,
+			 volatile uint64_t *prog)
+{
+	unsigned char *want = malloc(page);
+	uint64_t gen[2];
+	long bad = 0;
+	size_t i;
+
+	for (i = 0; i < npages; i++) {
+		const uint64_t *w = (const uint64_t *)(p + i * page);
+
+		pm_fill_page(want, page, 77, i);
+		if (w[0] != i || memcmp(p + i * page + 16, want + 16, page - 16))
+			bad++;
+	}
+	/* Generations: at most one sweep ahead of the finished ones. */
+	for (i = 0; i < npages; i++) {
+		gen[0] = ((const volatile uint64_t *)(p + i * page))[1];
+		gen[1] = pm_load64(prog) + 1;
+		if (gen[0] > gen[1])
+			bad++;
+	}
+	free(want);
+	return bad;
+}
+
+pid_t pm_sweeper_start(const char *name, size_t npages, long page,
+			   volatile uint64_t *progress, int delay_us)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		unsigned char *p = pm_region_map(name, npages * page,
+						 PROT_READ | PROT_WRITE);
+		uint64_t gen;
+		size_t i;
+
+		if (p == MAP_FAILED)
+			_exit(2);
+		for (gen = 1;; gen++) {
+			for (i = npages; i-- > 0;) {
+				((volatile uint64_t *)(p + i * page))[1] = gen;
+				if (delay_us)
+					usleep(delay_us);
+			}
+			__atomic_store_n(progress, gen, __ATOMIC_RELEASE);
+		}
+	}
+	return pid;
+}
+
+/* Does *@p grow within @ms? */
+int pm_advances(volatile uint64_t *p, int ms)
+{
+	uint64_t v0 = pm_load64(p), end = pm_now_ms() + ms;
+
+	while (pm_now_ms() < end) {
+		if (pm_load64(p) != v0)
+			return 1;
+		pm_sleep_ms(10);
+	}
+	return 0;
+}
+
+int pm_kill_wait(pid_t pid, int *status)
+{
+	uint64_t end = pm_now_ms() + 20000;
+	pid_t r;
+
+	kill(pid, SIGKILL);
+	do {
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		pm_sleep_ms(10);
+	} while (pm_now_ms() < end);
+	return -ETIMEDOUT;
+}
+
+static uint64_t features(struct tnl *t)
+{
+	if (tnl_request(t, tnl_msg(t, PARTMOB_CMD_GET_INFO, 0)) ||
+	    !t->tb[PARTMOB_A_INFO_FEATURES])
+		return 0;
+	return nla_get_u64(t->tb[PARTMOB_A_INFO_FEATURES]);
+}
+
+/* "" if migrations can be tested here, else why not. */
+void pm_mig_prereq(struct tnl *t, char *skip, size_t n, int need_ctl)
+{
+	const char *ctl = getenv("PARTMOBCTL");
+
+	if (geteuid()) {
+		snprintf(skip, n, "needs root");
+		return;
+	}
+	if (!pm_module_loaded()) {
+		snprintf(skip, n, "partmob.ko is not loaded");
+		return;
+	}
+	if (tnl_open(t)) {
+		snprintf(skip, n, "no partmob generic netlink family");
+		return;
+	}
+	if (!(features(t) & PARTMOB_F_MIGRATION)) {
+		snprintf(skip, n, "the module does not implement migration");
+		return;
+	}
+	if (!need_ctl)
+		return;
+	if (access(ctl ? ctl : "/usr/sbin/partmobctl", X_OK)) {
+		snprintf(skip, n, "no partmobctl");
+		return;
+	}
+	if (!pm_ctl_has("listen") || !pm_ctl_has("start") ||
+	    !pm_ctl_has("validate") || !pm_ctl_has("abort") ||
+	    !pm_ctl_has("wait"))
+		snprintf(skip, n, "partmobctl has no migration commands");
+}
+
+/* Delete what a test left behind; a region may be busy for an instant. */
+void pm_cleanup_regions(const char *prefix)
+{
+	int i;
+
+	for (i = 0; i < 100 && pm_regions_cleanup(prefix) > 0; i++)
+		pm_sleep_ms(100);
+}
+
+
+int pm_link_set(const struct pm_hosts *h, int host, int up)
+{
+	struct ifreq ifr;
+	int fd, ret = 0;
+
+	fd = pm_ns_socket(h->orig, h->ns[host], AF_INET, SOCK_DGRAM);
+	if (fd < 0)
+		return fd;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", host ? "pmB" : "pmA");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) {
+		ret = -errno;
+		goto out;
+	}
+	if (up)
+		ifr.ifr_flags |= IFF_UP;
+	else
+		ifr.ifr_flags &= ~IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+		ret = -errno;
+out:
+	close(fd);
+	return ret;
 }

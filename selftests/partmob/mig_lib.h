@@ -67,6 +67,8 @@ void pm_proc_stop(struct pm_proc *p, int sig);
 void pm_proc_read(struct pm_proc *p);
 /* SIGKILL every other process of our process group (spawned helpers). */
 void pm_kill_group_members(void);
+/* A live child of @parent (the first found): its pid, or -ESRCH. */
+pid_t pm_child_of(pid_t parent);
 
 /* Wait until process @pid has a TCP socket listening on @port. */
 int pm_wait_listening(pid_t pid, int port, int timeout_ms);
@@ -82,6 +84,7 @@ struct pm_mig_args {
 	const char *peer, *peer_boot_id;
 	uint64_t max_bandwidth;		/* 0: leave out */
 	uint32_t timeout_ms;		/* 0: leave out */
+	uint32_t mig_flags;		/* PARTMOB_A_MIG_FLAGS; 0: leave out */
 	/* destination only */
 	uint64_t size;
 	int64_t flags, uid, gid, mode;	/* < 0: leave out */
@@ -106,6 +109,8 @@ int pm_mig_get(struct tnl *t, const char *name, struct pm_mig_info *mi);
 /* The same by control fd: works after the region is gone. */
 int pm_mig_get_fd(struct tnl *t, int ctlfd, struct pm_mig_info *mi);
 int pm_mig_control(struct tnl *t, const char *name, uint32_t action);
+/* PARTMOB_CMD_MIG_COMMIT of the held source migration of @name alone. */
+int pm_mig_commit(struct tnl *t, const char *name);
 const char *pm_mig_state_name(uint32_t state);
 /* Poll the control fd until POLLHUP: 0, or -ETIMEDOUT. */
 int pm_ctl_wait_hup(int ctlfd, int timeout_ms);
@@ -143,5 +148,44 @@ void pm_sleep_ms(int ms);
 long pm_resident_pages(void *p, size_t size);
 /* The boot id of this kernel. */
 void pm_boot_id(char *buf, size_t n);
+
+/* ---- content and writers ---- */
+
+uint64_t pm_xorshift(uint64_t *s);	/* the next of a xorshift64 state */
+/* Page @i of a random-content page set from @seed, @page bytes at @p. */
+void pm_fill_page(unsigned char *p, long page, uint64_t seed, uint64_t i);
+/*
+ * The sweeper: word 0 of page i is i and bytes from 16 on a pattern of i,
+ * written by pm_sweep_fill(); the sweeper process (pm_sweeper_start())
+ * only writes word 1, its generation, of every page, page 0 last, every
+ * @delay_us, and counts its sweeps in *@progress (shared memory).
+ */
+void pm_sweep_fill(unsigned char *p, size_t npages, long page);
+/* How many of the @npages pages of @a and @b differ. */
+size_t pm_pages_differ(const unsigned char *a, const unsigned char *b,
+		       size_t npages, long page);
+pid_t pm_sweeper_start(const char *name, size_t npages, long page,
+		       volatile uint64_t *progress, int delay_us);
+/*
+ * Pages whose test-written parts changed, or with a generation the
+ * sweeper (progress *@prog, read after the scan) cannot have written yet.
+ */
+long pm_sweep_damage(const unsigned char *p, size_t npages, long page,
+		     volatile uint64_t *prog);
+/* 4096 bytes shared with the children forked later (munmap them), or NULL. */
+volatile uint64_t *pm_shared_page(void);
+uint64_t pm_load64(volatile uint64_t *p);	/* an acquire load */
+int pm_advances(volatile uint64_t *p, int ms);	/* does *@p grow in @ms? */
+/* SIGKILL @pid and reap it (20 s at most): 0 or -ETIMEDOUT. */
+int pm_kill_wait(pid_t pid, int *status);
+
+/* ---- prerequisites ---- */
+
+/* @skip: "" if migrations can be tested here, else why not. */
+void pm_mig_prereq(struct tnl *t, char *skip, size_t n, int need_ctl);
+/* Delete the regions named @prefix*; one may be busy for an instant. */
+void pm_cleanup_regions(const char *prefix);
+/* Bring veth pmA (@host 0) or pmB (1) of @h down (@up 0) or up: 0/-errno. */
+int pm_link_set(const struct pm_hosts *h, int host, int up);
 
 #endif

@@ -80,27 +80,6 @@
 
 /* ---- content generators ------------------------------------------------ */
 
-static uint64_t xs(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
-/* Page @i of a random-content page set from @seed. */
-static void fill_random(unsigned char *p, long page, uint64_t seed,
-			uint64_t i)
-{
-	uint64_t s = seed * 0x9e3779b97f4a7c15ULL + i + 1, *w = (void *)p;
-	long k;
-
-	for (k = 0; k < page / 8; k++)
-		w[k] = xs(&s);
-}
-
 /* Pages of @a and @b that differ; logs the first few. */
 static long count_mismatches(struct __test_metadata *_metadata,
 			     const unsigned char *a, const unsigned char *b,
@@ -282,163 +261,7 @@ static void __attribute__((constructor)) wl_resume_main(void)
 		_exit(wl_resume());
 }
 
-/* ---- the sweeper: dirties every page as fast as it can ----------------- */
-
-/*
- * Word 0 of page i is i and bytes from 16 on are a pattern of i, both
- * written by the test; the sweeper only writes word 1 (its generation) of
- * every page, page 0 last. *progress counts its sweeps.
- */
-static void sweep_fill(unsigned char *p, size_t npages, long page)
-{
-	size_t i;
-
-	for (i = 0; i < npages; i++) {
-		fill_random(p + i * page, page, 77, i);
-		((uint64_t *)(p + i * page))[0] = i;
-		((uint64_t *)(p + i * page))[1] = 0;
-	}
-}
-
-static uint64_t load64(volatile uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-/*
- * Pages whose test-written parts changed, or with a generation the
- * sweeper (progress *@prog, read after the scan) cannot have written yet.
- */
-static long sweep_damage(const unsigned char *p, size_t npages, long page,
-			 volatile uint64_t *prog)
-{
-	unsigned char *want = malloc(page);
-	uint64_t gen[2];
-	long bad = 0;
-	size_t i;
-
-	for (i = 0; i < npages; i++) {
-		const uint64_t *w = (const uint64_t *)(p + i * page);
-
-		fill_random(want, page, 77, i);
-		if (w[0] != i || memcmp(p + i * page + 16, want + 16, page - 16))
-			bad++;
-	}
-	/* Generations: at most one sweep ahead of the finished ones. */
-	for (i = 0; i < npages; i++) {
-		gen[0] = ((const volatile uint64_t *)(p + i * page))[1];
-		gen[1] = load64(prog) + 1;
-		if (gen[0] > gen[1])
-			bad++;
-	}
-	free(want);
-	return bad;
-}
-
-static pid_t sweeper_start(const char *name, size_t npages, long page,
-			   volatile uint64_t *progress, int delay_us)
-{
-	pid_t pid = fork();
-
-	if (!pid) {
-		unsigned char *p = pm_region_map(name, npages * page,
-						 PROT_READ | PROT_WRITE);
-		uint64_t gen;
-		size_t i;
-
-		if (p == MAP_FAILED)
-			_exit(2);
-		for (gen = 1;; gen++) {
-			for (i = npages; i-- > 0;) {
-				((volatile uint64_t *)(p + i * page))[1] = gen;
-				if (delay_us)
-					usleep(delay_us);
-			}
-			__atomic_store_n(progress, gen, __ATOMIC_RELEASE);
-		}
-	}
-	return pid;
-}
-
-/* Does *@p grow within @ms? */
-static int advances(volatile uint64_t *p, int ms)
-{
-	uint64_t v0 = load64(p), end = pm_now_ms() + ms;
-
-	while (pm_now_ms() < end) {
-		if (load64(p) != v0)
-			return 1;
-		pm_sleep_ms(10);
-	}
-	return 0;
-}
-
-static int kill_wait(pid_t pid, int *status)
-{
-	uint64_t end = pm_now_ms() + 20000;
-	pid_t r;
-
-	kill(pid, SIGKILL);
-	do {
-		r = waitpid(pid, status, WNOHANG);
-		if (r == pid)
-			return 0;
-		pm_sleep_ms(10);
-	} while (pm_now_ms() < end);
-	return -ETIMEDOUT;
-}
-
 /* ---- prerequisites ------------------------------------------------------ */
-
-static uint64_t features(struct tnl *t)
-{
-	if (tnl_request(t, tnl_msg(t, PARTMOB_CMD_GET_INFO, 0)) ||
-	    !t->tb[PARTMOB_A_INFO_FEATURES])
-		return 0;
-	return nla_get_u64(t->tb[PARTMOB_A_INFO_FEATURES]);
-}
-
-/* "" if migrations can be tested here, else why not. */
-static void mig_prereq(struct tnl *t, char *skip, size_t n, int need_ctl)
-{
-	const char *ctl = getenv("PARTMOBCTL");
-
-	if (geteuid()) {
-		snprintf(skip, n, "needs root");
-		return;
-	}
-	if (!pm_module_loaded()) {
-		snprintf(skip, n, "partmob.ko is not loaded");
-		return;
-	}
-	if (tnl_open(t)) {
-		snprintf(skip, n, "no partmob generic netlink family");
-		return;
-	}
-	if (!(features(t) & PARTMOB_F_MIGRATION)) {
-		snprintf(skip, n, "the module does not implement migration");
-		return;
-	}
-	if (!need_ctl)
-		return;
-	if (access(ctl ? ctl : "/usr/sbin/partmobctl", X_OK)) {
-		snprintf(skip, n, "no partmobctl");
-		return;
-	}
-	if (!pm_ctl_has("listen") || !pm_ctl_has("start") ||
-	    !pm_ctl_has("validate") || !pm_ctl_has("abort") ||
-	    !pm_ctl_has("wait"))
-		snprintf(skip, n, "partmobctl has no migration commands");
-}
-
-/* Delete what a test left behind; a region may be busy for an instant. */
-static void cleanup_regions(void)
-{
-	int i;
-
-	for (i = 0; i < 100 && pm_regions_cleanup(PFX) > 0; i++)
-		pm_sleep_ms(100);
-}
 
 /* ===================================================================== */
 /* mig: two hosts, partmobctl                                             */
@@ -454,7 +277,7 @@ static int write_psk(const char *path, const char *id, uint64_t seed)
 	char line[200];
 	int fd, n, i;
 
-	fill_random((unsigned char *)key, sizeof(key), 0x7e5, seed);
+	pm_fill_page((unsigned char *)key, sizeof(key), 0x7e5, seed);
 	n = snprintf(line, sizeof(line), "# test key\n%s:", id);
 	for (i = 0; i < (int)sizeof(key); i++)
 		n += snprintf(line + n, sizeof(line) - n, "%02x",
@@ -491,9 +314,8 @@ FIXTURE_SETUP(mig)
 
 	self->h.orig = self->h.ns[0] = self->h.ns[1] = -1;
 	self->page = sysconf(_SC_PAGESIZE);
-	self->prog = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, self->prog);
+	self->prog = pm_shared_page();
+	ASSERT_NE(NULL, self->prog);
 	/* The 6.1 harness runs the test after a SKIP in setup: tell it. */
 	if (geteuid()) {
 		snprintf(self->skip_net, sizeof(self->skip_net), "needs root");
@@ -507,13 +329,13 @@ FIXTURE_SETUP(mig)
 		snprintf(self->skip, sizeof(self->skip), "%s", self->h.err);
 		return;
 	}
-	mig_prereq(&self->t, self->skip, sizeof(self->skip), 1);
+	pm_mig_prereq(&self->t, self->skip, sizeof(self->skip), 1);
 	if (self->skip[0])
 		return;
 	snprintf(self->psk, sizeof(self->psk), "/tmp/kst-mig-%d.psk",
 		 (int)getpid());
 	ASSERT_EQ(0, write_psk(self->psk, "kst", 1));
-	cleanup_regions();
+	pm_cleanup_regions(PFX);
 	self->nbefore = pm_region_count();
 }
 
@@ -527,7 +349,7 @@ FIXTURE_TEARDOWN(mig)
 	pm_proc_stop(&self->lis, SIGTERM);
 	for (i = 0; i < MAX_WRITERS; i++)
 		if (self->writer[i] > 0)
-			kill_wait(self->writer[i], &status);
+			pm_kill_wait(self->writer[i], &status);
 	pm_kill_group_members();
 	if (!access(CG, F_OK)) {
 		pm_write_file(CG "/cgroup.freeze", "0");
@@ -537,7 +359,7 @@ FIXTURE_TEARDOWN(mig)
 		pm_write_file("/proc/sys/vm/overcommit_memory",
 			      self->overcommit);
 	if (self->t.sk)
-		cleanup_regions();
+		pm_cleanup_regions(PFX);
 	if (self->psk[0])
 		unlink(self->psk);
 	pm_hosts_close(&self->h);
@@ -854,13 +676,13 @@ static void idle_region(struct __test_metadata *_metadata,
 		switch (k) {
 		case K_RANDOM:
 		case K_SWAPPED:
-			fill_random(pg, self->page, 1, i);
+			pm_fill_page(pg, self->page, 1, i);
 			break;
 		case K_ZEROED:	/* touched, all zero */
 			memset(pg, 0, self->page);
 			break;
 		case K_HEAD:	/* a few bytes, the rest zero */
-			fill_random(pg, 16, 1, i);
+			pm_fill_page(pg, 16, 1, i);
 			break;
 		}
 	}
@@ -957,9 +779,9 @@ static void idle_region(struct __test_metadata *_metadata,
 
 		memset(want, 0, self->page);
 		if (k == K_RANDOM || k == K_SWAPPED)
-			fill_random(want, self->page, 1, i);
+			pm_fill_page(want, self->page, 1, i);
 		else if (k == K_HEAD)
-			fill_random(want, 16, 1, i);
+			pm_fill_page(want, 16, 1, i);
 		if (memcmp(q + i * self->page, want, self->page)) {
 			TH_LOG("destination page %zu (kind %d) is wrong", i, k);
 			EXPECT_TRUE(0);
@@ -1027,12 +849,12 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 	h->extra = WL_EXTRA;
 	/* Some other data the workload does not touch. */
 	for (i = npages - 16; i < npages; i++)
-		fill_random(rw + i * self->page, self->page, 3, i);
+		pm_fill_page(rw + i * self->page, self->page, 3, i);
 	munmap(rw, size);
 
 	self->writer[0] = wl_start(SRC, self->page, self->prog);
 	ASSERT_LT(0, self->writer[0]);
-	ASSERT_TRUE(advances(&self->prog[0], 10000));
+	ASSERT_TRUE(pm_advances(&self->prog[0], 10000));
 	pm_sleep_ms(1000);	/* logs over several pages */
 	listener(_metadata, self, &self->lis, 7781, 1, hook, NULL);
 	start(_metadata, self, &self->st, "start", SRC, DST, 7781, bounded);
@@ -1043,7 +865,7 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 	ASSERT_NE(MAP_FAILED, sp);
 	for (t = 0; t < WL_THREADS; t++) {
 		s[t] = *wl_counter(sp, self->page, t);
-		p1[t] = load64(&self->prog[t]);
+		p1[t] = pm_load64(&self->prog[t]);
 	}
 	pm_sleep_ms(500);
 	for (t = 0; t < WL_THREADS; t++) {
@@ -1051,8 +873,8 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 		EXPECT_EQ(s[t], s2[t]) TH_LOG("source thread %d wrote after the freeze",
 					      t);
 		/* It never did a step that did not reach the region. */
-		EXPECT_EQ(s[t], load64(&self->prog[t]));
-		EXPECT_EQ(p1[t], load64(&self->prog[t]));
+		EXPECT_EQ(s[t], pm_load64(&self->prog[t]));
+		EXPECT_EQ(p1[t], pm_load64(&self->prog[t]));
 		EXPECT_LT(0, s[t]);
 	}
 	EXPECT_EQ(1, pm_region_frozen(SRC));
@@ -1071,9 +893,9 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 	ASSERT_NE(MAP_FAILED, dp);
 	dh = (struct wl_hdr *)dp;
 	end = pm_now_ms() + 60000;
-	while (!load64(&dh->done) && pm_now_ms() < end)
+	while (!pm_load64(&dh->done) && pm_now_ms() < end)
 		pm_sleep_ms(20);
-	ASSERT_EQ(1, load64(&dh->done)) TH_LOG("the resumed workload did not finish (started: %llu)",
+	ASSERT_EQ(1, pm_load64(&dh->done)) TH_LOG("the resumed workload did not finish (started: %llu)",
 					       (unsigned long long)dh->resumed);
 	EXPECT_EQ(0, dh->full);
 
@@ -1112,7 +934,7 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 	for (i = npages - 16; i < npages; i++) {
 		unsigned char want[65536];
 
-		fill_random(want, self->page, 3, i);
+		pm_fill_page(want, self->page, 3, i);
 		EXPECT_EQ(0, memcmp(dp + i * self->page, want, self->page));
 	}
 	/* What the hook was told. */
@@ -1130,7 +952,7 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 	munmap(sp, size);
 
 	/* A frozen writer dies of SIGKILL; then both regions go. */
-	ASSERT_EQ(0, kill_wait(self->writer[0], &st));
+	ASSERT_EQ(0, pm_kill_wait(self->writer[0], &st));
 	self->writer[0] = 0;
 	EXPECT_TRUE(WIFSIGNALED(st));
 	EXPECT_EQ(0, pm_region_delete(&self->t, SRC)) TH_LOG("%s",
@@ -1155,12 +977,12 @@ static void sweep_region(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, pm_region_create(&self->t, name, size, 0, -1, -1, -1));
 	p = pm_region_map(name, size, PROT_READ | PROT_WRITE);
 	ASSERT_NE(MAP_FAILED, p);
-	sweep_fill(p, size / self->page, self->page);
+	pm_sweep_fill(p, size / self->page, self->page);
 	munmap(p, size);
-	self->writer[w] = sweeper_start(name, size / self->page, self->page,
+	self->writer[w] = pm_sweeper_start(name, size / self->page, self->page,
 					&self->prog[w], delay_us);
 	ASSERT_LT(0, self->writer[w]);
-	ASSERT_TRUE(advances(&self->prog[w], 10000));
+	ASSERT_TRUE(pm_advances(&self->prog[w], 10000));
 }
 
 /* After a failed migration: the source runs on, intact; no destination. */
@@ -1179,11 +1001,11 @@ static void source_resumed(struct __test_metadata *_metadata,
 	EXPECT_NE(0, ms.error[0]);
 	TH_LOG("source: %s (errno %u)", ms.error, ms.err_no);
 	EXPECT_EQ(0, pm_region_frozen(src));
-	EXPECT_TRUE(advances(&self->prog[w], 10000));
+	EXPECT_TRUE(pm_advances(&self->prog[w], 10000));
 	EXPECT_EQ(0, pm_region_exists(dst));
 	p = pm_region_map(src, size, PROT_READ);
 	ASSERT_NE(MAP_FAILED, p);
-	EXPECT_EQ(0, sweep_damage(p, size / self->page, self->page,
+	EXPECT_EQ(0, pm_sweep_damage(p, size / self->page, self->page,
 				  &self->prog[w]));
 	munmap(p, size);
 }
@@ -1234,15 +1056,15 @@ TEST_F_TIMEOUT(mig, fast_writer_switched_over, 120)
 	}
 	ASSERT_NE(NULL, last);
 	EXPECT_NE(NULL, strstr(last, "\"result\"")) TH_LOG("%s", last);
-	gen = load64(&self->prog[0]);
-	EXPECT_FALSE(advances(&self->prog[0], 500));
+	gen = pm_load64(&self->prog[0]);
+	EXPECT_FALSE(pm_advances(&self->prog[0], 500));
 	p = pm_region_map(SRC, SWEEP_SIZE, PROT_READ);
 	q = pm_region_map(DST, SWEEP_SIZE, PROT_READ);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_NE(MAP_FAILED, q);
 	EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages, self->page));
-	EXPECT_EQ(gen, load64(&self->prog[0]));
-	EXPECT_EQ(0, sweep_damage(q, npages, self->page, &self->prog[0]));
+	EXPECT_EQ(gen, pm_load64(&self->prog[0]));
+	EXPECT_EQ(0, pm_sweep_damage(q, npages, self->page, &self->prog[0]));
 	munmap(p, SWEEP_SIZE);
 	munmap(q, SWEEP_SIZE);
 }
@@ -1307,7 +1129,7 @@ TEST_F_TIMEOUT(mig, freeze_cgroup, 120)
 	EXPECT_EQ(0, finish(_metadata, &self->lis, "listen --once", 30));
 	ASSERT_EQ(0, read_file(CG "/cgroup.events", buf, sizeof(buf)));
 	EXPECT_NE(NULL, strstr(buf, "frozen 1")) TH_LOG("%s", buf);
-	EXPECT_FALSE(advances(&self->prog[0], 500));
+	EXPECT_FALSE(pm_advances(&self->prog[0], 500));
 	/* Frozen by its cgroup first, it never ran into the frozen region. */
 	ASSERT_EQ(0, pm_region_get(&self->t, SRC, &ri));
 	EXPECT_EQ(0, ri.frozen_waits);
@@ -1319,7 +1141,7 @@ TEST_F_TIMEOUT(mig, freeze_cgroup, 120)
 	munmap(p, SWEEP_SIZE);
 	munmap(q, SWEEP_SIZE);
 	/* A frozen cgroup's task dies of SIGKILL too; then the cgroup goes. */
-	EXPECT_EQ(0, kill_wait(self->writer[0], &st));
+	EXPECT_EQ(0, pm_kill_wait(self->writer[0], &st));
 	self->writer[0] = 0;
 	pm_write_file(CG "/cgroup.freeze", "0");
 	EXPECT_EQ(0, rmdir(CG));
@@ -1415,7 +1237,7 @@ static void small_region(struct __test_metadata *_metadata,
 	p = pm_region_map(name, size, PROT_READ | PROT_WRITE);
 	ASSERT_NE(MAP_FAILED, p);
 	for (i = 0; i < 16; i++)
-		fill_random(p + i * self->page, self->page, seed, i);
+		pm_fill_page(p + i * self->page, self->page, seed, i);
 	munmap(p, size);
 }
 
@@ -1428,7 +1250,7 @@ static int region_intact(FIXTURE_DATA(mig) *self, const char *name,
 	int ok = p != MAP_FAILED && want;
 
 	for (i = 0; ok && i < 16; i++) {
-		fill_random(want, self->page, seed, i);
+		pm_fill_page(want, self->page, seed, i);
 		ok = !memcmp(p + i * self->page, want, self->page);
 	}
 	if (p != MAP_FAILED)
@@ -1601,7 +1423,7 @@ TEST_F_TIMEOUT(mig, four_at_once, 200)
 		ASSERT_NE(MAP_FAILED, q);
 		EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages,
 					      self->page)) TH_LOG("%s", dst[i]);
-		EXPECT_EQ(0, sweep_damage(q, npages, self->page,
+		EXPECT_EQ(0, pm_sweep_damage(q, npages, self->page,
 					  &self->prog[i]));
 		munmap(p, size);
 		munmap(q, size);
@@ -1813,7 +1635,7 @@ TEST_F_TIMEOUT(mig, listener_refuses_bad_hellos, 240)
 
 	/* Garbage. */
 	for (i = 0; i < sizeof(buf); i += 8) {
-		uint64_t x = xs(&s);
+		uint64_t x = pm_xorshift(&s);
 
 		memcpy(buf + i, &x, 8);
 	}
@@ -1953,14 +1775,13 @@ FIXTURE_SETUP(kmig)
 {
 	self->sctl = self->dctl = self->peer = -1;
 	self->page = sysconf(_SC_PAGESIZE);
-	self->prog = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, self->prog);
+	self->prog = pm_shared_page();
+	ASSERT_NE(NULL, self->prog);
 	pm_boot_id(self->boot, sizeof(self->boot));
-	mig_prereq(&self->t, self->skip, sizeof(self->skip), 0);
+	pm_mig_prereq(&self->t, self->skip, sizeof(self->skip), 0);
 	if (self->skip[0])
 		return;
-	cleanup_regions();
+	pm_cleanup_regions(PFX);
 }
 
 FIXTURE_TEARDOWN(kmig)
@@ -1968,7 +1789,7 @@ FIXTURE_TEARDOWN(kmig)
 	int st;
 
 	if (self->writer > 0)
-		kill_wait(self->writer, &st);
+		pm_kill_wait(self->writer, &st);
 	if (self->sctl >= 0)
 		close(self->sctl);
 	if (self->dctl >= 0)
@@ -1977,7 +1798,7 @@ FIXTURE_TEARDOWN(kmig)
 		close(self->peer);
 	pm_kill_group_members();
 	if (self->t.sk)
-		cleanup_regions();
+		pm_cleanup_regions(PFX);
 	tnl_close(&self->t);
 	munmap((void *)self->prog, 4096);
 }
@@ -1998,7 +1819,7 @@ static void kregion(struct __test_metadata *_metadata,
 	ASSERT_NE(MAP_FAILED, p);
 	for (i = 0; i < n; i++)
 		if (i % 4 != 3)
-			fill_random(p + i * self->page, self->page, 9, i);
+			pm_fill_page(p + i * self->page, self->page, 9, i);
 	munmap(p, size);
 }
 
@@ -2100,7 +1921,7 @@ static void kfailed(struct __test_metadata *_metadata,
 		for (i = 0; i < size / self->page; i++) {
 			memset(want, 0, self->page);
 			if (i % 4 != 3)
-				fill_random(want, self->page, 9, i);
+				pm_fill_page(want, self->page, 9, i);
 			bad += !!memcmp(p + i * self->page, want, self->page);
 		}
 		EXPECT_EQ(0, bad);
@@ -2165,7 +1986,7 @@ TEST_F_TIMEOUT(kmig, rounds_then_switchover, 120)
 	p = pm_region_map(SRC, KSIZE, PROT_READ | PROT_WRITE);
 	ASSERT_NE(MAP_FAILED, p);
 	for (i = 0; i < 5; i++)
-		fill_random(p + (i * 37 % npages) * self->page, self->page,
+		pm_fill_page(p + (i * 37 % npages) * self->page, self->page,
 			    10, i);
 	munmap(p, KSIZE);
 	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &ms));
@@ -2261,11 +2082,11 @@ TEST_F_TIMEOUT(kmig, abort_during_stop_copy, 90)
 	ASSERT_EQ(0, pm_region_create(&self->t, SRC, size, 0, -1, -1, -1));
 	p = pm_region_map(SRC, size, PROT_READ | PROT_WRITE);
 	ASSERT_NE(MAP_FAILED, p);
-	sweep_fill(p, npages, self->page);
+	pm_sweep_fill(p, npages, self->page);
 	munmap(p, size);
-	self->writer = sweeper_start(SRC, npages, self->page, self->prog, 0);
+	self->writer = pm_sweeper_start(SRC, npages, self->page, self->prog, 0);
 	ASSERT_LT(0, self->writer);
-	ASSERT_TRUE(advances(self->prog, 10000));
+	ASSERT_TRUE(pm_advances(self->prog, 10000));
 	kpair(_metadata, self, size, 128 << 10);	/* 4 s a round */
 	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
 	ASSERT_EQ(0, pm_mig_control(&self->t, SRC,
@@ -2277,10 +2098,10 @@ TEST_F_TIMEOUT(kmig, abort_during_stop_copy, 90)
 		TH_LOG("%s", self->t.extack);
 	kfailed(_metadata, self, size, 0);
 	/* The writer runs again, its pages intact. */
-	EXPECT_TRUE(advances(self->prog, 10000));
+	EXPECT_TRUE(pm_advances(self->prog, 10000));
 	p = pm_region_map(SRC, size, PROT_READ);
 	ASSERT_NE(MAP_FAILED, p);
-	EXPECT_EQ(0, sweep_damage(p, npages, self->page, self->prog));
+	EXPECT_EQ(0, pm_sweep_damage(p, npages, self->page, self->prog));
 	munmap(p, size);
 }
 
@@ -2693,7 +2514,7 @@ static void f_garbage(struct rx *c)
 	int i;
 
 	for (i = 0; i < 512; i++)
-		buf[i] = xs(&s);
+		buf[i] = pm_xorshift(&s);
 	pm_send_all(c->fd, buf, sizeof(buf));
 }
 
@@ -2995,11 +2816,11 @@ FIXTURE_SETUP(rx)
 	self->c.fd = -1;
 	self->sentinel = MAP_FAILED;
 	self->page = sysconf(_SC_PAGESIZE);
-	mig_prereq(&self->t, self->skip, sizeof(self->skip), 0);
+	pm_mig_prereq(&self->t, self->skip, sizeof(self->skip), 0);
 	if (self->skip[0])
 		return;
 	ASSERT_GE(65536, self->page);
-	cleanup_regions();
+	pm_cleanup_regions(PFX);
 
 	/* A region next to it that nothing may touch. */
 	ASSERT_EQ(0, pm_region_create(&self->t, SENTINEL, 4 * self->page, 0,
@@ -3007,7 +2828,7 @@ FIXTURE_SETUP(rx)
 	p = pm_region_map(SENTINEL, 4 * self->page, PROT_READ | PROT_WRITE);
 	ASSERT_NE(MAP_FAILED, p);
 	for (i = 0; i < 4; i++)
-		fill_random(p + i * self->page, self->page, 11, i);
+		pm_fill_page(p + i * self->page, self->page, 11, i);
 	memcpy(self->sentinel_copy, p, 4 * self->page);
 	munmap(p, 4 * self->page);
 	self->sentinel = pm_region_map(SENTINEL, 4 * self->page, PROT_READ);
@@ -3020,7 +2841,7 @@ FIXTURE_SETUP(rx)
 	self->c.pg = malloc(8 * self->page);
 	ASSERT_NE(NULL, self->c.pg);
 	for (i = 0; i < 8; i++)
-		fill_random(self->c.pg + i * self->page, self->page, 12, i);
+		pm_fill_page(self->c.pg + i * self->page, self->page, 12, i);
 
 	ret = pm_tcp_pair(-1, -1, fds);
 	ASSERT_EQ(0, ret) TH_LOG("loopback: %s", strerror(-ret));
@@ -3054,7 +2875,7 @@ FIXTURE_TEARDOWN(rx)
 		munmap(self->sentinel, 4 * self->page);
 	free(self->c.pg);
 	if (self->t.sk)
-		cleanup_regions();
+		pm_cleanup_regions(PFX);
 	tnl_close(&self->t);
 }
 
@@ -3275,7 +3096,7 @@ TEST_F_TIMEOUT(mig, recover_in_doubt, 180)
 	c.pg = malloc(8 * self->page);
 	ASSERT_NE(NULL, c.pg);
 	for (i = 0; i < 8; i++)
-		fill_random(c.pg + i * self->page, self->page, 12, i);
+		pm_fill_page(c.pg + i * self->page, self->page, 12, i);
 	pm_boot_id(boot, sizeof(boot));
 	/* The source host's listener answers the query. */
 	listener_at(_metadata, self, &self->lis, 0, 0, 0, NULL, NULL);
@@ -3409,7 +3230,7 @@ TEST_F(kmig, ktls_needs_both_keys)
  */
 TEST_F_TIMEOUT(kmig, ktls_stream_and_record_limit, 120)
 {
-	size_t i, n = KSIZE / self->page, bad = 0;
+	size_t n = KSIZE / self->page;
 	struct pm_mig_info mi;
 	unsigned char *p, *q;
 	int fds[2], ret;
@@ -3432,16 +3253,13 @@ TEST_F_TIMEOUT(kmig, ktls_stream_and_record_limit, 120)
 	q = pm_region_map(DST, KSIZE, PROT_READ);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_NE(MAP_FAILED, q);
-	for (i = 0; i < n; i++)
-		bad += !!memcmp(p + i * self->page, q + i * self->page,
-				self->page);
-	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, pm_pages_differ(p, q, n, self->page));
 	munmap(p, KSIZE);
 	munmap(q, KSIZE);
 	close(self->sctl);
 	close(self->dctl);
 	self->sctl = self->dctl = -1;
-	cleanup_regions();
+	pm_cleanup_regions(PFX);
 
 	/* 4 records left: 1 MiB of pages takes 64 at least. */
 	kregion(_metadata, self, SRC, KSIZE);
