@@ -27,6 +27,7 @@ static const char *frame_name(u16 type)
 		[PARTMOB_FRAME_COMMIT] = "COMMIT",
 		[PARTMOB_FRAME_RESUMED] = "RESUMED",
 		[PARTMOB_FRAME_ABORT] = "ABORT",
+		[PARTMOB_FRAME_ROUND_DONE] = "ROUND_DONE",
 	};
 
 	if (type < ARRAY_SIZE(names) && names[type])

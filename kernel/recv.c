@@ -203,6 +203,12 @@ static int recv_rounds(struct rx *rx)
 			break;
 		case PARTMOB_FRAME_ROUND:
 			round_done(rx);
+			/*
+			 * Every page of the round is in the region: tell the
+			 * source. If the link is gone, the next receive says
+			 * so, in the same way as without this frame.
+			 */
+			send_frame(rx, PARTMOB_FRAME_ROUND_DONE, f.arg);
 			break;
 		case PARTMOB_FRAME_END:
 			round_done(rx);

@@ -8,9 +8,12 @@
  * are never read or sent, swapped-out pages are read back, all-zero pages
  * go as a ZERO header. Every later round harvests the log a batch of words
  * at a time and sends those pages, holes and zero pages as ZERO headers.
- * After each round the thread waits for userspace's policy: one more
- * round, or the switch-over: freeze, a last round, END, and the two-phase
- * commit (mig.c).
+ * After each round, and once the destination has answered it with
+ * ROUND_DONE (its pages are all written there), the thread waits for
+ * userspace's policy: one more round, or the switch-over: freeze, a last
+ * round, END, and the two-phase commit (mig.c). Waiting for ROUND_DONE
+ * keeps the pages still in socket buffers out of the downtime, and makes
+ * a round's time (the policy's bandwidth) count their delivery.
  *
  * Pages go out zero-copy, a PAGES frame per run of up to
  * PARTMOB_FRAME_PAGES_MAX contiguous pages, corked with MSG_MORE until the
@@ -315,7 +318,50 @@ static int send_all(struct tx *tx)
 	return 0;
 }
 
-/* One round: send, close it with a ROUND frame, account for it. */
+static int recv_frame(struct tx *tx, struct partmob_frame *f)
+{
+	int ret = partmob_sock_recv(tx->m->sock, f, sizeof(*f));
+
+	if (!ret && f->flags) {
+		partmob_mig_fail(tx->m, -EPROTO,
+				 "the destination sent frame type %u with flags %#x",
+				 be16_to_cpu(f->type), be16_to_cpu(f->flags));
+		ret = -EPROTO;
+	}
+	return ret;
+}
+
+/* The destination's ROUND_DONE for @round: 0, or the migration failed. */
+static int wait_round_done(struct tx *tx, u32 round)
+{
+	struct partmob_mig *m = tx->m;
+	struct partmob_frame f;
+	int ret;
+
+	ret = recv_frame(tx, &f);
+	if (ret)
+		return ret;
+	if (be16_to_cpu(f.type) == PARTMOB_FRAME_ABORT) {
+		partmob_mig_fail(m, -ECONNABORTED,
+				 "the destination aborted in round %u (error %lld)",
+				 round, -(s64)be64_to_cpu(f.arg));
+		return -ECONNABORTED;
+	}
+	if (be16_to_cpu(f.type) != PARTMOB_FRAME_ROUND_DONE ||
+	    be64_to_cpu(f.arg) != round) {
+		partmob_mig_fail(m, -EPROTO,
+				 "the destination answered round %u with frame type %u (arg %llu)",
+				 round, be16_to_cpu(f.type),
+				 be64_to_cpu(f.arg));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
+ * One round: send, close it with a ROUND frame, wait for the
+ * destination's ROUND_DONE, account for it.
+ */
 static int send_round(struct tx *tx, bool first_pass)
 {
 	struct partmob_mig *m = tx->m;
@@ -334,6 +380,8 @@ static int send_round(struct tx *tx, bool first_pass)
 		return ret;
 	round = m->round + 1;
 	ret = send_frame(tx, PARTMOB_FRAME_ROUND, 0, 0, round, false);
+	if (!ret)
+		ret = wait_round_done(tx, round);
 	if (ret)
 		return ret;
 	ns = ktime_get_ns() - start;
@@ -372,19 +420,6 @@ static int wait_action(struct tx *tx, u32 *action)
 	m->action = 0;
 	spin_unlock(&m->lock);
 	return 0;
-}
-
-static int recv_frame(struct tx *tx, struct partmob_frame *f)
-{
-	int ret = partmob_sock_recv(tx->m->sock, f, sizeof(*f));
-
-	if (!ret && f->flags) {
-		partmob_mig_fail(tx->m, -EPROTO,
-				 "the destination sent frame type %u with flags %#x",
-				 be16_to_cpu(f->type), be16_to_cpu(f->flags));
-		ret = -EPROTO;
-	}
-	return ret;
 }
 
 /* The decision: delivered, and the destination's resume awaited. */

@@ -484,6 +484,10 @@ TEST_F(mig, verify_refuses_a_different_copy)
 				for (i = 0; i < ntohl(f.count); i++)
 					if (recv(fd, buf, psz, MSG_WAITALL) != psz)
 						_exit(4);
+			if (ntohs(f.type) == PARTMOB_FRAME_ROUND) {
+				f.type = htons(PARTMOB_FRAME_ROUND_DONE);
+				(void)!write(fd, &f, sizeof(f));
+			}
 			if (ntohs(f.type) == PARTMOB_FRAME_END) {
 				verify = ntohs(f.flags) == PARTMOB_FRAME_F_VERIFY;
 				break;

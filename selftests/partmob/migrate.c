@@ -2248,6 +2248,15 @@ struct rdst {
 	char why[160];
 };
 
+/* Answer ROUND @round as a destination does once it has its pages. */
+static int round_done(int fd, uint64_t round)
+{
+	struct partmob_frame f;
+
+	pm_frame(&f, PARTMOB_FRAME_ROUND_DONE, 0, 0, round);
+	return pm_send_all(fd, &f, sizeof(f));
+}
+
 /* Read frames until one of @stop_type (ROUND or END): 0 or -errno. */
 static int rdst_until(struct rdst *d, int fd, uint16_t stop_type,
 		      struct partmob_frame *last)
@@ -2294,6 +2303,12 @@ static int rdst_until(struct rdst *d, int fd, uint16_t stop_type,
 		}
 		if (type == PARTMOB_FRAME_ROUND)
 			d->last_round = be64toh(f.arg);
+		/* A ROUND passed over is answered; a stop at one is not. */
+		if (type == PARTMOB_FRAME_ROUND && stop_type != type) {
+			ret = round_done(fd, be64toh(f.arg));
+			if (ret)
+				return ret;
+		}
 		if (type == stop_type ||
 		    (stop_type == PARTMOB_FRAME_END &&
 		     type == PARTMOB_FRAME_ROUND)) {
@@ -2319,7 +2334,7 @@ static size_t seen_count(struct rdst *d)
 	return n;
 }
 
-enum { FAKE_COMMIT, FAKE_NO_PREPARED, FAKE_GONE };
+enum { FAKE_COMMIT, FAKE_NO_PREPARED, FAKE_GONE, FAKE_WRONG_ROUND_DONE };
 
 static void fake_destination(struct __test_metadata *_metadata,
 			     FIXTURE_DATA(kmig) *self, int how)
@@ -2368,6 +2383,26 @@ static void fake_destination(struct __test_metadata *_metadata,
 			EXPECT_TRUE(0);
 			break;
 		}
+	/* The round is not done until the destination says it has it. */
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
+	EXPECT_EQ(PARTMOB_MIG_S_ROUND, mi.state)
+		TH_LOG("%s before ROUND_DONE", pm_mig_state_name(mi.state));
+	EXPECT_EQ(0, mi.round);
+	if (how == FAKE_WRONG_ROUND_DONE) {
+		/* An answer for another round is a protocol error. */
+		ASSERT_EQ(0, round_done(self->peer, 7));
+		EXPECT_EQ(0, pm_ctl_wait_hup(self->sctl, 30000));
+		ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
+		EXPECT_EQ(PARTMOB_MIG_S_FAILED, mi.state)
+			TH_LOG("%s", pm_mig_state_name(mi.state));
+		EXPECT_NE(NULL, strstr(mi.error, "answered round 1"))
+			TH_LOG("%s", mi.error);
+		EXPECT_EQ(0, pm_region_frozen(SRC));
+		free(d.mem);
+		free(d.seen);
+		return;
+	}
+	ASSERT_EQ(0, round_done(self->peer, 1));
 	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
 
 	/*
@@ -2389,6 +2424,7 @@ static void fake_destination(struct __test_metadata *_metadata,
 	EXPECT_EQ(4, seen_count(&d));
 	EXPECT_TRUE(d.seen[1] && d.seen[5] && d.seen[7] &&
 		    d.seen[npages - 1]);
+	ASSERT_EQ(0, round_done(self->peer, 2));
 	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
 
 	/* Switchover: nothing is dirty; the stream ends. */
@@ -2449,6 +2485,13 @@ static void fake_destination(struct __test_metadata *_metadata,
 	}
 	free(d.mem);
 	free(d.seen);
+}
+
+TEST_F_TIMEOUT(kmig, source_wrong_round_done, 60)
+{
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	fake_destination(_metadata, self, FAKE_WRONG_ROUND_DONE);
 }
 
 TEST_F_TIMEOUT(kmig, source_stream_commits, 60)
@@ -2721,6 +2764,15 @@ static int f_valid_until_prepared(struct rx *c)
 	pages(c, 1, c->npages - 1);
 	frame(c, PARTMOB_FRAME_ROUND, 0, 0, 2);
 	frame(c, PARTMOB_FRAME_END, 0, 0, c->npages / 2 + 2);
+	/* Each ROUND is answered, in order, and then END with PREPARED. */
+	for (i = 1; i <= 2; i++) {
+		ret = pm_recv_all(c->fd, &f, sizeof(f), 30000);
+		if (ret)
+			return ret;
+		if (be16toh(f.type) != PARTMOB_FRAME_ROUND_DONE ||
+		    be64toh(f.arg) != i)
+			return -EPROTO;
+	}
 	ret = pm_recv_all(c->fd, &f, sizeof(f), 30000);
 	if (ret)
 		return ret;

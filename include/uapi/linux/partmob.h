@@ -219,7 +219,7 @@
 #define PARTMOB_MCGRP_EVENTS	"events"
 
 /* Version of the page stream; bumped on any incompatible frame change. */
-#define PARTMOB_WIRE_VERSION	1
+#define PARTMOB_WIRE_VERSION	2
 
 enum partmob_cmd {
 	PARTMOB_CMD_UNSPEC,
@@ -568,6 +568,13 @@ enum partmob_frame_type {
 	PARTMOB_FRAME_COMMIT = 7,	/* source: the decision */
 	PARTMOB_FRAME_RESUMED = 8,	/* destination: running */
 	PARTMOB_FRAME_ABORT = 9,	/* arg: errno */
+	/*
+	 * destination, for each ROUND: every page of round arg is written
+	 * here. The source waits for it before it reports the round done,
+	 * so a round's time counts the delivery of its pages and a
+	 * switch-over never freezes while a round is still on its way.
+	 */
+	PARTMOB_FRAME_ROUND_DONE = 10,
 };
 
 /* END only: answer PREPARED with the hash of the region (--verify). */
