@@ -250,7 +250,8 @@ static void test_check(void)
 	CHECK(pm_hs_check(&h, &l, why, sizeof(why)) == (status));	\
 } while (0)
 	EXPECT(PARTMOB_HS_OK, (void)0);
-	EXPECT(PARTMOB_HS_E_VERSION, h.wire_version = 2);
+	EXPECT(PARTMOB_HS_E_VERSION, h.wire_version = PARTMOB_WIRE_VERSION + 1);
+	EXPECT(PARTMOB_HS_E_VERSION, h.wire_version = PARTMOB_WIRE_VERSION - 1);
 	EXPECT(PARTMOB_HS_E_ARCH, strcpy(l.arch, "x86_64"));
 	EXPECT(PARTMOB_HS_E_PAGE_SIZE, l.page_size = 4096);
 	EXPECT(PARTMOB_HS_E_FEATURES, l.features = PARTMOB_F_REGIONS);
