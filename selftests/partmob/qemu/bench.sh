@@ -39,8 +39,9 @@ bash "$PM_QEMU_DIR/build-target.sh" "$target" >"$logs/build-$target.log" 2>&1 ||
 
 initrd="$bdir/bench.cpio.gz"
 # CRIU wants nf_tables (its network lock; libcrc32c needs crc32c) and the
-# socket diag modules.
-PARTMOB_GUEST_MODULES="veth tls zram 9p 9pnet_virtio virtio_pci crc32c_generic nfnetlink nf_tables unix_diag inet_diag tcp_diag netlink_diag af_packet_diag" \
+# socket diag modules; the TLS scenario wants the AES-GCM modules that init
+# loads (without them setting the kTLS key fails with ENOENT).
+PARTMOB_GUEST_MODULES="veth tls gcm ghash_generic ctr aesni_intel ghash_clmulni_intel zram 9p 9pnet_virtio virtio_pci crc32c_generic nfnetlink nf_tables unix_diag inet_diag tcp_diag netlink_diag af_packet_diag" \
 	bash "$PM_QEMU_DIR/mkinitramfs.sh" "$target" "$initrd" bench
 log="$bdir/bench-console.log"
 args=
