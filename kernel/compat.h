@@ -81,6 +81,20 @@ clean_record_shared_mapping_range(struct address_space *mapping,
 }
 #endif
 
+/*
+ * The mappings of a folio (dirty.c counts references beyond them). 6.1
+ * does not export folio_mapcount(); page_mapcount() is inline and exact
+ * for a small folio. A large folio there answers -1: not counted.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+static inline int partmob_folio_mapcount(struct folio *folio)
+{
+	return folio_test_large(folio) ? -1 : page_mapcount(&folio->page);
+}
+#else
+#define partmob_folio_mapcount(folio) folio_mapcount(folio)
+#endif
+
 /* 6.2 put a struct genl_info into struct genl_dumpit_info. */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
 #define partmob_dump_attrs(cb) (genl_dumpit_info(cb)->attrs)

@@ -134,13 +134,42 @@ struct rearm_run {
 	DECLARE_BITMAP(recorded, REARM_MAX);
 };
 
+/*
+ * References to @folio beyond the page cache's, one per mapping, and the
+ * caller's one: someone in the kernel holds it. A folio off the LRU may
+ * owe one reference to a per-CPU LRU batch or to an isolation, which says
+ * nothing about a writer: then only a second one counts. (A folio that
+ * stays on the LRU while queued in another batch may count once too many:
+ * it is sent once more, nothing is lost.)
+ */
+static bool held_by_kernel(struct folio *folio)
+{
+	int maps = partmob_folio_mapcount(folio);
+	int extra;
+
+	if (maps < 0)
+		return false;
+	extra = folio_ref_count(folio) - (int)folio_nr_pages(folio) - maps - 1;
+	return extra >= (folio_test_lru(folio) ? 1 : 2);
+}
+
+/*
+ * Called for each folio of a run, locked, after its re-arm. A folio that
+ * can be written without a fault stays logged, so that every pass sends
+ * it again for as long as that lasts:
+ * - pinned for DMA (O_DIRECT, process_vm_writev, RDMA, io_uring fixed
+ *   buffers): folio_maybe_dma_pinned();
+ * - held by the kernel through a plain reference, which KVM HV on ppc64
+ *   takes with get_user_pages(FOLL_WRITE) on each vCPU's VPA, DTL and SLB
+ *   shadow and writes through the kernel mapping on every guest entry and
+ *   exit. Such a reference is taken by a write fault (or on a page mapped
+ *   writable, hence logged), so its folio is logged from then on; the first
+ *   harvest after it sees the reference here and keeps it logged until the
+ *   reference is gone.
+ */
 static void keep_pinned(struct partmob_region *r, struct folio *folio)
 {
-	/*
-	 * A page pinned for DMA (O_DIRECT, process_vm_writev, RDMA) can be
-	 * written through the pin without a fault: keep it logged.
-	 */
-	if (folio_maybe_dma_pinned(folio)) {
+	if (folio_maybe_dma_pinned(folio) || held_by_kernel(folio)) {
 		atomic64_add(folio_nr_pages(folio), &r->stats.pinned);
 		partmob_dirty_mark(r, folio->index, folio_nr_pages(folio));
 	}

@@ -74,7 +74,8 @@
  *    _STAT_FAULTS (write-notify faults), _STAT_DIRTIED (pages newly
  *    logged), _STAT_HARVESTS, _STAT_HARVESTED (pages handed out),
  *    _STAT_FROZEN_WAITS (writers that waited for a thaw), _STAT_PINNED
- *    (pages found pinned at a harvest; they stay logged), _STAT_REMOVED
+ *    (pages found pinned, or held by the kernel through a plain
+ *    reference, at a harvest; they stay logged), _STAT_REMOVED
  *    (pages logged by hole punching or write(2) on the backing file),
  *    _DIRTY (pages logged now).
  *
