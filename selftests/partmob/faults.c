@@ -34,7 +34,8 @@
  * the migration completes: the source stays frozen (retired) and its
  * writer never runs again, the destination runs with the same pages. An
  * unload is refused (EAGAIN: the migration holds the module) and the
- * migration completes.
+ * migration completes, at every point (and at prepared, and while the
+ * destination is in doubt).
  *
  * The points from the destination's prepared on last microseconds with
  * start, so there the test drives both kernel ends itself, the source
@@ -121,6 +122,9 @@ FAULT(FIRST_PASS, STOP_SOURCE, 0);
 FAULT(STOP_COPY, STOP_SOURCE, 1);
 FAULT(LATER_ROUND, KILL_LISTENER, 1);
 FAULT(LATER_ROUND, UNLOAD, 1);
+FAULT(FIRST_PASS, UNLOAD, 1);
+FAULT(STOP_COPY, UNLOAD, 1);
+FAULT(PREPARED, UNLOAD, 1);
 FAULT(PREPARED, LINK_DOWN, 0);
 FAULT(COMMIT, LINK_DOWN, 1);
 FAULT(PREPARED, KILL_SOURCE, 0);
@@ -277,6 +281,18 @@ static void completed(struct __test_metadata *_metadata,
 	munmap(q, SIZE);
 }
 
+/* delete_module() now is refused and leaves the module as it was. */
+static void unload_refused(struct __test_metadata *_metadata)
+{
+	int ret = syscall(SYS_delete_module, "partmob", O_NONBLOCK);
+	int err = errno;
+
+	EXPECT_EQ(-1, ret);
+	TH_LOG("delete_module: %s", strerror(err));
+	EXPECT_TRUE(err == EBUSY || err == EAGAIN);
+	EXPECT_TRUE(pm_module_loaded());
+}
+
 /*
  * Source SRC and destination DST driven through the kernel over a TCP
  * connection from A to B, the source with PARTMOB_MIG_F_HOLD (as for a
@@ -369,6 +385,7 @@ static void in_doubt_recovered(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, ret) TH_LOG("destination: %s %s",
 				 pm_mig_state_name(mi.state), mi.error);
 	EXPECT_EQ(1, pm_region_frozen(DST));
+	unload_refused(_metadata);
 	ASSERT_EQ(0, ctl_in(self, &self->aux[0], 1, status_argv));
 	EXPECT_EQ(0, exit_of(_metadata, &self->aux[0], "status", 30));
 	EXPECT_NE(NULL, strstr(self->aux[0].out, "in-doubt"));
@@ -401,7 +418,10 @@ static void held_fault(struct __test_metadata *_metadata,
 		return;
 	}
 	held_at_prepared(_metadata, self);
-	if (variant->fault == F_KILL_RECEIVER) {
+	if (variant->fault == F_UNLOAD) {
+		unload_refused(_metadata);
+		ret = pm_mig_commit(&self->t, SRC);
+	} else if (variant->fault == F_KILL_RECEIVER) {
 		close(self->dctl);
 		self->dctl = -1;
 		ret = pm_mig_commit(&self->t, SRC);
@@ -495,11 +515,7 @@ TEST_F_TIMEOUT(faults, g3, 90)
 		victim = &self->st;
 		break;
 	case F_UNLOAD:
-		ret = syscall(SYS_delete_module, "partmob", O_NONBLOCK);
-		EXPECT_EQ(-1, ret);
-		TH_LOG("delete_module: %s", strerror(errno));
-		EXPECT_TRUE(errno == EBUSY || errno == EAGAIN);
-		EXPECT_TRUE(pm_module_loaded());
+		unload_refused(_metadata);
 		break;
 	}
 	if (victim) {
