@@ -136,7 +136,8 @@ pm_qemu_args()
 		fi
 		;;
 	powerpc)
-		local machine=pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off
+		# cap-nested-hv: KVM HV loads in the guest (the kvm_vpa test).
+		local machine=pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off,cap-nested-hv=on
 		cpu=power10
 		[ "$accel" = kvm ] && cpu=host
 		PM_QEMU_ARGS=("$QEMU" -M "$machine" -accel "$accel"
