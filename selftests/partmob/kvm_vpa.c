@@ -25,9 +25,11 @@
 #include <linux/kvm.h>
 
 #include "lib.h"
+#include "mig_lib.h"
 #include "kselftest_harness.h"
 
 #define NAME "kst-kvm-vpa"
+#define DST NAME "-dst"		/* the migration's destination */
 /*
  * Guest physical layout (the memory slot is the region, at 0), in 64 KiB
  * steps whatever the page size (64 KiB on Debian's 6.1, 4 KiB on 6.12).
@@ -323,6 +325,7 @@ FIXTURE(kvm_vpa) {
 	long ps;
 	struct vmm v;
 	const char *skip;
+	int fds[2], sctl, dctl;	/* the migration's */
 };
 
 FIXTURE_SETUP(kvm_vpa)
@@ -334,13 +337,17 @@ FIXTURE_SETUP(kvm_vpa)
 	self->v.kvm = -1;
 	self->v.vm = -1;
 	self->v.vcpu = -1;
+	self->fds[0] = -1;
+	self->fds[1] = -1;
+	self->sctl = -1;
+	self->dctl = -1;
 	if (!pm_module_loaded()) {
 		self->skip = "partmob.ko is not loaded";
 		return;
 	}
 	ASSERT_EQ(0, tnl_open(&self->t));
 	self->have_tnl = 1;
-	pm_region_delete(&self->t, NAME);
+	pm_regions_cleanup(NAME);
 	ASSERT_EQ(0, pm_region_create(&self->t, NAME, SIZE,
 				      -1, -1, -1, 0600));
 	fd = open("/dev/partmob/" NAME, O_RDWR);
@@ -358,11 +365,20 @@ FIXTURE_SETUP(kvm_vpa)
 
 FIXTURE_TEARDOWN(kvm_vpa)
 {
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (self->fds[i] >= 0)
+			close(self->fds[i]);
+	if (self->sctl >= 0)
+		close(self->sctl);
+	if (self->dctl >= 0)
+		close(self->dctl);
 	vmm_teardown(&self->v);
 	if (self->p != MAP_FAILED)
 		munmap(self->p, SIZE);
 	if (self->have_tnl) {
-		pm_region_delete(&self->t, NAME);
+		pm_regions_cleanup(NAME);
 		tnl_close(&self->t);
 	}
 }
@@ -445,9 +461,117 @@ TEST_F(kvm_vpa, kept_logged_while_kvm_holds_it)
 	EXPECT_EQ(0, harvest(t, ps, bits));
 }
 
+/* The source is waiting after round @round: its state, or -errno. */
+static int wait_round_done(struct tnl *t, uint32_t round,
+			   struct pm_mig_info *mi)
+{
+	uint64_t end = pm_now_ms() + 60000;
+	int ret;
+
+	do {
+		ret = pm_mig_get(t, NAME, mi);
+		if (ret)
+			return ret;
+		if (mi->state != PARTMOB_MIG_S_ROUND &&
+		    mi->state != PARTMOB_MIG_S_SETUP &&
+		    (mi->state != PARTMOB_MIG_S_WAITING || mi->round >= round))
+			return mi->state;
+		pm_sleep_ms(5);
+	} while (pm_now_ms() < end);
+	return -ETIMEDOUT;
+}
+
+#define MIG_ROUNDS 3
+
+/*
+ * Migration: the vCPU runs between the rounds of the pre-copy and is
+ * stopped (no more KVM_RUN) before the switchover, as a VMM stops its
+ * vCPUs before the regions freeze. KVM wrote the VPA after the page went
+ * out in the first pass, without a fault: the destination must still get
+ * the source's final VPA, sent again because KVM holds the page.
+ */
+TEST_F(kvm_vpa, migration_carries_the_final_vpa)
+{
+	struct pm_mig_args a = {
+		.name = DST, .role = PARTMOB_MIG_DEST, .id = 0x4b5650,
+		.peer = "127.0.0.1", .size = SIZE,
+		.flags = -1, .uid = -1, .gid = -1, .mode = 0600,
+	};
+	struct vmm *v = &self->v;
+	struct tnl *t = &self->t;
+	struct pm_mig_info mi;
+	uint32_t y_first, y_final, round;
+	unsigned char *d;
+	long ps = self->ps;
+	int ret;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	/* KVM pins the VPA at the first run. */
+	ASSERT_EQ(0, vcpu_step(v)) TH_LOG("%s", v->why);
+	y_first = yield_count(v);
+
+	ASSERT_EQ(0, pm_tcp_pair(-1, -1, self->fds));
+	a.fd = self->fds[1];
+	self->dctl = pm_mig_start(t, &a);
+	ASSERT_LE(0, self->dctl) TH_LOG("destination: %s", t->extack);
+	a.name = NAME;
+	a.role = PARTMOB_MIG_SOURCE;
+	a.fd = self->fds[0];
+	a.size = 0;
+	a.mode = -1;
+	self->sctl = pm_mig_start(t, &a);
+	ASSERT_LE(0, self->sctl) TH_LOG("source: %s", t->extack);
+
+	/* Pre-copy: the guest runs after every round. */
+	for (round = 1;; round++) {
+		ret = wait_round_done(t, round, &mi);
+		ASSERT_EQ(PARTMOB_MIG_S_WAITING, ret)
+			TH_LOG("round %u: %d, state %s: %s", round, ret,
+			       pm_mig_state_name(mi.state), mi.error);
+		if (round > MIG_ROUNDS)
+			break;
+		ASSERT_EQ(0, vcpu_steps(v, 4)) TH_LOG("%s", v->why);
+		ASSERT_EQ(0, pm_mig_control(t, NAME, PARTMOB_MIG_A_ROUND))
+			TH_LOG("%s", t->extack);
+	}
+	/* The vCPU stops for good here; then the switchover. */
+	y_final = yield_count(v);
+	TH_LOG("yield_count %u after the first run, %u at the switchover",
+	       y_first, y_final);
+	ASSERT_NE(y_first, y_final);
+	ASSERT_EQ(0, pm_mig_control(t, NAME, PARTMOB_MIG_A_SWITCHOVER))
+		TH_LOG("%s", t->extack);
+	ASSERT_EQ(0, pm_ctl_wait_hup(self->sctl, 60000));
+	ASSERT_EQ(0, pm_ctl_wait_hup(self->dctl, 60000));
+	ASSERT_EQ(0, pm_mig_get_fd(t, self->sctl, &mi));
+	ASSERT_EQ(PARTMOB_MIG_S_COMPLETED, mi.state) TH_LOG("source: %s",
+							    mi.error);
+	ASSERT_EQ(0, pm_mig_get_fd(t, self->dctl, &mi));
+	ASSERT_EQ(PARTMOB_MIG_S_COMPLETED, mi.state) TH_LOG("dest: %s",
+							    mi.error);
+
+	d = pm_region_map(DST, SIZE, PROT_READ);
+	ASSERT_NE(MAP_FAILED, d);
+	/* Nothing wrote the source since the vCPU stopped. */
+	EXPECT_EQ(y_final, yield_count(v));
+	EXPECT_EQ(0, memcmp(self->p + VPA_OFF, d + VPA_OFF, ps))
+		TH_LOG("destination yield_count %u, source %u",
+		       be32toh(*(uint32_t *)(d + VPA_OFF + LPPACA_YIELD_COUNT)),
+		       y_final);
+	EXPECT_EQ(0, memcmp(self->p + CNT_OFF, d + CNT_OFF, ps));
+	EXPECT_EQ(0, memcmp(self->p, d, CODE_END));
+	munmap(d, SIZE);
+}
+
 #else /* !__powerpc64__ */
 
 TEST(kept_logged_while_kvm_holds_it)
+{
+	SKIP(return, "KVM HV (VPA pages) exists on ppc64 only");
+}
+
+TEST(migration_carries_the_final_vpa)
 {
 	SKIP(return, "KVM HV (VPA pages) exists on ppc64 only");
 }
