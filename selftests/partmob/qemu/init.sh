@@ -75,11 +75,17 @@ for arg in $(cat /proc/cmdline); do
 done
 export PARTMOB_INNER_ACCEL
 
-# Nested KVM for the tests' inner guests (x86_64): load it now, while the
-# guest is quiet, and hold one VM until power-off, so that no test creates
-# the first or destroys the last VM (see guest/pmkvmhold.c).
-if [ "$(uname -m)" = x86_64 ] && [ "$PARTMOB_INNER_ACCEL" != tcg ] &&
-   [ -x "$TESTDIR/pmkvmhold" ] && modprobe -q kvm_amd 2>/dev/null &&
+# Nested KVM for the tests' inner guests (kvm_amd on x86_64, kvm_hv on
+# ppc64le): load it now, while the guest is quiet, and hold one VM until
+# power-off, so that no test creates the first or destroys the last VM
+# (see guest/pmkvmhold.c).
+case "$(uname -m)" in
+x86_64) kvm_mod=kvm_amd ;;
+ppc64le) kvm_mod=kvm_hv ;;
+*) kvm_mod= ;;
+esac
+if [ -n "$kvm_mod" ] && [ "$PARTMOB_INNER_ACCEL" != tcg ] &&
+   [ -x "$TESTDIR/pmkvmhold" ] && modprobe -q "$kvm_mod" 2>/dev/null &&
    [ -c /dev/kvm ]; then
 	"$TESTDIR/pmkvmhold" </dev/null &
 fi
