@@ -17,6 +17,9 @@
 #                      libcrypto.a) for ppc64el
 #   ksft/              kselftest headers from linux-source-6.1
 #   checkpatch/        checkpatch.pl + data files from linux-source-6.1
+#   targets/x86_64-6.1-debug/src/  a debug kernel built from linux-source-6.1
+#                      (debug.config: KASAN, lockdep, kmemleak, UBSAN...);
+#                      about 15 minutes on two cores, once per machine
 #
 # Every step leaves a stamp; a second run only checks them and takes a few
 # seconds.  PARTMOB_REFRESH=1 re-reads the archive indexes and re-resolves
@@ -24,14 +27,14 @@
 #
 # Environment:
 #   PARTMOB_CACHE    cache directory (default ~/.cache/partmob)
-#   PARTMOB_TARGETS  targets to prepare (default: all four)
+#   PARTMOB_TARGETS  targets to prepare (default: all five)
 #   PARTMOB_REFRESH  1 = refresh the private apt indexes and re-resolve
 
 set -euo pipefail
 
 CACHE=${PARTMOB_CACHE:-$HOME/.cache/partmob}
 T0=$SECONDS
-ALL_TARGETS="x86_64-6.1 x86_64-6.12 ppc64le-6.1 ppc64le-6.12"
+ALL_TARGETS="x86_64-6.1 x86_64-6.12 ppc64le-6.1 ppc64le-6.12 x86_64-6.1-debug"
 TARGETS=${PARTMOB_TARGETS:-$ALL_TARGETS}
 REFRESH=${PARTMOB_REFRESH:-0}
 CODENAME=bookworm
@@ -43,7 +46,7 @@ LAYOUT=1
 # Host packages: build, cross build, sparse, checkpatch, guests, initramfs,
 # clang + its runtime for `make fuzz` (libFuzzer).
 HOST_PKGS="
-	build-essential gcc-12 make bc rsync kmod cpio
+	build-essential gcc-12 make bc rsync kmod cpio flex bison
 	gzip xz-utils zstd file perl pkg-config libelf-dev
 	dwarves
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1
@@ -517,6 +520,49 @@ kernel_tools() {
 	echo "$key" >"$CACHE/tools.stamp"
 }
 
+# ---------------------------------------------------- the debug kernel ----
+
+# x86_64-6.1-debug: Debian's 6.1 source, x86_64_defconfig + kvm_guest.config
+# + debug.config, built once per machine (rebuilt when one of them changes).
+target_debug() {
+	local t=$1 dir=$CACHE/targets/$1 key src cfg
+	cfg=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/debug.config
+	key="$LAYOUT $(dpkg-query -W -f='${Version}' linux-source-6.1) $(sha256sum <"$cfg" | cut -c1-16) $(gcc -dumpfullversion)"
+	src=$dir/src
+	if stamp_ok "$dir/build.stamp" "$key" && [[ -f $src/arch/x86/boot/bzImage ]]; then
+		[[ -f $dir/env ]] || debug_env "$t"
+		log "$t: debug kernel present"
+		return
+	fi
+	[[ -f $LINUX_SOURCE ]] || die "$LINUX_SOURCE missing (linux-source-6.1)"
+	log "$t: building the debug kernel (about 15 minutes on two cores; log: $dir/build.log)"
+	rm -rf "$dir"
+	mkdir -p "$src"
+	tar -xJf "$LINUX_SOURCE" -C "$src" --strip-components=1
+	(
+		cd "$src"
+		make -s x86_64_defconfig
+		./scripts/kconfig/merge_config.sh -m .config kernel/configs/kvm_guest.config "$cfg"
+		make -s olddefconfig
+		# Every option of the fragment must have stuck.
+		grep -E '^CONFIG_[A-Z0-9_]+=[ym]$' "$cfg" | while read -r want; do
+			grep -qx "$want" .config || { echo "debug.config: $want did not stick" >&2; exit 1; }
+		done
+		make -j"$(nproc)" bzImage modules
+	) >"$dir/build.log" 2>&1 || { tail -n 30 "$dir/build.log" >&2; die "$t: debug kernel build failed (see $dir/build.log)"; }
+	debug_env "$t"
+	echo "$key" >"$dir/build.stamp"
+	log "$t: debug kernel $(make -s -C "$src" kernelrelease) built"
+}
+
+debug_env() {
+	local t=$1 dir=$CACHE/targets/$1
+	mkdir -p "$dir/modroot"
+	write_env "$t" "$(make -s -C "$dir/src" kernelrelease)" "$dir/src" \
+		"$dir/src/arch/x86/boot/bzImage" "$dir/modroot"
+	printf '%s\n' 'KAPPEND="kmemleak=on panic_on_warn=1"' TIMEOUT_FACTOR=4 >>"$dir/env"
+}
+
 # ----------------------------------------------------- sanity: a module ----
 
 # shellcheck disable=SC2153 # KARCH, KREL come from the env file
@@ -574,7 +620,7 @@ UNPACK_PIDS=()
 need_apt=0
 [[ $REFRESH == 1 ]] && need_apt=1
 for t in $TARGETS; do
-	[[ $t == x86_64-6.1 ]] && continue
+	[[ $t == x86_64-6.1 || $t == *-debug ]] && continue
 	[[ -f $CACHE/targets/$t/extract.stamp && -f $CACHE/targets/$t/env ]] || need_apt=1
 done
 [[ -f $CACHE/sysroot/ppc64el.stamp ]] || need_apt=1
@@ -588,7 +634,7 @@ if ((need_apt)); then
 	for t in $TARGETS; do
 		if [[ $t == x86_64-6.1 ]]; then
 			target_host "$t"
-		else
+		elif [[ $t != *-debug ]]; then
 			target_extract "$t"
 		fi
 	done
@@ -604,6 +650,9 @@ else
 fi
 
 wait "$TOOLS_PID" || die "extracting kselftest headers / checkpatch failed (see above)"
+for t in $TARGETS; do
+	[[ $t == *-debug ]] && target_debug "$t"
+done
 hello_check
 
 for t in $TARGETS; do

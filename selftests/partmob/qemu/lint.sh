@@ -15,7 +15,7 @@
 # Exits non-zero if any check failed.  Logs: build/lint/.
 #
 # Environment:
-#   LINT_TARGETS        targets to check (default: all four)
+#   LINT_TARGETS        targets to check (default: all five)
 #   CHECKPATCH_IGNORE   comma-separated checkpatch types to ignore (default none)
 #   PARTMOB_CACHE       cache made by deps.sh (default ~/.cache/partmob)
 
@@ -25,7 +25,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
 CACHE=${PARTMOB_CACHE:-$HOME/.cache/partmob}
 export PARTMOB_CACHE=$CACHE
-TARGETS=${LINT_TARGETS:-x86_64-6.1 x86_64-6.12 ppc64le-6.1 ppc64le-6.12}
+TARGETS=${LINT_TARGETS:-x86_64-6.1 x86_64-6.12 ppc64le-6.1 ppc64le-6.12 x86_64-6.1-debug}
 LOGS=$REPO/build/lint
 mkdir -p "$LOGS"
 cd "$REPO"

@@ -23,7 +23,7 @@ shift 3
 
 pm_load_env "$target"
 accel=$(pm_accel "$target")
-timeout=${PARTMOB_TIMEOUT:-600}
+timeout=$(( ${PARTMOB_TIMEOUT:-600} * TIMEOUT_FACTOR ))
 
 pm_qemu_args "$accel" "$initrd" "quiet loglevel=1 $*"
 mkdir -p "$(dirname "$log")"
