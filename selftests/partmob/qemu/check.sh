@@ -51,7 +51,11 @@ now() { date +%s; }
 mkdir -p "$logs"
 if [ "${DEPS:-1}" != 0 ]; then
 	echo "== deps (cache: $PARTMOB_CACHE)"
-	if ! bash "$PM_QEMU_DIR/deps.sh" >"$logs/deps.log" 2>&1; then
+	# The debug target's kernel is built only when asked for.
+	deps_targets=
+	case " $targets " in *-debug" "*) deps_targets=$targets ;; esac
+	if ! PARTMOB_TARGETS=${deps_targets:-${PARTMOB_TARGETS:-}} \
+		bash "$PM_QEMU_DIR/deps.sh" >"$logs/deps.log" 2>&1; then
 		tail -n 20 "$logs/deps.log" >&2
 		pm_die "deps.sh failed (build/logs/deps.log)"
 	fi
@@ -139,6 +143,12 @@ for t in $targets; do
 	[ -f "$bdir/tests/list" ] &&
 		all=$(grep -v '^[[:space:]]*\(#\|$\)' "$bdir/tests/list" | tr '\n' ' ')
 	run="$all"
+	# Programs a target leaves out of its default run (its env's SKIP_TESTS).
+	skipped=$(. "$(pm_env_file "$t")" && echo "${SKIP_TESTS:-}")
+	if [ -z "$tsel" ] && [ -n "$skipped" ]; then
+		run=$(for p in $all; do case " $skipped " in *" $p "*) ;; *) echo "$p" ;; esac; done | tr '\n' ' ')
+		echo "   $t leaves out: $skipped (its env's SKIP_TESTS; T= runs them)"
+	fi
 	if [ -n "$tsel" ]; then
 		run=""
 		for p in $tsel; do

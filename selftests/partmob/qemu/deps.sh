@@ -19,7 +19,8 @@
 #   checkpatch/        checkpatch.pl + data files from linux-source-6.1
 #   targets/x86_64-6.1-debug/src/  a debug kernel built from linux-source-6.1
 #                      (debug.config: KASAN, lockdep, kmemleak, UBSAN...);
-#                      about 15 minutes on two cores, once per machine
+#                      about 20 minutes on two cores, once per machine,
+#                      when PARTMOB_TARGETS names x86_64-6.1-debug
 #
 # Every step leaves a stamp; a second run only checks them and takes a few
 # seconds.  PARTMOB_REFRESH=1 re-reads the archive indexes and re-resolves
@@ -27,7 +28,7 @@
 #
 # Environment:
 #   PARTMOB_CACHE    cache directory (default ~/.cache/partmob)
-#   PARTMOB_TARGETS  targets to prepare (default: all five)
+#   PARTMOB_TARGETS  targets to prepare (default: all but x86_64-6.1-debug)
 #   PARTMOB_REFRESH  1 = refresh the private apt indexes and re-resolve
 
 set -euo pipefail
@@ -35,7 +36,8 @@ set -euo pipefail
 CACHE=${PARTMOB_CACHE:-$HOME/.cache/partmob}
 T0=$SECONDS
 ALL_TARGETS="x86_64-6.1 x86_64-6.12 ppc64le-6.1 ppc64le-6.12 x86_64-6.1-debug"
-TARGETS=${PARTMOB_TARGETS:-$ALL_TARGETS}
+# The debug target's kernel is built only when asked for by name.
+TARGETS=${PARTMOB_TARGETS:-${ALL_TARGETS% x86_64-6.1-debug}}
 REFRESH=${PARTMOB_REFRESH:-0}
 CODENAME=bookworm
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -560,7 +562,10 @@ debug_env() {
 	mkdir -p "$dir/modroot"
 	write_env "$t" "$(make -s -C "$dir/src" kernelrelease)" "$dir/src" \
 		"$dir/src/arch/x86/boot/bzImage" "$dir/modroot"
-	printf '%s\n' 'KAPPEND="kmemleak=on panic_on_warn=1"' TIMEOUT_FACTOR=4 >>"$dir/env"
+	# vm and vm_group run QEMU guests under TCG inside this guest; under
+	# KASAN they are too slow for their pre-copy to converge in time.
+	printf '%s\n' 'KAPPEND="kmemleak=on panic_on_warn=1"' TIMEOUT_FACTOR=4 \
+		'SKIP_TESTS="vm vm_group"' >>"$dir/env"
 }
 
 # ----------------------------------------------------- sanity: a module ----
