@@ -30,6 +30,25 @@ static long harvest(struct tnl *t, unsigned long *bits)
 	return pm_region_harvest(t, NAME, -1, bits, NPAGES);
 }
 
+/* A new region NAME of NPAGES pages, mapped shared. */
+static unsigned char *fresh_region(struct __test_metadata *_metadata,
+				   struct tnl *t, long ps)
+{
+	unsigned char *p;
+	int fd;
+
+	ASSERT_EQ(0, tnl_open(t));
+	pm_region_delete(t, NAME);
+	ASSERT_EQ(0, pm_region_create(t, NAME, NPAGES * ps, -1, -1, -1,
+				      0600));
+	fd = open("/dev/partmob/" NAME, O_RDWR);
+	ASSERT_GE(fd, 0);
+	p = mmap(NULL, NPAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	close(fd);
+	return p;
+}
+
 TEST(longterm_pins_refused_or_kept_dirty)
 {
 	struct io_uring_params params = { 0 };
@@ -39,19 +58,11 @@ TEST(longterm_pins_refused_or_kept_dirty)
 	struct iovec iov;
 	unsigned char *p;
 	struct tnl t;
-	int fd, ring, ret, i;
+	int ring, ret, i;
 
 	if (!pm_module_loaded())
 		SKIP(return, "partmob.ko is not loaded");
-	ASSERT_EQ(0, tnl_open(&t));
-	pm_region_delete(&t, NAME);
-	ASSERT_EQ(0, pm_region_create(&t, NAME, NPAGES * ps, -1, -1, -1,
-				      0600));
-	fd = open("/dev/partmob/" NAME, O_RDWR);
-	ASSERT_GE(fd, 0);
-	p = mmap(NULL, NPAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, p);
-	close(fd);
+	p = fresh_region(_metadata, &t, ps);
 	for (i = 0; i < NPAGES; i++)
 		p[i * ps] = 1;
 	EXPECT_EQ(NPAGES, harvest(&t, bits));
@@ -118,19 +129,11 @@ TEST(kernel_references_kept_logged)
 	struct iovec iov;
 	unsigned char *p, *buf;
 	struct tnl t;
-	int fd, pfd[2], i;
+	int pfd[2], i;
 
 	if (!pm_module_loaded())
 		SKIP(return, "partmob.ko is not loaded");
-	ASSERT_EQ(0, tnl_open(&t));
-	pm_region_delete(&t, NAME);
-	ASSERT_EQ(0, pm_region_create(&t, NAME, NPAGES * ps, -1, -1, -1,
-				      0600));
-	fd = open("/dev/partmob/" NAME, O_RDWR);
-	ASSERT_GE(fd, 0);
-	p = mmap(NULL, NPAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, p);
-	close(fd);
+	p = fresh_region(_metadata, &t, ps);
 	buf = malloc(ps);
 	ASSERT_NE(NULL, buf);
 	for (i = 0; i < NPAGES; i++)
