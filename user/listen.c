@@ -2,12 +2,13 @@
 /*
  * partmobctl listen: the destination's service.
  *
- *   partmobctl listen (--psk-file F | --insecure) [--address A] [--port P]
- *                     [--on-resume CMD] [--once]
+ *   partmobctl listen (--psk-file F | --cert C --key K --ca A | --insecure)
+ *                     [--address A] [--port P] [--on-resume CMD] [--once]
  *
  * The parent accepts connections and forks one child per connection; the
- * child authenticates the peer (TLS 1.3 with a pre-shared key, then kernel
- * TLS: tls.c; unless --insecure), reads the hello, checks it, answers, and for a migration starts
+ * child authenticates the peer (TLS 1.3 with a pre-shared key or
+ * certificates, then kernel TLS: tls.c; unless --insecure), reads the
+ * hello, checks it, answers, and for a migration starts
  * the kernel side (PARTMOB_CMD_MIG_START, role destination), then watches
  * the control file the module returns until the migration has ended.
  * Every outcome is one log line on stderr, prefixed with a UTC timestamp.
@@ -797,7 +798,7 @@ static int serve(struct conn *c)
 
 	/* Nothing is read from a peer that has not authenticated. */
 	if (c->lo->ctx) {
-		char id[PM_TLS_ID_MAX + 1];
+		char id[PM_TLS_PEER_MAX];
 
 		ret = pm_tls_accept(c->lo->ctx, c->fd, PM_HS_TIMEOUT_MS, id,
 				    sizeof(id), why, sizeof(why));
@@ -806,8 +807,7 @@ static int serve(struct conn *c)
 			close(c->fd);
 			return -1;
 		}
-		lg("connection from %s: authenticated with key '%s'", c->peer,
-		   id);
+		lg("connection from %s: authenticated with %s", c->peer, id);
 	}
 	st = pm_hs_recv_hello(c->fd, &h, PM_HS_TIMEOUT_MS, why, sizeof(why));
 	if (st < 0) {
@@ -869,7 +869,8 @@ static int serve(struct conn *c)
 static void listen_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s listen (--psk-file F | --insecure) [--address A] [--port P]\n"
+		"Usage: %s listen (--psk-file F | --cert C --key K --ca A | --insecure)\n"
+		"                  [--peer-name N]... [--address A] [--port P]\n"
 		"                  [--on-resume CMD] [--once] [--state-dir DIR]\n"
 		"                  [--vm-hook CMD] [--link-timeout MS]\n"
 		"\n"
@@ -885,6 +886,13 @@ static void listen_help(FILE *f)
 		"                  IDENTITY:HEXKEY, at least 32 hex digits, mode 0600):\n"
 		"                  TLS 1.3 with that pre-shared key, then the migration\n"
 		"                  encrypted through kernel TLS (the tls module)\n"
+		"  --cert C --key K --ca A\n"
+		"                  or accept only peers with a certificate of a CA of A\n"
+		"                  (PEM), presenting C (PEM, with its chain) and its key\n"
+		"                  K (PEM, mode 0600, no passphrase); give the listener\n"
+		"                  a CA of its own, or --peer-name\n"
+		"  --peer-name N   with certificates: the peer's must name N (a DNS name\n"
+		"                  or an address; up to 8 times: any of them)\n"
 		"  --insecure      plain TCP: anyone who can connect may migrate here\n"
 		"  --address A     listen on this address (default every address, IPv6\n"
 		"                  and IPv4)\n"
@@ -959,7 +967,7 @@ static int listen_opt(void *ctx, int opt, const char *arg)
 		lo->state_dir = arg;
 		return -1;
 	}
-	return pm_tls_opt(&lo->tls, opt, arg);
+	return pm_tls_opt("listen", &lo->tls, opt, arg);
 }
 
 static int bind_listen(int family, const struct sockaddr *sa, socklen_t sl)
@@ -1214,7 +1222,8 @@ int cmd_listen(int argc, char **argv, struct pm_opts *o)
 	signal(SIGPIPE, SIG_IGN);
 
 	lg("listening on %s%s%s%s%s", text,
-	   lo.ctx ? ", TLS with pre-shared keys" : ", plain TCP (insecure)",
+	   !lo.ctx ? ", plain TCP (insecure)" : lo.tls.cert_file ?
+	   ", TLS with certificates" : ", TLS with pre-shared keys",
 	   lo.once ? ", for one migration" : "",
 	   lo.on_resume ? ", on resume: " : "",
 	   lo.on_resume ? lo.on_resume : "");

@@ -869,7 +869,7 @@ int pm_hs_exchange_wait(const char *host, const char *port,
 	if (tls) {
 		char inner[256];
 
-		ret = pm_tls_connect(tls, fd, PM_HS_TIMEOUT_MS, inner,
+		ret = pm_tls_connect(tls, fd, host, PM_HS_TIMEOUT_MS, inner,
 				     sizeof(inner));
 		if (ret) {
 			snprintf(why, wn, "%s: %s", addr, inner);
@@ -888,7 +888,9 @@ int pm_hs_exchange_wait(const char *host, const char *port,
 	if (ret) {
 		char inner[256];
 
-		snprintf(inner, sizeof(inner), "%s", why);
+		if (ret != -EIO || !tls ||
+		    pm_tls_peer_alert(fd, inner, sizeof(inner)))
+			snprintf(inner, sizeof(inner), "%s", why);
 		snprintf(why, wn, "the reply of %s: %s", addr, inner);
 		close(fd);
 		return ret;
@@ -902,7 +904,8 @@ int pm_hs_exchange_wait(const char *host, const char *port,
 
 /* ---- option parsing ------------------------------------------------------ */
 
-int pm_tls_opt(struct pm_tls_opts *t, int opt, const char *arg)
+int pm_tls_opt(const char *cmd, struct pm_tls_opts *t, int opt,
+	       const char *arg)
 {
 	switch (opt) {
 	case OPT_PSK_FILE:
@@ -910,6 +913,25 @@ int pm_tls_opt(struct pm_tls_opts *t, int opt, const char *arg)
 		return -1;
 	case OPT_INSECURE:
 		t->insecure = true;
+		return -1;
+	case OPT_CERT:
+		t->cert_file = arg;
+		return -1;
+	case OPT_KEY:
+		t->key_file = arg;
+		return -1;
+	case OPT_CA:
+		t->ca_file = arg;
+		return -1;
+	case OPT_PEER_NAME:
+		if (!arg[0] || strlen(arg) > 253)
+			return pm_usage_error(cmd,
+					      "--peer-name: a host name or address of 1 to 253 characters");
+		if (t->nnames == PM_TLS_NAMES_MAX)
+			return pm_usage_error(cmd,
+					      "--peer-name: at most %d of them",
+					      PM_TLS_NAMES_MAX);
+		t->names[t->nnames++] = arg;
 		return -1;
 	}
 	return PM_EXIT_USAGE;
@@ -1008,7 +1030,11 @@ static int src_opt(void *ctx, int opt, const char *arg)
 		return -1;
 	case OPT_PSK_FILE:
 	case OPT_INSECURE:
-		return pm_tls_opt(&so->tls, opt, arg);
+	case OPT_CERT:
+	case OPT_KEY:
+	case OPT_CA:
+	case OPT_PEER_NAME:
+		return pm_tls_opt(so->cmd, &so->tls, opt, arg);
 	case OPT_VERIFY:
 		so->verify = true;
 		return -1;
@@ -1109,7 +1135,7 @@ static const struct option src_longopts[] = {
 };
 
 /* validate takes the first five; start all. */
-#define VALIDATE_LONGOPTS 5
+#define VALIDATE_LONGOPTS 9
 
 static int src_parse_n(int argc, char **argv, struct src_opts *so,
 		       struct pm_opts *o, void (*help)(FILE *), char **names,
@@ -1269,8 +1295,10 @@ static int refused(struct src_opts *so, struct pm_opts *o, const char *name,
 static void validate_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s validate NAME --to HOST[:PORT] (--psk-file F | --insecure)\n"
-		"                  [--dest-name N] [--require-path P]... [-j|--json]\n"
+		"Usage: %s validate NAME --to HOST[:PORT]\n"
+		"                  (--psk-file F | --cert C --key K --ca A | --insecure)\n"
+		"                  [--peer-name N]... [--dest-name N] [--require-path P]...\n"
+		"                  [-j|--json]\n"
 		"\n"
 		"Ask the 'partmobctl listen' at HOST (port %d by default) whether it\n"
 		"would receive the region NAME: the same handshake as 'start', with\n"
@@ -1279,6 +1307,9 @@ static void validate_help(FILE *f)
 		"  --to HOST[:PORT]    the destination; [ADDRESS]:PORT for IPv6\n"
 		"  --psk-file F        authenticate and encrypt with the first key of F\n"
 		"                      (TLS 1.3, IDENTITY:HEXKEY lines, mode 0600)\n"
+		"  --cert C --key K --ca A\n"
+		"                      or with certificates, as for start\n"
+		"  --peer-name N       the listener's certificate must name N, not HOST\n"
 		"  --insecure          plain TCP: no authentication, no encryption\n"
 		"  --dest-name N       the region's name on the destination (default NAME)\n"
 		"  --require-path P    an absolute path that must exist on the destination\n"
@@ -2163,8 +2194,10 @@ static int run_source(struct run *r)
 static void start_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s start NAME --to HOST[:PORT] (--psk-file F | --insecure)\n"
-		"                [--dest-name N] [--downtime-limit MS] [--max-bandwidth RATE]\n"
+		"Usage: %s start NAME --to HOST[:PORT]\n"
+		"                (--psk-file F | --cert C --key K --ca A | --insecure)\n"
+		"                [--peer-name N]... [--dest-name N] [--downtime-limit MS]\n"
+		"                [--max-bandwidth RATE]\n"
 		"                [--max-rounds N] [--timeout S] [--link-timeout MS]\n"
 		"                [--on-stall abort|switchover] [--freeze-cgroup PATH]\n"
 		"                [--require-path P]... [--qmp SOCKET] [-j|--json]\n"
@@ -2180,6 +2213,13 @@ static void start_help(FILE *f)
 		"  --psk-file F           authenticate with the first key of F (IDENTITY:HEXKEY\n"
 		"                         lines, mode 0600) in a TLS 1.3 handshake, then\n"
 		"                         send the region encrypted through kernel TLS\n"
+		"  --cert C --key K --ca A\n"
+		"                         or authenticate with certificates: present C (PEM,\n"
+		"                         with its chain) and its key K (PEM, mode 0600, no\n"
+		"                         passphrase); the listener's certificate must chain\n"
+		"                         to a CA of A and name HOST\n"
+		"  --peer-name N          the listener's certificate must name N instead of\n"
+		"                         HOST (up to 8 times: any of them)\n"
 		"  --insecure             plain TCP: no authentication, no encryption\n"
 		"  --dest-name N          the region's name on the destination (default NAME)\n"
 		"  --downtime-limit MS    switch over when the expected downtime is at\n"
@@ -2721,7 +2761,9 @@ static void recover_help(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s recover NAME [--resume-here | --discard]\n"
-		"                  [--source HOST[:PORT]] [--psk-file F | --insecure]\n"
+		"                  [--source HOST[:PORT]]\n"
+		"                  [--psk-file F | --cert C --key K --ca A | --insecure]\n"
+		"                  [--peer-name N]...\n"
 		"\n"
 		"Settle a destination region NAME that is in doubt: it received every\n"
 		"page and said so, but the link failed before the source's decision\n"
@@ -2738,7 +2780,10 @@ static void recover_help(FILE *f)
 		"  --discard       delete the region here on your word, without asking\n"
 		"  --source HOST[:PORT]  where the source's listener is\n"
 		"  --psk-file F    ask the source over TLS with the first key of F\n"
-		"  --insecure      ask it over plain TCP (one of the two is needed to ask)\n"
+		"  --cert C --key K --ca A\n"
+		"                  or with certificates, as for start\n"
+		"  --peer-name N   the source's certificate must name N, not its HOST\n"
+		"  --insecure      ask it over plain TCP (one of these is needed to ask)\n"
 		"\n"
 		"Resuming a region the source also resumed runs it twice; discarding a\n"
 		"region the source committed loses it. Use the options only when the\n"
@@ -2768,7 +2813,7 @@ static int recover_opt(void *ctx, int opt, const char *arg)
 		ro->source = arg;
 		return -1;
 	}
-	return pm_tls_opt(&ro->tls, opt, arg);
+	return pm_tls_opt("recover", &ro->tls, opt, arg);
 }
 
 static void recover_json(struct pm_opts *o, const char *name,
@@ -2845,9 +2890,11 @@ int cmd_recover(int argc, char **argv, struct pm_opts *o)
 	if (ro.source && pm_split_hostport(ro.source, host, sizeof(host), port,
 					   sizeof(port), why, sizeof(why)))
 		return pm_usage_error("recover", "--source %s", why);
-	if ((ro.tls.psk_file || ro.tls.insecure) && (ro.resume || ro.discard))
+	if ((ro.tls.psk_file || ro.tls.cert_file || ro.tls.key_file ||
+	     ro.tls.ca_file || ro.tls.nnames || ro.tls.insecure) &&
+	    (ro.resume || ro.discard))
 		return pm_usage_error("recover",
-				      "--psk-file and --insecure are for asking the source; --resume-here and --discard do not");
+				      "--psk-file, the certificate options and --insecure are for asking the source; --resume-here and --discard do not");
 	if (!ro.resume && !ro.discard) {
 		ret = pm_tls_opts_check("recover", &ro.tls);
 		if (ret >= 0)

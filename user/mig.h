@@ -154,14 +154,19 @@ enum {
 	OPT_TIMEOUT, OPT_STALL, OPT_CGROUP, OPT_VERIFY, OPT_REQUIRE, OPT_ADDRESS, OPT_PORT,
 	OPT_ON_RESUME, OPT_ONCE, OPT_STATE_DIR, OPT_RESUME_HERE, OPT_DISCARD, OPT_SOURCE,
 	OPT_QMP, OPT_VM_HOOK, OPT_LINK_TIMEOUT,
-	OPT_PSK_FILE, OPT_INSECURE,
+	OPT_PSK_FILE, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_CA, OPT_PEER_NAME,
 };
 
-/* --psk-file and --insecure: the options of pm_tls_opts (tls.h). */
+/* --psk-file, the certificates and --insecure: pm_tls_opts (tls.h). */
 #define PM_TLS_LONGOPTS \
 	{ "psk-file", required_argument, NULL, OPT_PSK_FILE }, \
+	{ "cert", required_argument, NULL, OPT_CERT }, \
+	{ "key", required_argument, NULL, OPT_KEY }, \
+	{ "ca", required_argument, NULL, OPT_CA }, \
+	{ "peer-name", required_argument, NULL, OPT_PEER_NAME }, \
 	{ "insecure", no_argument, NULL, OPT_INSECURE }
 /* Return: -1 if @opt was one of them (taken into @t), else PM_EXIT_USAGE. */
-int pm_tls_opt(struct pm_tls_opts *t, int opt, const char *arg);
+int pm_tls_opt(const char *cmd, struct pm_tls_opts *t, int opt,
+	       const char *arg);
 
 #endif

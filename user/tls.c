@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * TLS 1.3 with external pre-shared keys, handed over to kernel TLS
- * (tls.h has the rules).
+ * TLS 1.3 with external pre-shared keys or X.509 certificates, handed over
+ * to kernel TLS (tls.h has the rules).
  *
  * A PSK file holds one key per line, "IDENTITY:HEX", '#' comments and
  * blank lines ignored; it must not be readable by group or others. A
  * client offers the first key; a listener accepts any of them.
+ *
+ * With certificates both sides must present one that chains to the other's
+ * --ca file (mutual TLS; a listener demands it), and its name is checked
+ * after the handshake: against the host the client connects to, or any
+ * --peer-name given (a listener without --peer-name takes every
+ * certificate of its CAs: give it a CA of its own). The private key file
+ * follows the PSK file's rule (no group or other access) and has no
+ * passphrase.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +33,9 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "partmobctl.h"
 #include "tls.h"
@@ -43,6 +53,9 @@ struct pm_key {
 struct pm_tls {
 	SSL_CTX *ctx;
 	bool server;
+	bool certs;		/* certificates, not a PSK file */
+	const char *names[PM_TLS_NAMES_MAX];	/* --peer-name */
+	unsigned int nnames;
 	unsigned int nkeys;
 	struct pm_key keys[PM_TLS_KEYS_MAX];
 };
@@ -52,6 +65,8 @@ struct pm_tls_conn {
 	struct pm_tls *t;
 	const struct pm_key *key;	/* the peer's, once found */
 	char unknown[PM_TLS_ID_MAX + 1];/* an identity not in the file */
+	const char *host;		/* the client's peer, for its name */
+	char bad_name[PM_TLS_PEER_MAX + 160];	/* why its certificate's name is not */
 	/* The application traffic secrets (SHA-256: 32 bytes), by keylog. */
 	unsigned char secret[2][32];	/* [0] client's, [1] server's */
 	bool have[2];
@@ -62,12 +77,20 @@ static const unsigned char aes128gcm[] = { 0x13, 0x01 };
 
 int pm_tls_opts_check(const char *cmd, const struct pm_tls_opts *o)
 {
-	if (o->psk_file && o->insecure)
+	bool certs = o->cert_file || o->key_file || o->ca_file;
+
+	if (!!o->psk_file + certs + o->insecure > 1)
 		return pm_usage_error(cmd,
-				      "--psk-file and --insecure exclude each other");
-	if (!o->psk_file && !o->insecure)
+				      "--psk-file, the certificate options (--cert, --key, --ca) and --insecure exclude each other");
+	if (!o->psk_file && !certs && !o->insecure)
 		return pm_usage_error(cmd,
-				      "--psk-file FILE needed (or --insecure for plain TCP)");
+				      "--psk-file FILE or --cert, --key and --ca needed (or --insecure for plain TCP)");
+	if (certs && !(o->cert_file && o->key_file && o->ca_file))
+		return pm_usage_error(cmd,
+				      "--cert, --key and --ca go together");
+	if (o->nnames && !certs)
+		return pm_usage_error(cmd,
+				      "--peer-name needs certificates (--cert, --key, --ca)");
 	if (o->insecure)
 		fprintf(stderr,
 			"%s: %s: warning: --insecure: the peer is not authenticated and the migration is not encrypted\n",
@@ -116,34 +139,51 @@ static const char *parse_line(char *s, struct pm_key *k)
 	return NULL;
 }
 
+/*
+ * Open secret @file of option @opt for reading: refused if group or
+ * others have any access. Return: the stream, or NULL with *@ret and @why.
+ */
+static FILE *open_private(const char *opt, const char *file, int *ret,
+			  char *why, size_t n)
+{
+	struct stat st;
+	FILE *f;
+
+	f = fopen(file, "re");
+	if (!f) {
+		*ret = -errno;
+		snprintf(why, n, "%s %s: %s", opt, file, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st)) {
+		*ret = -errno;
+		snprintf(why, n, "%s %s: %s", opt, file, strerror(errno));
+		fclose(f);
+		return NULL;
+	}
+	if (st.st_mode & 077) {
+		*ret = -EPERM;
+		snprintf(why, n,
+			 "%s %s: readable or writable by group or others (mode %04o); chmod 600 it",
+			 opt, file, (unsigned int)st.st_mode & 07777);
+		fclose(f);
+		return NULL;
+	}
+	return f;
+}
+
 static int read_keys(struct pm_tls *t, const char *file, char *why, size_t n)
 {
 	char line[PM_TLS_ID_MAX + 2 * PM_TLS_KEY_MAX + 16];
 	const char *bad;
-	struct stat st;
 	unsigned int lineno = 0;
 	size_t len;
 	FILE *f;
 	int ret = 0;
 
-	f = fopen(file, "re");
-	if (!f) {
-		ret = -errno;
-		snprintf(why, n, "--psk-file %s: %s", file, strerror(errno));
+	f = open_private("--psk-file", file, &ret, why, n);
+	if (!f)
 		return ret;
-	}
-	if (fstat(fileno(f), &st)) {
-		ret = -errno;
-		snprintf(why, n, "--psk-file %s: %s", file, strerror(errno));
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		snprintf(why, n,
-			 "--psk-file %s: readable or writable by group or others (mode %04o); chmod 600 it",
-			 file, (unsigned int)st.st_mode & 07777);
-		ret = -EPERM;
-		goto out;
-	}
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		len = strlen(line);
@@ -228,6 +268,14 @@ static int use_psk(SSL *ssl, const EVP_MD *md, const unsigned char **id,
 	return 1;
 }
 
+/* Make peer-supplied text @s printable. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if (*s < ' ' || *s > '~')
+			*s = '?';
+}
+
 /* Listener: any key of the file, by identity; none means refusal. */
 static int find_psk(SSL *ssl, const unsigned char *id, size_t idlen,
 		    SSL_SESSION **sess)
@@ -251,9 +299,7 @@ static int find_psk(SSL *ssl, const unsigned char *id, size_t idlen,
 		 (int)(idlen < PM_TLS_ID_MAX ? idlen : PM_TLS_ID_MAX),
 		 (const char *)id);
 	/* Keep it printable: the identity comes from the peer. */
-	for (i = 0; c->unknown[i]; i++)
-		if (c->unknown[i] < ' ' || c->unknown[i] > '~')
-			c->unknown[i] = '?';
+	printable(c->unknown);
 	return 1;
 }
 
@@ -368,6 +414,131 @@ out:
 	return ret;
 }
 
+/* The subject of @crt, printable. */
+static void cert_subject(X509 *crt, char *buf, size_t n)
+{
+	X509_NAME_oneline(X509_get_subject_name(crt), buf, (int)n);
+	printable(buf);
+}
+
+/*
+ * Is @crt for a name we expect: one of --peer-name, or else @host (the
+ * client's peer)? A listener without --peer-name takes any certificate
+ * of its CAs. Return: true, or false with @why set.
+ */
+static bool name_ok(const struct pm_tls *t, X509 *crt, const char *host,
+		    char *why, size_t n)
+{
+	const char *const *names = t->nnames ? t->names : &host;
+	unsigned int i, nnames = t->nnames ? t->nnames : !!host;
+	char subject[PM_TLS_PEER_MAX - 64];
+
+	if (!nnames)
+		return true;
+	for (i = 0; i < nnames; i++) {
+		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(names[i]);
+		int ok;
+
+		/* An address must be in the IP SANs, a name in the DNS ones. */
+		if (ip) {
+			ok = X509_check_ip(crt, ASN1_STRING_get0_data(ip),
+					   ASN1_STRING_length(ip), 0);
+			ASN1_OCTET_STRING_free(ip);
+		} else {
+			ok = X509_check_host(crt, names[i], 0, 0, NULL);
+		}
+		if (ok == 1)
+			return true;
+	}
+	cert_subject(crt, subject, sizeof(subject));
+	snprintf(why, n, "the peer's certificate (%s) is not for %.64s%s",
+		 subject, names[0], nnames > 1 ?
+		 " or the other --peer-name" : t->nnames ? " (--peer-name)" : "");
+	return false;
+}
+
+/*
+ * OpenSSL's verification, and then the name of the peer's own certificate
+ * (depth 0): a wrong name fails the handshake, so the peer gets an alert.
+ */
+static int verify_name(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x,
+			SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct pm_tls_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+	X509 *crt = X509_STORE_CTX_get_current_cert(x);
+
+	if (!ok || !c || !crt || X509_STORE_CTX_get_error_depth(x))
+		return ok;
+	if (name_ok(c->t, crt, c->host, c->bad_name, sizeof(c->bad_name)))
+		return 1;
+	X509_STORE_CTX_set_error(x, X509_V_ERR_HOSTNAME_MISMATCH);
+	return 0;
+}
+
+/* OpenSSL's reason for the last failure, for a message. */
+static const char *ssl_reason(void)
+{
+	const char *r = ERR_reason_error_string(ERR_peek_last_error());
+
+	return r ? r : "unknown error";
+}
+
+/* A key with a passphrase is refused, not prompted for. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+/* --cert, --key and --ca of @o into t->ctx; peer verification on. */
+static int load_certs(struct pm_tls *t, const struct pm_tls_opts *o,
+		      char *why, size_t n)
+{
+	EVP_PKEY *pkey;
+	FILE *f;
+	int ret;
+
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert_file) != 1) {
+		snprintf(why, n, "--cert %s: no PEM certificate read: %s",
+			 o->cert_file, errno ? strerror(errno) : ssl_reason());
+		return -EINVAL;
+	}
+	f = open_private("--key", o->key_file, &ret, why, n);
+	if (!f)
+		return ret;
+	pkey = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+	fclose(f);
+	if (!pkey) {
+		snprintf(why, n,
+			 "--key %s: no PEM private key without a passphrase read: %s",
+			 o->key_file, ssl_reason());
+		return -EINVAL;
+	}
+	ret = SSL_CTX_use_PrivateKey(t->ctx, pkey) == 1 &&
+	      SSL_CTX_check_private_key(t->ctx) == 1;
+	EVP_PKEY_free(pkey);
+	if (!ret) {
+		snprintf(why, n, "--key %s is not the key of --cert %s",
+			 o->key_file, o->cert_file);
+		return -EINVAL;
+	}
+	ERR_clear_error();
+	errno = 0;
+	if (SSL_CTX_load_verify_locations(t->ctx, o->ca_file, NULL) != 1) {
+		snprintf(why, n, "--ca %s: no PEM certificate read: %s",
+			 o->ca_file, errno ? strerror(errno) : ssl_reason());
+		return -EINVAL;
+	}
+	/* Mutual: a listener demands the client's certificate too. */
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER |
+			   SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_name);
+	return 0;
+}
+
 void pm_tls_free(struct pm_tls *t)
 {
 	if (!t)
@@ -392,9 +563,14 @@ int pm_tls_new(const struct pm_tls_opts *o, bool server, struct pm_tls **out,
 		return -ENOMEM;
 	}
 	t->server = server;
-	ret = read_keys(t, o->psk_file, why, n);
-	if (ret)
-		goto err;
+	t->certs = o->cert_file;
+	t->nnames = o->nnames;
+	memcpy(t->names, o->names, sizeof(t->names));
+	if (!t->certs) {
+		ret = read_keys(t, o->psk_file, why, n);
+		if (ret)
+			goto err;
+	}
 	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!t->ctx ||
 	    !SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION) ||
@@ -414,10 +590,17 @@ int pm_tls_new(const struct pm_tls_opts *o, bool server, struct pm_tls **out,
 	SSL_CTX_set_options(t->ctx, SSL_OP_ENABLE_KTLS | SSL_OP_NO_TICKET |
 			    SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_keylog_callback(t->ctx, keylog);
-	if (server)
+	if (t->certs) {
+		ERR_clear_error();
+		errno = 0;
+		ret = load_certs(t, o, why, n);
+		if (ret)
+			goto err;
+	} else if (server) {
 		SSL_CTX_set_psk_find_session_callback(t->ctx, find_psk);
-	else
+	} else {
 		SSL_CTX_set_psk_use_session_callback(t->ctx, use_psk);
+	}
 	*out = t;
 	return 0;
 
@@ -454,10 +637,11 @@ static void ssl_why(SSL *ssl, int ret, int err_no, char *buf, size_t n)
 	ERR_clear_error();
 }
 
-static int handshake(struct pm_tls *t, int fd, int timeout_ms, char *id,
-		     size_t idn, char *why, size_t n)
+static int handshake(struct pm_tls *t, int fd, const char *host,
+		     int timeout_ms, char *id, size_t idn, char *why, size_t n)
 {
-	struct pm_tls_conn c = { .t = t };
+	char peer[PM_TLS_PEER_MAX] = "";
+	struct pm_tls_conn c = { .t = t, .host = host };
 	char err[256];
 	SSL *ssl;
 	int ret, err_no, dir;
@@ -476,10 +660,23 @@ static int handshake(struct pm_tls *t, int fd, int timeout_ms, char *id,
 	err_no = errno;
 	set_timeout(fd, 0);
 	if (ret != 1) {
+		long v = SSL_get_verify_result(ssl);
+
 		ssl_why(ssl, ret, err_no, err, sizeof(err));
 		if (err_no == EAGAIN || err_no == EWOULDBLOCK)
 			snprintf(why, n, "TLS handshake timed out after %d ms",
 				 timeout_ms);
+		else if (t->certs && c.bad_name[0])
+			snprintf(why, n, "TLS handshake failed: %s",
+				 c.bad_name);
+		else if (t->certs && v != X509_V_OK)
+			snprintf(why, n,
+				 "TLS handshake failed: the peer's certificate is not trusted by --ca: %s",
+				 X509_verify_cert_error_string(v));
+		else if (t->certs)
+			snprintf(why, n,
+				 "TLS handshake failed (a certificate the peer does not trust, or a peer without certificates?): %s",
+				 err);
 		else if (t->server && c.unknown[0])
 			snprintf(why, n,
 				 "TLS handshake failed: the peer's PSK identity '%s' is not in the PSK file",
@@ -496,11 +693,25 @@ static int handshake(struct pm_tls *t, int fd, int timeout_ms, char *id,
 		      -EACCES;
 		goto out;
 	}
-	if (!SSL_session_reused(ssl) || !c.key) {
+	if (t->certs) {
+		X509 *crt = SSL_get0_peer_certificate(ssl);
+		char subject[PM_TLS_PEER_MAX - 16];
+
+		/* Verified (and named) in the handshake; say so again. */
+		if (!crt || SSL_get_verify_result(ssl) != X509_V_OK) {
+			snprintf(why, n, "TLS handshake without a verified certificate");
+			ret = -EACCES;
+			goto out;
+		}
+		cert_subject(crt, subject, sizeof(subject));
+		snprintf(peer, sizeof(peer), "certificate '%s'", subject);
+	} else if (!SSL_session_reused(ssl) || !c.key) {
 		/* Only a PSK handshake authenticates the peer here. */
 		snprintf(why, n, "TLS handshake without the pre-shared key");
 		ret = -EACCES;
 		goto out;
+	} else {
+		snprintf(peer, sizeof(peer), "key '%s'", c.key->id);
 	}
 	/* The handover: nothing may stay behind in OpenSSL's buffers. */
 	if (SSL_has_pending(ssl)) {
@@ -529,7 +740,7 @@ static int handshake(struct pm_tls *t, int fd, int timeout_ms, char *id,
 		}
 	}
 	if (id)
-		snprintf(id, idn, "%s", c.key->id);
+		snprintf(id, idn, "%s", peer);
 	ret = 0;
 out:
 	/* No SSL_shutdown(): no close_notify, the socket lives on in kTLS. */
@@ -539,14 +750,38 @@ out:
 	return ret;
 }
 
-int pm_tls_connect(struct pm_tls *t, int fd, int timeout_ms, char *why,
-		   size_t n)
+int pm_tls_connect(struct pm_tls *t, int fd, const char *host,
+		   int timeout_ms, char *why, size_t n)
 {
-	return handshake(t, fd, timeout_ms, NULL, 0, why, n);
+	return handshake(t, fd, host, timeout_ms, NULL, 0, why, n);
 }
 
 int pm_tls_accept(struct pm_tls *t, int fd, int timeout_ms, char *id,
 		  size_t idn, char *why, size_t n)
 {
-	return handshake(t, fd, timeout_ms, id, idn, why, n);
+	return handshake(t, fd, NULL, timeout_ms, id, idn, why, n);
+}
+
+int pm_tls_peer_alert(int fd, char *why, size_t n)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	unsigned char rec[2];
+	struct iovec iov = { .iov_base = rec, .iov_len = sizeof(rec) };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+
+	if (recvmsg(fd, &m, MSG_DONTWAIT) != (ssize_t)sizeof(rec))
+		return -ENOMSG;
+	cm = CMSG_FIRSTHDR(&m);
+	/* Record type 21: an alert, level and description. */
+	if (!cm || cm->cmsg_level != SOL_TLS ||
+	    cm->cmsg_type != TLS_GET_RECORD_TYPE || *CMSG_DATA(cm) != 21)
+		return -ENOMSG;
+	snprintf(why, n,
+		 "the peer refused us after the TLS handshake: alert '%s'",
+		 SSL_alert_desc_string_long(rec[1]));
+	return 0;
 }

@@ -921,6 +921,29 @@ void pm_drain(int fd, int timeout_ms)
 	}
 }
 
+/* A PSK file of one key, IDENTITY:HEX, the key derived from @seed. */
+int pm_write_psk(const char *path, const char *id, uint64_t seed)
+{
+	uint64_t key[4];
+	char line[200];
+	int fd, n, i;
+
+	pm_fill_page((unsigned char *)key, sizeof(key), 0x7e5, seed);
+	n = snprintf(line, sizeof(line), "# test key\n%s:", id);
+	for (i = 0; i < (int)sizeof(key); i++)
+		n += snprintf(line + n, sizeof(line) - n, "%02x",
+			      ((unsigned char *)key)[i]);
+	n += snprintf(line + n, sizeof(line) - n, "\n");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, line, n) != n) {
+		close(fd);
+		return -EIO;
+	}
+	return close(fd) ? -errno : 0;
+}
+
 void pm_boot_id(char *buf, size_t n)
 {
 	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);

@@ -148,6 +148,11 @@ void pm_sleep_ms(int ms);
 long pm_resident_pages(void *p, size_t size);
 /* The boot id of this kernel. */
 void pm_boot_id(char *buf, size_t n);
+/*
+ * A PSK file for --psk-file (mode 0600) of one key, IDENTITY:HEX, the key
+ * derived from @seed. 0 or -errno.
+ */
+int pm_write_psk(const char *path, const char *id, uint64_t seed);
 
 /* ---- content and writers ---- */
 

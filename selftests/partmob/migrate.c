@@ -27,7 +27,12 @@
  *          refused on both sides with nothing created and the source
  *          running; a byte flipped on the wire fails the migration and the
  *          source resumes; plain TCP needs --insecure on both sides, and
- *          each side refuses the other kind of peer.
+ *          each side refuses the other kind of peer;
+ *          with certificates (made at run time, pki.c) a migration moves
+ *          byte for byte, and each certificate that must not pass (another
+ *          CA, another name, expired, not in --peer-name) is refused by the
+ *          side that checks it, with nothing created; bad certificate
+ *          options are refused before connecting.
  *  kmig.*  both kernel ends over a loopback TCP pair, driven by the test
  *          through MIG_START/MIG_CONTROL: rounds, switchover, abort in each
  *          phase from either side, closing the control fd, refusals of
@@ -66,6 +71,7 @@
 #include <sys/wait.h>
 
 #include "mig_lib.h"
+#include "pki.h"
 #include "kselftest_harness.h"
 
 #ifndef MADV_PAGEOUT
@@ -270,29 +276,6 @@ static void __attribute__((constructor)) wl_resume_main(void)
 #define MAX_WRITERS 4
 #define CG "/sys/fs/cgroup/kst-mig"	/* a cgroup for --freeze-cgroup */
 
-/* A PSK file of one key, IDENTITY:HEX, the key derived from @seed. */
-static int write_psk(const char *path, const char *id, uint64_t seed)
-{
-	uint64_t key[4];
-	char line[200];
-	int fd, n, i;
-
-	pm_fill_page((unsigned char *)key, sizeof(key), 0x7e5, seed);
-	n = snprintf(line, sizeof(line), "# test key\n%s:", id);
-	for (i = 0; i < (int)sizeof(key); i++)
-		n += snprintf(line + n, sizeof(line) - n, "%02x",
-			      ((unsigned char *)key)[i]);
-	n += snprintf(line + n, sizeof(line) - n, "\n");
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, line, n) != n) {
-		close(fd);
-		return -EIO;
-	}
-	return close(fd) ? -errno : 0;
-}
-
 FIXTURE(mig) {
 	struct tnl t;
 	struct pm_hosts h;
@@ -306,6 +289,14 @@ FIXTURE(mig) {
 	char overcommit[16];	/* to restore */
 	char psk[64];		/* a PSK file for --psk-file */
 	int insecure;		/* listener_at() and start(): --insecure */
+	/*
+	 * listener_at() and start() with certificates: --cert, --key, --ca
+	 * and --peer-name of host A [0] and B [1], files of pki_setup().
+	 */
+	int certs;
+	char pki[64];		/* the directory of pki_setup(), or "" */
+	char crt[2][96], key[2][96], ca[2][96];
+	const char *peer_name[2];
 };
 
 FIXTURE_SETUP(mig)
@@ -334,9 +325,63 @@ FIXTURE_SETUP(mig)
 		return;
 	snprintf(self->psk, sizeof(self->psk), "/tmp/kst-mig-%d.psk",
 		 (int)getpid());
-	ASSERT_EQ(0, write_psk(self->psk, "kst", 1));
+	ASSERT_EQ(0, pm_write_psk(self->psk, "kst", 1));
 	pm_cleanup_regions(PFX);
 	self->nbefore = pm_region_count();
+}
+
+/* The stems pki_setup() makes, .crt and .key each. */
+static const char *const pki_stems[] = {
+	"ca", "ca2", "a", "b", "rogue_a", "rogue_b", "elsewhere_b",
+	"expired_b",
+};
+
+static void pki_remove(FIXTURE_DATA(mig) *self)
+{
+	char path[160];
+	size_t i;
+
+	if (!self->pki[0])
+		return;
+	for (i = 0; i < sizeof(pki_stems) / sizeof(pki_stems[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s.crt", self->pki,
+			 pki_stems[i]);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s.key", self->pki,
+			 pki_stems[i]);
+		unlink(path);
+	}
+	rmdir(self->pki);
+	self->pki[0] = '\0';
+}
+
+/* Host @i presents certificate @stem and trusts CA @ca (pki_setup()). */
+static void use_cert(FIXTURE_DATA(mig) *self, int i, const char *stem,
+		     const char *ca)
+{
+	snprintf(self->crt[i], sizeof(self->crt[i]), "%s/%s.crt", self->pki,
+		 stem);
+	snprintf(self->key[i], sizeof(self->key[i]), "%s/%s.key", self->pki,
+		 stem);
+	snprintf(self->ca[i], sizeof(self->ca[i]), "%s/%s.crt", self->pki, ca);
+}
+
+/* The --cert, --key, --ca and --peer-name of host @i into @argv. */
+static int cert_args(FIXTURE_DATA(mig) *self, int i, const char **argv)
+{
+	int n = 0;
+
+	argv[n++] = "--cert";
+	argv[n++] = self->crt[i];
+	argv[n++] = "--key";
+	argv[n++] = self->key[i];
+	argv[n++] = "--ca";
+	argv[n++] = self->ca[i];
+	if (self->peer_name[i]) {
+		argv[n++] = "--peer-name";
+		argv[n++] = self->peer_name[i];
+	}
+	return n;
 }
 
 FIXTURE_TEARDOWN(mig)
@@ -362,6 +407,7 @@ FIXTURE_TEARDOWN(mig)
 		pm_cleanup_regions(PFX);
 	if (self->psk[0])
 		unlink(self->psk);
+	pki_remove(self);
 	pm_hosts_close(&self->h);
 	tnl_close(&self->t);
 	munmap((void *)self->prog, 4096);
@@ -389,7 +435,7 @@ static void listener_at(struct __test_metadata *_metadata,
 			int port, int once, const char *hook,
 			const struct pm_spawn_opts *opts)
 {
-	const char *argv[16];
+	const char *argv[20];
 	struct pm_spawn_opts o;
 	char ports[16];
 	int n = 0, ret;
@@ -398,6 +444,8 @@ static void listener_at(struct __test_metadata *_metadata,
 	argv[n++] = "listen";
 	if (self->insecure) {
 		argv[n++] = "--insecure";
+	} else if (self->certs) {
+		n += cert_args(self, host, argv + n);
 	} else {
 		argv[n++] = "--psk-file";
 		argv[n++] = self->psk;
@@ -455,6 +503,8 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
 	argv[n++] = to;
 	if (self->insecure) {
 		argv[n++] = "--insecure";
+	} else if (self->certs) {
+		n += cert_args(self, 0, argv + n);
 	} else {
 		argv[n++] = "--psk-file";
 		argv[n++] = self->psk;
@@ -3353,7 +3403,7 @@ TEST_F_TIMEOUT(mig, tls_wrong_key_refused, 150)
 	regions = pm_region_count();
 	listener(_metadata, self, &self->lis, 7796, 0, NULL, NULL);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ASSERT_EQ(0, write_psk(wrong, bad[i].id, bad[i].seed));
+		ASSERT_EQ(0, pm_write_psk(wrong, bad[i].id, bad[i].seed));
 		/* start() and listener_at() use self->psk. */
 		snprintf(self->psk, sizeof(self->psk), "%s", wrong);
 		v = &self->aux[2 * i];
@@ -3403,7 +3453,7 @@ TEST_F_TIMEOUT(mig, tls_insecure_is_explicit, 150)
 	EXPECT_NE(NULL, strstr(self->aux[1].err, "--insecure"));
 	EXPECT_EQ(2, ctl_run(_metadata, self, 1, listen_both, &self->aux[2]));
 	/* A key file others may read is refused. */
-	ASSERT_EQ(0, write_psk(open_psk, "kst", 1));
+	ASSERT_EQ(0, pm_write_psk(open_psk, "kst", 1));
 	ASSERT_EQ(0, chmod(open_psk, 0644));
 	EXPECT_EQ(1, ctl_run(_metadata, self, 1, listen_open, &self->aux[3]));
 	EXPECT_NE(NULL, strstr(self->aux[3].err, "chmod 600"));
@@ -3509,6 +3559,222 @@ TEST_F_TIMEOUT(mig, tls_tampered_stream_fails, 150)
 	EXPECT_LT(errors < 0 ? 0 : errors,
 		  tls_stat(self, 1, "TlsDecryptError"));
 	source_resumed(_metadata, self, SRC, DST, SWEEP_SIZE, 0);
+}
+
+/* ---- certificates ------------------------------------------------------- */
+
+/*
+ * A fresh PKI in a directory of its own: "ca" signs a (host A: DNS hosta
+ * and A's address) and b (host B: hostb and B's address) and b's
+ * impostors: elsewhere_b (another name and address) and expired_b; "ca2"
+ * signs rogue_a and rogue_b (the right names, a CA nobody trusts).
+ */
+static int pki_setup(FIXTURE_DATA(mig) *self)
+{
+	static const struct {
+		const char *stem, *ca, *cn, *san;
+		int from, to;
+	} c[] = {
+		{ "ca", NULL, "kst-ca", NULL, -1, 2 },
+		{ "ca2", NULL, "kst-ca2", NULL, -1, 2 },
+		{ "a", "ca", "hosta", "DNS:hosta,IP:" PM_HOST_A_ADDR, -1, 2 },
+		{ "b", "ca", "hostb", "DNS:hostb,IP:" B_ADDR, -1, 2 },
+		{ "rogue_a", "ca2", "hosta", "DNS:hosta,IP:" PM_HOST_A_ADDR,
+		  -1, 2 },
+		{ "rogue_b", "ca2", "hostb", "DNS:hostb,IP:" B_ADDR, -1, 2 },
+		{ "elsewhere_b", "ca", "hostc", "DNS:hostc,IP:10.77.0.9",
+		  -1, 2 },
+		{ "expired_b", "ca", "hostb", "DNS:hostb,IP:" B_ADDR, -3, -1 },
+	};
+	size_t i;
+	int ret;
+
+	_Static_assert(sizeof(c) / sizeof(c[0]) ==
+		       sizeof(pki_stems) / sizeof(pki_stems[0]),
+		       "pki_remove() removes what pki_setup() makes");
+	snprintf(self->pki, sizeof(self->pki), "/tmp/kst-pki-%d",
+		 (int)getpid());
+	if (mkdir(self->pki, 0700) && errno != EEXIST)
+		return -errno;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		if (strcmp(c[i].stem, pki_stems[i]))
+			return -EINVAL;
+		ret = pm_pki_make(self->pki, c[i].stem, c[i].ca, c[i].cn,
+				  c[i].san, c[i].from, c[i].to);
+		if (ret)
+			return ret;
+	}
+	self->certs = 1;
+	use_cert(self, 0, "a", "ca");
+	use_cert(self, 1, "b", "ca");
+	return 0;
+}
+
+/*
+ * An idle region of every kind of page moves byte for byte over TLS with
+ * certificates (mutual: each side's of the CA the other trusts).
+ */
+TEST_F_TIMEOUT(mig, tls_certs_identical, 180)
+{
+	MIG_SKIP();
+	ASSERT_EQ(0, pki_setup(self));
+	idle_region(_metadata, self);
+	EXPECT_TRUE(said(&self->lis, "TLS with certificates"));
+	EXPECT_TRUE(said(&self->lis,
+			 "authenticated with certificate '/CN=hosta'"))
+		TH_LOG("listener:\n%s", self->lis.err);
+}
+
+/*
+ * Each certificate that should not pass is refused, on the side that
+ * checks it (both sides check), with nothing created and the source
+ * running; then the right ones, with --peer-name on both sides, pass.
+ */
+TEST_F_TIMEOUT(mig, tls_certs_refused, 300)
+{
+	static const struct {
+		const char *a, *b;	/* the certificates of A and B */
+		const char *peer_a, *peer_b;	/* --peer-name */
+		const char *start_says, *listener_says;
+	} bad[] = {
+		/*
+		 * A's is of a CA that B does not trust. (TLS 1.3: A is done
+		 * with its handshake when B checks A's certificate; B's
+		 * alert reaches A as the reply to its hello.)
+		 */
+		{ "rogue_a", "b", NULL, NULL,
+		  "the peer refused us after the TLS handshake: alert",
+		  "refused: TLS handshake failed: the peer's certificate is not trusted by --ca" },
+		/* B's is of a CA that A does not trust. */
+		{ "a", "rogue_b", NULL, NULL,
+		  "TLS handshake failed: the peer's certificate is not trusted by --ca",
+		  "refused: TLS handshake failed" },
+		/* B's names another host. */
+		{ "a", "elsewhere_b", NULL, NULL,
+		  "TLS handshake failed: the peer's certificate (/CN=hostc) is not for " B_ADDR,
+		  "refused: TLS handshake failed" },
+		/* B's has expired. */
+		{ "a", "expired_b", NULL, NULL, "certificate has expired",
+		  "refused: TLS handshake failed" },
+		/* B takes hostz only. */
+		{ "a", "b", NULL, "hostz",
+		  "the peer refused us after the TLS handshake: alert",
+		  "refused: TLS handshake failed: the peer's certificate (/CN=hosta) is not for hostz (--peer-name)" },
+		/* A wants B to be hostz. */
+		{ "a", "b", "hostz", NULL,
+		  "(/CN=hostb) is not for hostz (--peer-name)",
+		  "refused: TLS handshake failed" },
+	};
+	struct pm_proc *v;
+	unsigned int i;
+	int regions, port;
+
+	MIG_SKIP();
+	ASSERT_EQ(0, pki_setup(self));
+	small_region(_metadata, self, SRC, 7);
+	regions = pm_region_count();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		TH_LOG("case %u: A %s, B %s", i, bad[i].a, bad[i].b);
+		port = 7810 + i;
+		use_cert(self, 0, bad[i].a, "ca");
+		use_cert(self, 1, bad[i].b, "ca");
+		self->peer_name[0] = bad[i].peer_a;
+		self->peer_name[1] = bad[i].peer_b;
+		listener(_metadata, self, &self->lis, port, 0, NULL, NULL);
+		v = &self->aux[i % 4];
+		pm_proc_stop(v, SIGKILL);
+		start(_metadata, self, v, "start", SRC, DST, port, NULL);
+		EXPECT_EQ(1, finish(_metadata, v, "start", 60));
+		if (bad[i].start_says)
+			EXPECT_NE(NULL, strstr(v->err, bad[i].start_says))
+				TH_LOG("start lacks \"%s\"", bad[i].start_says);
+		if (bad[i].listener_says)
+			EXPECT_TRUE(said(&self->lis, bad[i].listener_says))
+				TH_LOG("listener lacks \"%s\":\n%s",
+				       bad[i].listener_says, self->lis.err);
+		EXPECT_TRUE(pm_proc_alive(&self->lis));
+		nothing_created(_metadata, self, SRC, DST, regions, 0);
+		EXPECT_TRUE(region_intact(self, SRC, 7));
+		pm_proc_stop(&self->lis, SIGTERM);
+	}
+	/* The right certificates, each side naming the other, pass. */
+	use_cert(self, 0, "a", "ca");
+	use_cert(self, 1, "b", "ca");
+	self->peer_name[0] = "hostb";
+	self->peer_name[1] = "hosta";
+	listener(_metadata, self, &self->lis, 7820, 0, NULL, NULL);
+	start(_metadata, self, &self->st, "validate", SRC, DST, 7820, NULL);
+	EXPECT_EQ(0, finish(_metadata, &self->st, "validate", 60));
+	EXPECT_TRUE(said(&self->lis,
+			 "authenticated with certificate '/CN=hosta'"));
+	EXPECT_EQ(0, pm_region_delete(&self->t, SRC));
+}
+
+/* Certificate options that cannot work are refused before connecting. */
+TEST_F_TIMEOUT(mig, tls_certs_bad_options, 120)
+{
+	char a_crt[96], a_key[96], b_key[96], ca[96], none[96];
+	const char *const no_key[] = { "start", SRC, "--to", B_ADDR,
+				       "--cert", a_crt, "--ca", ca, NULL };
+	const char *const psk_and_certs[] = { "start", SRC, "--to", B_ADDR,
+					      "--psk-file", self->psk,
+					      "--cert", a_crt, "--key", a_key,
+					      "--ca", ca, NULL };
+	const char *const name_with_psk[] = { "listen", "--port", "0",
+					      "--psk-file", self->psk,
+					      "--peer-name", "hosta", NULL };
+	const char *const open_key[] = { "listen", "--port", "0",
+					 "--cert", a_crt, "--key", a_key,
+					 "--ca", ca, NULL };
+	const char *const other_key[] = { "start", SRC, "--to", B_ADDR,
+					  "--cert", a_crt, "--key", b_key,
+					  "--ca", ca, NULL };
+	const char *const no_cert[] = { "validate", SRC, "--to", B_ADDR,
+					"--cert", none, "--key", a_key,
+					"--ca", ca, NULL };
+	const char *const no_ca[] = { "listen", "--port", "0",
+				      "--cert", a_crt, "--key", a_key,
+				      "--ca", none, NULL };
+	int regions;
+
+	MIG_SKIP();
+	ASSERT_EQ(0, pki_setup(self));
+	snprintf(a_crt, sizeof(a_crt), "%s/a.crt", self->pki);
+	snprintf(a_key, sizeof(a_key), "%s/a.key", self->pki);
+	snprintf(b_key, sizeof(b_key), "%s/b.key", self->pki);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", self->pki);
+	snprintf(none, sizeof(none), "%s/none.crt", self->pki);
+	small_region(_metadata, self, SRC, 8);
+	regions = pm_region_count();
+
+	/* Usage errors (exit 2). */
+	EXPECT_EQ(2, ctl_run(_metadata, self, 0, no_key, &self->aux[0]));
+	EXPECT_NE(NULL, strstr(self->aux[0].err, "go together"));
+	EXPECT_EQ(2, ctl_run(_metadata, self, 0, psk_and_certs,
+			     &self->aux[1]));
+	EXPECT_NE(NULL, strstr(self->aux[1].err, "exclude each other"));
+	EXPECT_EQ(2, ctl_run(_metadata, self, 1, name_with_psk,
+			     &self->aux[2]));
+	EXPECT_NE(NULL, strstr(self->aux[2].err,
+			       "--peer-name needs certificates"));
+	pm_proc_stop(&self->aux[0], SIGKILL);
+	pm_proc_stop(&self->aux[1], SIGKILL);
+	pm_proc_stop(&self->aux[2], SIGKILL);
+
+	/* Files that cannot serve (exit 1). */
+	ASSERT_EQ(0, chmod(a_key, 0640));
+	EXPECT_EQ(1, ctl_run(_metadata, self, 1, open_key, &self->aux[0]));
+	EXPECT_NE(NULL, strstr(self->aux[0].err, "chmod 600"));
+	ASSERT_EQ(0, chmod(a_key, 0600));
+	EXPECT_EQ(1, ctl_run(_metadata, self, 0, other_key, &self->aux[1]));
+	EXPECT_NE(NULL, strstr(self->aux[1].err, "is not the key of --cert"));
+	EXPECT_EQ(1, ctl_run(_metadata, self, 0, no_cert, &self->aux[2]));
+	EXPECT_NE(NULL, strstr(self->aux[2].err, "No such file"));
+	EXPECT_EQ(1, ctl_run(_metadata, self, 1, no_ca, &self->aux[3]));
+	EXPECT_NE(NULL, strstr(self->aux[3].err, "--ca"));
+	nothing_created(_metadata, self, SRC, DST, regions, 0);
+	EXPECT_TRUE(region_intact(self, SRC, 8));
+	EXPECT_EQ(0, pm_region_delete(&self->t, SRC));
 }
 
 TEST_HARNESS_MAIN

@@ -121,7 +121,8 @@ build_tests() {
 	mkdir -p "$T"
 	log "$TARGET: selftests (static, $CC)"
 	make "$JOBS" --no-print-directory -C "$S" CC="$CC" STATIC=1 OUTPUT="$T" \
-		KSFT_INC="$CACHE/ksft" LIBNL_CFLAGS="$LIBNL_CFLAGS" LIBNL_LIBS="$LIBNL_LIBS"
+		KSFT_INC="$CACHE/ksft" LIBNL_CFLAGS="$LIBNL_CFLAGS" LIBNL_LIBS="$LIBNL_LIBS" \
+		SSL_CFLAGS="$SSL_CFLAGS" SSL_LIBS="$SSL_LIBS"
 	make -s --no-print-directory -C "$S" OUTPUT="$T" print-tests | tr -s ' \t' '\n' >"$T/list.new"
 	while read -r t; do
 		[[ -n $t ]] || continue
