@@ -53,6 +53,12 @@
  * kill_source (the source's control fd closed) at prepared aborts, at
  * commit changes nothing; kill_receiver (the destination's) at prepared
  * changes nothing: the source commits and the destination resumes.
+ *
+ * Built twice: faults (partmobctl --insecure: plain TCP) and faults_tls
+ * (PM_FAULTS_TLS: --psk-file, so the page stream runs through kernel TLS
+ * and a cut link, a stall or a dead helper must be noticed through it;
+ * the faults of the partmobctl points, and recover of a destination in
+ * doubt asking over TLS).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +84,18 @@
 #define PORT 7790		/* the listener's, in the argvs too */
 
 #define DPORT 7791		/* the held migration's connection */
+#define PSK "/tmp/kst-flt.psk"	/* faults_tls: the hosts' key file */
+
+#ifndef PM_FAULTS_TLS
+#define PM_FAULTS_TLS 0
+#endif
+
+/* How partmobctl authenticates: the same argv words on both hosts. */
+#if PM_FAULTS_TLS
+#define AUTH "--psk-file", PSK
+#else
+#define AUTH "--insecure"
+#endif
 #define ID 0x6661756c74730001ULL
 
 enum point { P_FIRST_PASS, P_LATER_ROUND, P_STOP_COPY, P_PREPARED, P_COMMIT };
@@ -108,6 +126,20 @@ FIXTURE_VARIANT(faults) {
 		.point = P_##p, .fault = F_##f, .completes = c,		\
 	}
 
+#if PM_FAULTS_TLS
+/* Each fault through kTLS once at least; recover over TLS. */
+FAULT(FIRST_PASS, LINK_DOWN, 0);
+FAULT(LATER_ROUND, LINK_DOWN, 0);
+FAULT(STOP_COPY, LINK_DOWN, 0);
+FAULT(LATER_ROUND, KILL_SOURCE, 0);
+FAULT(STOP_COPY, KILL_RECEIVER, 0);
+FAULT(FIRST_PASS, STOP_SOURCE, 0);
+FAULT(STOP_COPY, STOP_SOURCE, 1);
+FAULT(LATER_ROUND, KILL_LISTENER, 1);
+FAULT(STOP_COPY, UNLOAD, 1);
+FAULT(PREPARED, LINK_DOWN, 0);
+FAULT(COMMIT, LINK_DOWN, 1);
+#else
 /* Most valuable first: the helpers dying, the link, a stall, unload. */
 FAULT(FIRST_PASS, KILL_SOURCE, 0);
 FAULT(LATER_ROUND, KILL_SOURCE, 0);
@@ -130,6 +162,7 @@ FAULT(COMMIT, LINK_DOWN, 1);
 FAULT(PREPARED, KILL_SOURCE, 0);
 FAULT(COMMIT, KILL_SOURCE, 1);
 FAULT(PREPARED, KILL_RECEIVER, 1);
+#endif
 
 FIXTURE_SETUP(faults)
 {
@@ -152,6 +185,8 @@ FIXTURE_SETUP(faults)
 	pm_mig_prereq(&self->t, self->skip, sizeof(self->skip), 1);
 	if (!self->skip[0])
 		pm_cleanup_regions(PFX);
+	if (PM_FAULTS_TLS && !self->skip[0])
+		ASSERT_EQ(0, pm_write_psk(PSK, "kst-flt", 3));
 }
 
 FIXTURE_TEARDOWN(faults)
@@ -172,6 +207,8 @@ FIXTURE_TEARDOWN(faults)
 	pm_kill_group_members();
 	if (self->t.sk)
 		pm_cleanup_regions(PFX);
+	if (PM_FAULTS_TLS)
+		unlink(PSK);
 	pm_hosts_close(&self->h);
 	tnl_close(&self->t);
 	munmap((void *)self->prog, 4096);
@@ -361,10 +398,10 @@ static void in_doubt_recovered(struct __test_metadata *_metadata,
 			       FIXTURE_DATA(faults) *self, int decide)
 {
 	const char *const listen_a[] = {
-		"listen", "--insecure", "--address", PM_HOST_A_ADDR, NULL,
+		"listen", AUTH, "--address", PM_HOST_A_ADDR, NULL,
 	};
 	const char *const status_argv[] = { "status", DST, NULL };
-	const char *const recover[] = { "recover", DST, "--insecure", NULL };
+	const char *const recover[] = { "recover", DST, AUTH, NULL };
 	struct pm_mig_info mi;
 	int ret;
 
@@ -441,11 +478,11 @@ static void held_fault(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(faults, g3, 90)
 {
 	const char *const listen_argv[] = {
-		"listen", "--insecure", "--address", PM_HOST_B_ADDR, "--port",
+		"listen", AUTH, "--address", PM_HOST_B_ADDR, "--port",
 		"7790", "--once", "--link-timeout", LINK_MS, NULL,
 	};
 	const char *const start_argv[] = {
-		"start", SRC, "--to", PM_HOST_B_ADDR ":7790", "--insecure",
+		"start", SRC, "--to", PM_HOST_B_ADDR ":7790", AUTH,
 		"--dest-name", DST, "--link-timeout", LINK_MS,
 		"--max-bandwidth", "512K", "--downtime-limit", "10",
 		"--max-rounds", "3", "--on-stall", "switchover", NULL,
@@ -493,6 +530,13 @@ TEST_F_TIMEOUT(faults, g3, 90)
 	TH_LOG("fault at %s, round %u, %llu bytes sent",
 	       pm_mig_state_name(mi.state), mi.round,
 	       (unsigned long long)mi.transferred);
+	/* faults_tls: the stream that the fault meets is kernel TLS. */
+	if (PM_FAULTS_TLS) {
+		pm_proc_read(&self->lis);
+		EXPECT_NE(NULL, strstr(self->lis.err,
+				       "authenticated with key 'kst-flt'"))
+			TH_LOG("listener:\n%s", self->lis.err);
+	}
 
 	switch (variant->fault) {
 	case F_KILL_SOURCE:
