@@ -39,33 +39,31 @@ static int write_pem(const char *dir, const char *name, const char *ext,
 	return 0;
 }
 
-static EVP_PKEY *read_key(const char *dir, const char *name)
+static FILE *open_pem(const char *dir, const char *name, const char *ext)
 {
 	char path[512];
-	EVP_PKEY *k;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s.key", dir, name);
-	f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
+	snprintf(path, sizeof(path), "%s/%s.%s", dir, name, ext);
+	return fopen(path, "re");
+}
+
+static EVP_PKEY *read_key(const char *dir, const char *name)
+{
+	FILE *f = open_pem(dir, name, "key");
+	EVP_PKEY *k = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+
+	if (f)
+		fclose(f);
 	return k;
 }
 
 static X509 *read_crt(const char *dir, const char *name)
 {
-	char path[512];
-	X509 *c;
-	FILE *f;
+	FILE *f = open_pem(dir, name, "crt");
+	X509 *c = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
 
-	snprintf(path, sizeof(path), "%s/%s.crt", dir, name);
-	f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	c = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
+	if (f)
+		fclose(f);
 	return c;
 }
 
