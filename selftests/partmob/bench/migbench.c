@@ -66,6 +66,8 @@
 #define HOST_LDSO "/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
 #define HOST_LIBS "/host/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu"
 #define HOST_IPERF3 "/host/usr/bin/iperf3"
+#define HOST_PERF "/host/usr/bin/perf"
+#define PERF_DATA "/tmp/pmb-perf.data"
 #define HOST_OPENSSL "/host/usr/bin/openssl"
 #define PSK_FILE "/tmp/pmb.psk"
 
@@ -852,6 +854,103 @@ static void skip_all(int from, const char *why)
 
 	for (i = from; i < sizeof(keys) / sizeof(keys[0]); i++)
 		emit_skip(keys[i], why);
+}
+
+/*
+ * Start perf (the host's, Debian's linux-perf, through /host) sampling
+ * every CPU of the guest: cpu-clock, the one event TCG has, 999 Hz.
+ */
+static int perf_start(struct pm_proc *p)
+{
+	char *argv[] = { "ld.so", "--library-path", HOST_LIBS, HOST_PERF,
+			 "record", "-a", "-e", "cpu-clock", "-F", "999", "-o",
+			 PERF_DATA, NULL };
+	struct stat st;
+	int ret = spawn_in_ns(p, -1, 0, HOST_LDSO, argv), i;
+
+	/*
+	 * perf, read over 9p and run under TCG, takes seconds to start: it
+	 * samples once its data file has a header.
+	 */
+	for (i = 0; !ret && i < 600; i++) {
+		if (!stat(PERF_DATA, &st) && st.st_size > 0)
+			break;
+		usleep(100000);
+	}
+	sleep(1);
+	return ret;
+}
+
+/* Stop @p, print the symbols over 1% of the samples under @title. */
+static void perf_report(struct pm_proc *p, const char *title)
+{
+	char *argv[] = { "ld.so", "--library-path", HOST_LIBS, HOST_PERF,
+			 "report", "-i", PERF_DATA, "--stdio", "--sort",
+			 "comm,dso,sym", "--percent-limit", "1", NULL };
+	struct pm_proc r;
+	char *out;
+
+	kill(p->pid, SIGINT);
+	proc_wait_exact(p, 60000);
+	if (p->status)
+		printf("perf record: exit %d: %s\n", p->status, last_line(p->err));
+	printf("### partmob-profile-begin %s\n", title);
+	if (spawn_in_ns(&r, -1, 0, HOST_LDSO, argv) ||
+	    proc_wait_exact(&r, 300000)) {
+		printf("perf report did not run: %s\n", last_line(r.err));
+	} else {
+		out = slurp(r.outpath);
+		fputs(out, stdout);
+		free(out);
+	}
+	printf("### partmob-profile-end %s\n", title);
+	fflush(stdout);
+	unlink(PERF_DATA);
+}
+
+/*
+ * pmbench profile (make bench BENCH_PROFILE=1): where the CPU goes, source
+ * and destination together, in one partmob migration of @size random
+ * bytes (plain TCP, as partmob_bulk_mbps) and in iperf3 over the same
+ * veth, each under perf. No figures: the profiles are printed.
+ */
+void bench_profile(uint64_t size)
+{
+	struct pm_proc perf;
+	struct mig_run m;
+	char why[300] = "";
+	double mbps, cpu;
+	unsigned char *p;
+	const char *missing = iperf3_missing();
+
+	if (access(HOST_PERF, X_OK)) {
+		progress("no perf on the host (%s): install linux-perf there",
+			 HOST_PERF + 5);
+		return;
+	}
+	if (write_psk())
+		die("cannot write " PSK_FILE);
+	if (pm_hosts_setup(&hosts))
+		die(hosts.err);
+	p = source(size, FILL_RANDOM, 1, 1000);
+	if (perf_start(&perf))
+		die("perf record");
+	migrate(SRC, DST, NULL, &m);
+	perf_report(&perf, "partmob");
+	check_and_delete(p, size, 1, &m);
+	progress("partmob: %.0f MB/s, %.2f CPU s/GiB%s%s",
+		 size / 1e6 / m.wall_s, m.cpu_s / ((double)size / (1 << 30)),
+		 m.why[0] ? ": " : "", m.why);
+	if (!missing) {
+		if (perf_start(&perf))
+			die("perf record");
+		iperf3_run(10, &mbps, &cpu, why, sizeof(why));
+		perf_report(&perf, "iperf3");
+		if (why[0])
+			progress("iperf3: %s", why);
+	}
+	unlink(PSK_FILE);
+	pm_hosts_close(&hosts);
 }
 
 void bench_migration(void)

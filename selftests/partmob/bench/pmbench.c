@@ -9,6 +9,8 @@
  * PMB_RUNS runs, with every run under KEY_runs.
  *
  *   pmbench [small][,peers]      (peers: iperf3, CRIU and QEMU only)
+ *   pmbench profile[,small]      perf profiles of a bulk migration and of
+ *                                iperf3 (migbench.c), no figures
  *   pmbench criu-workload ...    the process CRIU migrates (peerbench.c)
  */
 #include <errno.h>
@@ -33,6 +35,7 @@ long ps;
 struct tnl t;
 int small;
 int peers_only;
+static int profile;	/* BENCH_PROFILE=1: perf profiles, no figures */
 /* The JSON object, printed at the end so that nothing interleaves. */
 static FILE *json;
 static char *json_buf;
@@ -438,6 +441,8 @@ int main(int argc, char **argv)
 			small = 1;
 		else if (!strcmp(arg, "peers"))
 			peers_only = 1;
+		else if (!strcmp(arg, "profile"))
+			profile = 1;
 	}
 	/* CRIU restores processes under criu, which leaves: adopt them */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -450,6 +455,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	warm_up();
+	if (profile) {
+		bench_profile(small ? 256ULL << 20 : 1ULL << 30);
+		tnl_close(&t);
+		return 0;
+	}
 	if (peers_only)
 		goto migration;
 	progress("tracking figures");

@@ -33,6 +33,7 @@ void region_unmap(const char *name, unsigned char *p, uint64_t size);
 
 /* migbench.c: the migration figures, and what the peers share with them */
 void bench_migration(void);
+void bench_profile(uint64_t size);	/* pmbench profile */
 extern struct pm_hosts hosts;	/* A (source) and B (destination) */
 extern int next_port;		/* the next free TCP port to listen on */
 double cpu_s(void);		/* CPU seconds of the whole guest so far */

@@ -13,6 +13,9 @@
 #                       are x86_64 programs and are left out there
 #   BENCH_SCALE=small   smaller sizes, for a quick look
 #   BENCH_ONLY=peers    iperf3, CRIU and QEMU only (a look at the peers)
+#   BENCH_PROFILE=1     no figures: perf profiles (the host's linux-perf,
+#                       through /host) of one bulk migration and of iperf3,
+#                       printed and kept in build/bench/profile-TIME.txt
 #   BENCH_MEM=6G        guest memory
 #   DEPS=0              skip deps.sh
 set -euo pipefail
@@ -51,6 +54,7 @@ case "${BENCH_ONLY:-}" in
 peers) args=${args:+$args,}peers ;;
 *) pm_die "BENCH_ONLY must be empty or 'peers'" ;;
 esac
+[ "${BENCH_PROFILE:-0}" = 1 ] && args=profile${args:+,$args}
 pm_load_env "$target"
 echo "== bench: one $target guest (kernel $KREL, $(pm_accel "$target"), -smp 2, ${BENCH_MEM:-6G})"
 rc=0
@@ -58,6 +62,17 @@ PARTMOB_GUEST_MEM=${BENCH_MEM:-6G} PARTMOB_TIMEOUT=${PARTMOB_TIMEOUT:-3000} \
 	bash "$PM_QEMU_DIR/run-guest.sh" "$target" "$initrd" "$log" \
 	${args:+partmob_bench_args=$args} || rc=$?
 [ "$rc" = 0 ] || pm_die "bench guest failed (rc=$rc, console: $log)"
+
+if [ "${BENCH_PROFILE:-0}" = 1 ]; then
+	prof="$out/profile-$(date -u +%Y%m%dT%H%M%SZ).txt"
+	awk '/### partmob-profile-end/ { on = 0 } on { print } /### partmob-profile-begin/ { on = 1; print "== " $3 }' \
+		"$log" >"$prof"
+	grep -h 'pmbench:' "$log" | tail -n 4
+	[ -s "$prof" ] || pm_die "no profile in the console ($log)"
+	cat "$prof"
+	echo "profile: $prof"
+	exit 0
+fi
 
 json="$out/results-$(date -u +%Y%m%dT%H%M%SZ).json"
 awk '/### partmob-bench-end/ { on = 0 } on { print } /### partmob-bench-begin/ { on = 1 }' \
