@@ -684,6 +684,35 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(vm) *self,
 }
 
 /*
+ * Whether the file at @path holds @s: start's --json output, whose last
+ * line has the result, outgrows pm_proc's buffer when pre-copy takes many
+ * rounds (a loaded machine).
+ */
+static __attribute__((unused)) int file_has(const char *path, const char *s)
+{
+	char *buf;
+	struct stat st;
+	size_t n = 0;
+	ssize_t r;
+	int fd, found;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &st) || !(buf = malloc(st.st_size + 1))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (n < (size_t)st.st_size &&
+	       (r = read(fd, buf + n, st.st_size - n)) > 0)
+		n += r;
+	buf[n] = '\0';
+	close(fd);
+	found = !!strstr(buf, s);
+	free(buf);
+	return found;
+}
+
+/*
  * After a completed move: the source QEMU quit where the guest stopped,
  * and the destination's guest goes on from exactly there, intact.
  */
@@ -700,7 +729,7 @@ static __attribute__((unused)) void moved(struct __test_metadata *_metadata,
 		TH_LOG("listener: %s", self->listener.err);
 	}
 	ASSERT_EQ(0, p->status) TH_LOG("start: %s\n%s", p->out, p->err);
-	EXPECT_NE(NULL, strstr(p->out, "\"guest_downtime_ms\""))
+	EXPECT_TRUE(file_has(p->outpath, "\"guest_downtime_ms\""))
 		TH_LOG("%s", p->out);
 	EXPECT_EQ(1, exited(self->src, 20000));
 	self->src = -1;
