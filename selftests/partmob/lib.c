@@ -593,9 +593,17 @@ const char *pm_inner_accel(const char **why)
 		reason = "PARTMOB_INNER_ACCEL";
 		goto out;
 	}
-	/* Nested SVM: KVM inside this guest if the CPU offers it. */
+	/*
+	 * Nested SVM, or nested KVM HV on ppc64le: KVM inside this guest if
+	 * the CPU (machine) offers it.
+	 */
+#ifdef __powerpc64__
+	if (system("modprobe kvm_hv >/dev/null 2>&1"))
+		reason = "kvm_hv did not load";
+#else
 	if (system("modprobe kvm_amd >/dev/null 2>&1"))
 		reason = "kvm_amd did not load";
+#endif
 	else if (access("/dev/kvm", R_OK | W_OK))
 		reason = "no usable /dev/kvm";
 	else

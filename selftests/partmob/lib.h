@@ -104,7 +104,8 @@ struct run_result {
 };
 
 /*
- * The host's root, offered by the harness at PM_HOST on x86_64 guests:
+ * The host's root, offered by the harness at PM_HOST on x86_64 guests (on
+ * ppc64le: a root holding Debian's ppc64el QEMU, see deps.sh):
  * run its @argv[0] (NULL-terminated argv) in a child, chrooted there in a
  * private mount namespace with this guest's /dev, /proc, /sys and /tmp
  * bound in, and in a session of its own. Its standard output and error go
@@ -124,8 +125,8 @@ int pm_qemu_argv_end(const char **argv, int n, const char *qmp, char *qmpbuf,
 /*
  * The accelerator of the QEMU guests run inside this guest: "tcg" or
  * "kvm" as $PARTMOB_INNER_ACCEL says (the harness sets it per target, see
- * lib.sh pm_inner_accel), else "kvm" once kvm_amd loads and /dev/kvm
- * works, "tcg" otherwise. *@why (if not NULL) says how it was chosen.
+ * lib.sh pm_inner_accel), else "kvm" once kvm_amd (kvm_hv on ppc64le)
+ * loads and /dev/kvm works, "tcg" otherwise. *@why (if not NULL) says how it was chosen.
  */
 const char *pm_inner_accel(const char **why);
 

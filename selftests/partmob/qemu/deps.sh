@@ -15,6 +15,10 @@
 #   targets/<target>/  env, kdir -> headers, root/ (extracted packages)
 #   sysroot/ppc64el/   busybox-static + libnl + libssl-dev (libssl.a,
 #                      libcrypto.a) for ppc64el
+#   qemu-ppc64el/      Debian's ppc64el qemu-system-ppc (the host's version)
+#                      and the shared libraries it needs, plus the host's
+#                      vof.bin: the root that ppc64le test guests see at
+#                      /host to run an inner QEMU guest (the vm tests)
 #   ksft/              kselftest headers from linux-source-6.1
 #   checkpatch/        checkpatch.pl + data files from linux-source-6.1
 #   targets/x86_64-6.1-debug/src/  a debug kernel built from linux-source-6.1
@@ -451,8 +455,28 @@ fixup_headers() {	# fixup_headers TARGET ROOT KREL
 
 # --------------------------------------------------------- ppc64 sysroot ----
 
+# A tree is built aside (DIR.new) and swapped in: builds of other checkouts
+# may be using the old one meanwhile.
+extract_aside() {	# extract_aside DIR.new DEB...: a fresh DIR.new
+	local nw=$1 d
+	shift
+	rm -rf "$nw"
+	mkdir -p "$nw"
+	for d; do
+		dpkg -x "$d" "$nw"
+	done
+}
+
+swap_in() {	# swap_in DIR KEY: DIR.new becomes DIR, stamped with KEY
+	rm -rf "$1.old" "$1.stamp"
+	[[ ! -e $1 ]] || mv "$1" "$1.old"
+	mv "$1.new" "$1"
+	rm -rf "$1.old"
+	echo "$2" >"$1.stamp"
+}
+
 ppc_sysroot() {
-	local sr=$CACHE/sysroot/ppc64el p v specs=() key debs=() d
+	local sr=$CACHE/sysroot/ppc64el p v specs=() key
 	for p in $PPC_SYSROOT_PKGS; do
 		v=$(pick_version "$p:ppc64el" " ${CODENAME}(-updates|-security)?/")
 		specs+=("$p:ppc64el=$v")
@@ -464,15 +488,8 @@ ppc_sysroot() {
 	fi
 	log "ppc64el sysroot: ${specs[*]}"
 	fetch_debs "${specs[@]}"
-	debs=("${DEB_PATHS[@]}")
-	# Built aside and swapped in: builds of other checkouts may be
-	# using the old one meanwhile.
 	local nw=$sr.new
-	rm -rf "$nw"
-	mkdir -p "$nw"
-	for d in "${debs[@]}"; do
-		dpkg -x "$d" "$nw"
-	done
+	extract_aside "$nw" "${DEB_PATHS[@]}"
 	# bookworm's libnl lives in /lib/<triplet>: give it the merged-/usr
 	# view too (CONTRACT.md: usr/lib/<triplet>/libnl-*.a)
 	local f trip=powerpc64le-linux-gnu
@@ -487,11 +504,66 @@ ppc_sysroot() {
 		die "ppc64el sysroot: no libssl.a / libcrypto.a"
 	[[ -f $nw/usr/include/$trip/openssl/configuration.h ]] ||
 		die "ppc64el sysroot: no usr/include/$trip/openssl/configuration.h"
-	rm -rf "$sr.old" "$sr.stamp"
-	[[ ! -e $sr ]] || mv "$sr" "$sr.old"
-	mv "$nw" "$sr"
-	rm -rf "$sr.old"
-	echo "$key" >"$sr.stamp"
+	swap_in "$sr" "$key"
+}
+
+# ----------------------------------------------- ppc64el QEMU (vm tests) ----
+
+# Depends and Pre-Depends of PKG=VER, first alternatives, names only.
+all_depends_of() {
+	pcache show "$1=$2" | awk '/^(Pre-)?Depends:/ { sub(/^[^:]*: */, ""); print }' |
+		tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*//' -e 's/:any//' -e 's/ //g' | sed '/^$/d'
+}
+
+# qemu-ppc64el/: a root for the ppc64le test guests (lib.sh offers it over
+# 9p at /host, and the vm tests chroot there to run it): Debian's ppc64el
+# qemu-system-ppc of the host's version, the shared libraries it needs (the
+# closure of its library dependencies: packages named lib* or zlib*), and
+# the firmware the pseries machine loads with x-vof=on, vof.bin, taken from
+# the host's qemu-system-data (architecture-independent, same version).
+ppc_qemu_root() {
+	local root=$CACHE/qemu-ppc64el qv specs=() todo=() seen=" " p v key
+	local trip=powerpc64le-linux-gnu vof=/usr/share/qemu/vof.bin
+	qv=$(dpkg-query -W -f='${Version}' qemu-system-ppc)
+	[[ -f $vof ]] || die "ppc64el QEMU: $vof missing (qemu-system-data)"
+	key="$LAYOUT qemu-system-ppc:ppc64el=$qv $(sha256sum <"$vof" | cut -c1-16)"
+	if stamp_ok "$root.stamp" "$key" && [[ -x $root/usr/bin/qemu-system-ppc64 ]]; then
+		log "ppc64el QEMU: present"
+		return
+	fi
+	specs=("qemu-system-ppc:ppc64el=$qv")
+	mapfile -t todo < <(all_depends_of "qemu-system-ppc:ppc64el" "$qv" | grep -E '^(lib|zlib)')
+	while ((${#todo[@]})); do
+		p=${todo[0]}
+		todo=("${todo[@]:1}")
+		[[ $seen == *" $p "* ]] && continue
+		seen+="$p "
+		v=$(pick_version "$p:ppc64el" " ${CODENAME}(-updates|-security)?/")
+		specs+=("$p:ppc64el=$v")
+		mapfile -t -O "${#todo[@]}" todo < <(all_depends_of "$p:ppc64el" "$v" | grep -E '^(lib|zlib)' || true)
+	done
+	log "ppc64el QEMU: qemu-system-ppc $qv and ${#specs[@]} packages"
+	fetch_debs "${specs[@]}"
+	local nw=$root.new
+	extract_aside "$nw" "${DEB_PATHS[@]}"
+	# Only the emulator is needed: drop the docs and the other binaries.
+	find "$nw/usr/bin" -mindepth 1 ! -name qemu-system-ppc64 -delete
+	rm -rf "$nw/usr/share/doc" "$nw/usr/share/man" "$nw/usr/share/locale"
+	mkdir -p "$nw/usr/share/qemu" "$nw"/{dev,proc,sys,tmp}
+	cp "$vof" "$nw/usr/share/qemu/"
+	# Every library the emulator and the libraries beside it need must
+	# be there.
+	local need lib absent=""
+	need=$(find "$nw/usr/bin" "$nw/lib/$trip" "$nw/usr/lib/$trip" -maxdepth 1 -type f \
+		\( -name '*.so*' -o -name qemu-system-ppc64 \) -exec readelf -d {} + 2>/dev/null |
+		sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u)
+	for lib in $need; do
+		compgen -G "$nw/lib/$trip/$lib" >/dev/null || compgen -G "$nw/usr/lib/$trip/$lib" >/dev/null ||
+			compgen -G "$nw/lib64/$lib" >/dev/null || absent+=" $lib"
+	done
+	[[ -z $absent ]] || die "ppc64el QEMU: libraries missing from the closure:$absent"
+	[[ -e $nw/lib/$trip/ld64.so.2 && -L $nw/lib64/ld64.so.2 ]] || die "ppc64el QEMU: no /lib64/ld64.so.2"
+	swap_in "$root" "$key"
 }
 
 # --------------------------------------------------- ksft + checkpatch ----
@@ -640,6 +712,9 @@ for t in $TARGETS; do
 	[[ -f $CACHE/targets/$t/extract.stamp && -f $CACHE/targets/$t/env ]] || need_apt=1
 done
 [[ -f $CACHE/sysroot/ppc64el.stamp ]] || need_apt=1
+# The ppc64el QEMU follows the host's qemu-system-ppc version.
+grep -qF " qemu-system-ppc:ppc64el=$(dpkg-query -W -f='${Version}' qemu-system-ppc) " \
+	"$CACHE/qemu-ppc64el.stamp" 2>/dev/null || need_apt=1
 # A sysroot made before a package joined PPC_SYSROOT_PKGS: redo it.
 for p in $PPC_SYSROOT_PKGS; do
 	grep -q " $p:ppc64el=" "$CACHE/sysroot/ppc64el.stamp" 2>/dev/null || need_apt=1
@@ -658,6 +733,7 @@ if ((need_apt)); then
 		wait "$pid" || die "unpacking a kernel target failed (see above)"
 	done
 	ppc_sysroot
+	ppc_qemu_root
 else
 	log "kernel targets + ppc64el sysroot: present (PARTMOB_REFRESH=1 to re-resolve)"
 	for t in $TARGETS; do

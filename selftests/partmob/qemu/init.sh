@@ -49,7 +49,8 @@ dmesg -n 1
 hostname partmob-guest
 
 # The host's root over 9p, read-only, where the harness offers it (x86_64
-# guests): tests that need the host's programs (QEMU) look in /host.
+# guests; ppc64le guests get a root holding Debian's ppc64el QEMU): tests
+# that need the host's programs (QEMU) look in /host.
 for m in virtio_pci 9pnet_virtio 9p; do modprobe -q "$m" 2>/dev/null; done
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host 2>/dev/null || rmdir /host

@@ -157,6 +157,12 @@ pm_qemu_args()
 			-kernel "$KIMAGE" -initrd "$initrd"
 			-append "console=hvc0 panic=-1 $append"
 			-nographic -no-reboot)
+		# Debian's ppc64el QEMU and its libraries (deps.sh makes
+		# qemu-ppc64el/), read-only: the vm tests run their inner
+		# pseries guest with it, chrooted there as on x86_64's /host.
+		if [ "${PARTMOB_HOSTFS:-1}" = 1 ] && [ -d "$PARTMOB_CACHE/qemu-ppc64el" ]; then
+			PM_QEMU_ARGS+=(-virtfs "local,path=$PARTMOB_CACHE/qemu-ppc64el,mount_tag=host,security_model=none,readonly=on,multidevs=remap")
+		fi
 		;;
 	*)
 		pm_die "unknown KARCH '$KARCH'"
