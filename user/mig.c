@@ -2890,9 +2890,7 @@ int cmd_recover(int argc, char **argv, struct pm_opts *o)
 	if (ro.source && pm_split_hostport(ro.source, host, sizeof(host), port,
 					   sizeof(port), why, sizeof(why)))
 		return pm_usage_error("recover", "--source %s", why);
-	if ((ro.tls.psk_file || ro.tls.cert_file || ro.tls.key_file ||
-	     ro.tls.ca_file || ro.tls.nnames || ro.tls.insecure) &&
-	    (ro.resume || ro.discard))
+	if (pm_tls_opts_given(&ro.tls) && (ro.resume || ro.discard))
 		return pm_usage_error("recover",
 				      "--psk-file, the certificate options and --insecure are for asking the source; --resume-here and --discard do not");
 	if (!ro.resume && !ro.discard) {

@@ -9,8 +9,8 @@
  *
  * With certificates both sides must present one that chains to the other's
  * --ca file (mutual TLS; a listener demands it), and its name is checked
- * after the handshake: against the host the client connects to, or any
- * --peer-name given (a listener without --peer-name takes every
+ * in the handshake (verify_name(), so the peer gets an alert): against the
+ * host the client connects to, or any --peer-name given (a listener without --peer-name takes every
  * certificate of its CAs: give it a CA of its own). The private key file
  * follows the PSK file's rule (no group or other access) and has no
  * passphrase.
@@ -75,9 +75,20 @@ struct pm_tls_conn {
 /* The one cipher suite: AES-128-GCM, which every kTLS supports. */
 static const unsigned char aes128gcm[] = { 0x13, 0x01 };
 
+/* Any of the certificate options. */
+static bool certs_given(const struct pm_tls_opts *o)
+{
+	return o->cert_file || o->key_file || o->ca_file;
+}
+
+bool pm_tls_opts_given(const struct pm_tls_opts *o)
+{
+	return o->psk_file || certs_given(o) || o->nnames || o->insecure;
+}
+
 int pm_tls_opts_check(const char *cmd, const struct pm_tls_opts *o)
 {
-	bool certs = o->cert_file || o->key_file || o->ca_file;
+	bool certs = certs_given(o);
 
 	if (!!o->psk_file + certs + o->insecure > 1)
 		return pm_usage_error(cmd,
@@ -502,6 +513,8 @@ static int load_certs(struct pm_tls *t, const struct pm_tls_opts *o,
 	FILE *f;
 	int ret;
 
+	ERR_clear_error();
+	errno = 0;
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert_file) != 1) {
 		snprintf(why, n, "--cert %s: no PEM certificate read: %s",
 			 o->cert_file, errno ? strerror(errno) : ssl_reason());
@@ -591,8 +604,6 @@ int pm_tls_new(const struct pm_tls_opts *o, bool server, struct pm_tls **out,
 			    SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_keylog_callback(t->ctx, keylog);
 	if (t->certs) {
-		ERR_clear_error();
-		errno = 0;
 		ret = load_certs(t, o, why, n);
 		if (ret)
 			goto err;

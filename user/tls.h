@@ -60,6 +60,8 @@ struct pm_tls;
  * Return: -1 to go on, or an exit code.
  */
 int pm_tls_opts_check(const char *cmd, const struct pm_tls_opts *o);
+/* pm_tls_opts_given() - was any of the options of @o given? */
+bool pm_tls_opts_given(const struct pm_tls_opts *o);
 
 /*
  * pm_tls_new() - read the PSK file of @o, or load its certificate, key
