@@ -330,10 +330,25 @@ FIXTURE_SETUP(mig)
 	self->nbefore = pm_region_count();
 }
 
-/* The stems pki_setup() makes, .crt and .key each. */
-static const char *const pki_stems[] = {
-	"ca", "ca2", "a", "b", "rogue_a", "rogue_b", "elsewhere_b",
-	"expired_b",
+/*
+ * The PKI of pki_setup(), each made as STEM.crt and STEM.key: "ca" signs
+ * a (host A: DNS hosta and A's address) and b (host B: hostb and B's
+ * address) and b's impostors: elsewhere_b (another name and address) and
+ * expired_b; "ca2" signs rogue_a and rogue_b (the right names, a CA nobody
+ * trusts). Validity in days from now.
+ */
+static const struct {
+	const char *stem, *ca, *cn, *san;
+	int from, to;
+} pki[] = {
+	{ "ca", NULL, "kst-ca", NULL, -1, 2 },
+	{ "ca2", NULL, "kst-ca2", NULL, -1, 2 },
+	{ "a", "ca", "hosta", "DNS:hosta,IP:" PM_HOST_A_ADDR, -1, 2 },
+	{ "b", "ca", "hostb", "DNS:hostb,IP:" B_ADDR, -1, 2 },
+	{ "rogue_a", "ca2", "hosta", "DNS:hosta,IP:" PM_HOST_A_ADDR, -1, 2 },
+	{ "rogue_b", "ca2", "hostb", "DNS:hostb,IP:" B_ADDR, -1, 2 },
+	{ "elsewhere_b", "ca", "hostc", "DNS:hostc,IP:10.77.0.9", -1, 2 },
+	{ "expired_b", "ca", "hostb", "DNS:hostb,IP:" B_ADDR, -3, -1 },
 };
 
 static void pki_remove(FIXTURE_DATA(mig) *self)
@@ -343,12 +358,12 @@ static void pki_remove(FIXTURE_DATA(mig) *self)
 
 	if (!self->pki[0])
 		return;
-	for (i = 0; i < sizeof(pki_stems) / sizeof(pki_stems[0]); i++) {
+	for (i = 0; i < sizeof(pki) / sizeof(pki[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s.crt", self->pki,
-			 pki_stems[i]);
+			 pki[i].stem);
 		unlink(path);
 		snprintf(path, sizeof(path), "%s/%s.key", self->pki,
-			 pki_stems[i]);
+			 pki[i].stem);
 		unlink(path);
 	}
 	rmdir(self->pki);
@@ -3563,44 +3578,20 @@ TEST_F_TIMEOUT(mig, tls_tampered_stream_fails, 150)
 
 /* ---- certificates ------------------------------------------------------- */
 
-/*
- * A fresh PKI in a directory of its own: "ca" signs a (host A: DNS hosta
- * and A's address) and b (host B: hostb and B's address) and b's
- * impostors: elsewhere_b (another name and address) and expired_b; "ca2"
- * signs rogue_a and rogue_b (the right names, a CA nobody trusts).
- */
+/* The PKI of pki[], fresh, in a directory of its own. */
 static int pki_setup(FIXTURE_DATA(mig) *self)
 {
-	static const struct {
-		const char *stem, *ca, *cn, *san;
-		int from, to;
-	} c[] = {
-		{ "ca", NULL, "kst-ca", NULL, -1, 2 },
-		{ "ca2", NULL, "kst-ca2", NULL, -1, 2 },
-		{ "a", "ca", "hosta", "DNS:hosta,IP:" PM_HOST_A_ADDR, -1, 2 },
-		{ "b", "ca", "hostb", "DNS:hostb,IP:" B_ADDR, -1, 2 },
-		{ "rogue_a", "ca2", "hosta", "DNS:hosta,IP:" PM_HOST_A_ADDR,
-		  -1, 2 },
-		{ "rogue_b", "ca2", "hostb", "DNS:hostb,IP:" B_ADDR, -1, 2 },
-		{ "elsewhere_b", "ca", "hostc", "DNS:hostc,IP:10.77.0.9",
-		  -1, 2 },
-		{ "expired_b", "ca", "hostb", "DNS:hostb,IP:" B_ADDR, -3, -1 },
-	};
 	size_t i;
 	int ret;
 
-	_Static_assert(sizeof(c) / sizeof(c[0]) ==
-		       sizeof(pki_stems) / sizeof(pki_stems[0]),
-		       "pki_remove() removes what pki_setup() makes");
 	snprintf(self->pki, sizeof(self->pki), "/tmp/kst-pki-%d",
 		 (int)getpid());
 	if (mkdir(self->pki, 0700) && errno != EEXIST)
 		return -errno;
-	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		if (strcmp(c[i].stem, pki_stems[i]))
-			return -EINVAL;
-		ret = pm_pki_make(self->pki, c[i].stem, c[i].ca, c[i].cn,
-				  c[i].san, c[i].from, c[i].to);
+	for (i = 0; i < sizeof(pki) / sizeof(pki[0]); i++) {
+		ret = pm_pki_make(self->pki, pki[i].stem, pki[i].ca,
+				  pki[i].cn, pki[i].san, pki[i].from,
+				  pki[i].to);
 		if (ret)
 			return ret;
 	}
