@@ -625,22 +625,6 @@ static void bench_aes(void)
 	emit("openssl_aes128gcm_mbps", mbps);
 }
 
-/* A PSK file for the TLS runs. */
-static int write_psk(void)
-{
-	static const char line[] =
-		"pmbench:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
-	int fd = open(PSK_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		      0600);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, line, sizeof(line) - 1);
-	close(fd);
-	return n == (ssize_t)sizeof(line) - 1 ? 0 : -1;
-}
-
 /*
  * Run by run: iperf3 over the veth, CRIU's and QEMU's bulk runs
  * (peerbench.c), 1 GiB of random bytes with no writer, 1 GiB of written
@@ -928,8 +912,6 @@ void bench_profile(uint64_t size)
 			 HOST_PERF + 5);
 		return;
 	}
-	if (write_psk())
-		die("cannot write " PSK_FILE);
 	if (pm_hosts_setup(&hosts))
 		die(hosts.err);
 	p = source(size, FILL_RANDOM, 1, 1000);
@@ -949,7 +931,6 @@ void bench_profile(uint64_t size)
 		if (why[0])
 			progress("iperf3: %s", why);
 	}
-	unlink(PSK_FILE);
 	pm_hosts_close(&hosts);
 }
 
@@ -964,7 +945,7 @@ void bench_migration(void)
 	bench_memcpy(gib);
 	progress("openssl speed -evp aes-128-gcm");
 	bench_aes();
-	if (write_psk())
+	if (pm_write_psk(PSK_FILE, "pmbench", 1))
 		die("cannot write " PSK_FILE);
 	ret = pm_hosts_setup(&hosts);
 	if (ret) {
