@@ -4,8 +4,10 @@
 # tap.sh CONSOLE.LOG [EXPECTED TEST PROGRAMS...]
 #
 # Reads the console log of a check-mode guest (markers: see init.sh) and
-# prints one line per failure ("  FAIL ..."), then, last, a line
-# "COUNTS passed failed skipped".
+# prints one line per failure ("  FAIL ..."), for a failing test case
+# followed by its output since its "#  RUN" line (at most 30 lines: the
+# first 10 and the last 20), then, last, a line "COUNTS passed failed
+# skipped".
 #
 # Counted:
 #   - every TAP test case line of a program ("ok N name", "not ok N name",
@@ -86,13 +88,23 @@ function kernel_line(sec, line) {
 /### partmob-dmesg-end / { indmesg = ""; next }
 intest != "" {
 	if ($0 !~ /^\[ *[0-9]+\.[0-9]+\]/) last[intest, ++nlast[intest]] = $0
+	# Output of a case: the lines since its "#  RUN" line.
+	if ($0 ~ /^#  RUN /) ndiag = 0
+	else if ($0 !~ /^\[ *[0-9]+\.[0-9]+\]/ && $0 !~ /^# +(OK|FAIL|SKIP) / && $0 !~ /^(not )?ok [0-9]+/) diag[++ndiag] = $0
 	if ($0 ~ /^\[ *[0-9]+\.[0-9]+\]/ && $0 ~ kpat)
 		kernel_line("console during " intest, $0)
 	if ($0 ~ /^(not )?ok [0-9]+/) {
 		cases[intest]++
 		if (toupper($0) ~ /#[ \t]*(SKIP|TODO)/) skip++
 		else if ($0 ~ /^ok/) pass++
-		else { bad[intest]++; failure(intest ": " $0) }
+		else {
+			bad[intest]++; failure(intest ": " $0)
+			for (j = 1; j <= ndiag; j++) {
+				if (ndiag > 30 && j == 11) { print "      ..."; j = ndiag - 20; continue }
+				print "      " diag[j]
+			}
+		}
+		ndiag = 0
 	}
 	next
 }
