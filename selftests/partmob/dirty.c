@@ -167,6 +167,49 @@ TEST_F(dirty, first_write_logged_once)
 	EXPECT_TRUE(is_set(self->bm, NPAGES - 1));
 }
 
+/*
+ * Pages logged a few pages apart are re-armed together with the pages
+ * between them (holes, or pages written before and not since): each
+ * logged page faults and is logged again on its next write; a page in
+ * between is not logged by the re-arm, and is on its own next write.
+ */
+TEST_F(dirty, scattered_pages_rearmed)
+{
+	static const unsigned long logged[] = { 5, 7, 20, 60, 130, 210, 250 };
+	static const unsigned long between[] = { 6, 30, 100, 230 };
+	volatile unsigned char *p = self->p;
+	const size_t nl = sizeof(logged) / sizeof(logged[0]);
+	const size_t nb = sizeof(between) / sizeof(between[0]);
+	uint64_t f0;
+	char b[512];
+	size_t i;
+
+	ASSERT_LE(256, NPAGES);
+	/* Pages 0-199 written and re-armed; 200 on are holes. */
+	for (i = 0; i < 200; i++)
+		p[i * self->page] = 1;
+	EXPECT_EQ(200, harvest(self));
+	for (i = 0; i < nl; i++)
+		p[logged[i] * self->page] = 2;
+	EXPECT_EQ((long)nl, harvest(self))
+		TH_LOG("%s", list(self->bm, b, sizeof(b)));
+	for (i = 0; i < nl; i++)
+		EXPECT_TRUE(is_set(self->bm, logged[i])) TH_LOG("page %lu", logged[i]);
+	EXPECT_EQ(0, info(&self->t).dirty);
+	f0 = faults(&self->t);
+	for (i = 0; i < nl; i++)
+		p[logged[i] * self->page + 1] = 3;
+	EXPECT_EQ(f0 + nl, faults(&self->t));
+	for (i = 0; i < nb; i++)
+		p[between[i] * self->page + 1] = 3;
+	EXPECT_EQ(f0 + nl + nb, faults(&self->t));
+	EXPECT_EQ((long)(nl + nb), harvest(self))
+		TH_LOG("%s", list(self->bm, b, sizeof(b)));
+	for (i = 0; i < nb; i++)
+		EXPECT_TRUE(is_set(self->bm, between[i])) TH_LOG("page %lu", between[i]);
+	EXPECT_EQ(0, harvest(self));
+}
+
 TEST_F(dirty, reads_not_logged)
 {
 	volatile unsigned char *p = self->p;
