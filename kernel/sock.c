@@ -24,6 +24,7 @@
  */
 
 #include <linux/net.h>
+#include <linux/sizes.h>
 #include <linux/tcp.h>
 #include <net/inet_connection_sock.h>
 #include <net/sock.h>
@@ -76,14 +77,49 @@ int partmob_sock_check(struct socket *sock)
 	return ret;
 }
 
+/*
+ * The send buffer of a kernel TLS socket, at least. Bulk data goes out
+ * with MSG_MORE, which the tls ULP passes on to TCP with every record, so
+ * TCP holds the records back (corks them) until it has a full GSO-sized
+ * packet (up to 64 KiB), or a frame without MSG_MORE comes. But when the
+ * send buffer is full, tls_sw waits for room (sk_stream_wait_memory())
+ * without pushing what TCP holds, unlike TCP's own sendmsg: with nothing
+ * in flight, no ACK ever frees room, and both ends wait until the
+ * timeout. A new connection's send buffer (net.ipv4.tcp_wmem[1], then
+ * grown on ACKs) is small enough for this to happen in its first 64 KiB;
+ * a buffer of this size holds a full packet held back and the records
+ * being built, with room to spare.
+ */
+#define PARTMOB_TLS_SNDBUF_MIN	SZ_1M
+
+/*
+ * The send buffer of a kTLS socket: the larger of its own, the TCP
+ * autotuning maximum (net.ipv4.tcp_wmem[2]) and PARTMOB_TLS_SNDBUF_MIN,
+ * and locked, as by SO_SNDBUF (autotuning would not go beyond the maximum
+ * either). Called with the socket locked.
+ */
+static void tls_sndbuf(struct sock *sk)
+{
+	int want = max(READ_ONCE(sock_net(sk)->ipv4.sysctl_tcp_wmem[2]),
+		       PARTMOB_TLS_SNDBUF_MIN);
+
+	if (!inet_csk(sk)->icsk_ulp_ops)
+		return;
+	sk->sk_userlocks |= SOCK_SNDBUF_LOCK;
+	if (READ_ONCE(sk->sk_sndbuf) < want)
+		WRITE_ONCE(sk->sk_sndbuf, want);
+	sk->sk_write_space(sk);
+}
+
 /**
- * partmob_sock_setup() - set the timeouts of a migration socket
+ * partmob_sock_setup() - set the options of a migration socket
  * @sock: the socket
  * @timeout_ms: how long a peer may stay silent or stop taking data
  *
  * Sets the send and receive timeouts, TCP_USER_TIMEOUT (unacknowledged
  * data) and keepalive (a silent, dead peer), and TCP_NODELAY: bulk data is
- * corked with MSG_MORE, and the commit frames must not wait.
+ * corked with MSG_MORE, and the commit frames must not wait. On a kernel
+ * TLS socket, also the send buffer (tls_sndbuf()).
  */
 void partmob_sock_setup(struct socket *sock, u32 timeout_ms)
 {
@@ -94,6 +130,7 @@ void partmob_sock_setup(struct socket *sock, u32 timeout_ms)
 	lock_sock(sk);
 	sk->sk_rcvtimeo = t;
 	sk->sk_sndtimeo = t;
+	tls_sndbuf(sk);
 	release_sock(sk);
 	tcp_sock_set_user_timeout(sk, timeout_ms);
 	tcp_sock_set_nodelay(sk);

@@ -3387,6 +3387,45 @@ TEST_F_TIMEOUT(kmig, ktls_stream_and_record_limit, 120)
 	EXPECT_EQ(EKEYEXPIRED, mi.err_no) TH_LOG("%s", mi.error);
 }
 
+/*
+ * A kTLS source socket with a send buffer far smaller than the records
+ * TCP holds back under MSG_MORE (the start of a connection, before
+ * autotuning): tls_sw would wait for room that never comes, and the
+ * migration would stall until the timeout. The module sizes the buffer
+ * itself: the migration completes, byte for byte.
+ */
+TEST_F_TIMEOUT(kmig, ktls_small_sndbuf, 120)
+{
+	size_t n = KSIZE / self->page;
+	struct pm_mig_info mi;
+	unsigned char *p, *q;
+	int fds[2], ret, small = 4096;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	ret = ktls_pair(fds, 0);
+	if (ret == -ENOENT)
+		SKIP(return, "no kernel TLS here");
+	ASSERT_EQ(0, ret) TH_LOG("kTLS pair: %s", strerror(-ret));
+	ASSERT_EQ(0, setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small,
+				sizeof(small)));
+	kpair_fds(_metadata, self, KSIZE, 0, fds);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC,
+				    PARTMOB_MIG_A_SWITCHOVER));
+	kboth_end(_metadata, self);
+	ASSERT_EQ(0, pm_mig_get(&self->t, DST, &mi));
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, mi.state) TH_LOG("%s", mi.error);
+	p = pm_region_map(SRC, KSIZE, PROT_READ);
+	q = pm_region_map(DST, KSIZE, PROT_READ);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(0, pm_pages_differ(p, q, n, self->page));
+	munmap(p, KSIZE);
+	munmap(q, KSIZE);
+}
+
 /* ---- authentication and encryption ------------------------------------ */
 
 /* Does @p's stderr (re-read now) contain @what? */
