@@ -644,13 +644,27 @@ static bool before_decision(uint64_t state)
 	       state == PARTMOB_MIG_S_PREPARING;
 }
 
-/* Remaining / throughput in ms; UINT64_MAX when it cannot be told. */
+/*
+ * Remaining / throughput in ms; UINT64_MAX when it cannot be told. The
+ * rate is the slower of the whole migration's and the last round's, once
+ * a round after the first pass has been answered: the last round sends
+ * dirty pages, scattered like those of that round, at a lower rate than a
+ * first pass of contiguous pages, and its time includes the answer's
+ * round trip, as the stop-copy round's does.
+ */
 static uint64_t expected_downtime_ms(const struct pm_mig *m)
 {
 	uint64_t rem = PM_MIG(m, REMAINING), tp = PM_MIG(m, THROUGHPUT);
+	uint64_t rb = PM_MIG(m, ROUND_BYTES), rns = PM_MIG(m, ROUND_NS);
+	double last;
 
 	if (!m->has[PARTMOB_A_MIG_REMAINING])
 		return UINT64_MAX;
+	if (PM_MIG(m, ROUND) >= 2 && rb && rns) {
+		last = (double)rb * 1e9 / (double)rns;
+		if (last < (double)tp)
+			tp = last < 1 ? 1 : (uint64_t)last;
+	}
 	if (!rem)
 		return 0;
 	if (!tp)
@@ -2205,9 +2219,10 @@ static void start_help(FILE *f)
 		"\n"
 		"Migrate the region NAME to the 'partmobctl listen' at HOST (port %d\n"
 		"by default). Round 1 sends every page; then, after every round, if\n"
-		"the remaining dirty bytes divided by the measured throughput is\n"
-		"within the downtime limit, the region is frozen and the rest is\n"
-		"sent (switchover); otherwise another round follows.\n"
+		"the remaining dirty bytes divided by the measured throughput (the\n"
+		"slower of all rounds' and the last round's) is within the downtime\n"
+		"limit, the region is frozen and the rest is sent (switchover);\n"
+		"otherwise another round follows.\n"
 		"\n"
 		"  --to HOST[:PORT]       the destination; [ADDRESS]:PORT for IPv6\n"
 		"  --psk-file F           authenticate with the first key of F (IDENTITY:HEXKEY\n"
