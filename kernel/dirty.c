@@ -114,22 +114,16 @@ void partmob_dirty_log_word(struct partmob_region *r, pgoff_t first,
  * with one walk, one TLB flush and one MMU-notifier call each for the
  * whole run. Those skip PMD mappings, so large folios also get
  * folio_mkclean(). A dirty PTE found when cleaning keeps the folio dirty.
- * Runs closer than REARM_GAP pages are re-armed as one: the pages between
- * them are holes (free to walk) or pages not logged, which are
- * write-protected already and stay so; this spares a scattered set of
- * pages (a sparse guest's) an rmap walk and a TLB flush per page.
  * Kernels built without CONFIG_MAPPING_DIRTY_HELPERS (Debian's ppc64le)
- * re-arm every folio with folio_mkclean() (see compat.h), page runs only.
+ * re-arm every folio with folio_mkclean() (see compat.h).
  */
 #define REARM_MAX 4096
-#define REARM_GAP BITS_PER_LONG
 #define BATCH_WORDS (REARM_MAX / BITS_PER_LONG)
 
 /*
  * Scratch space of one harvest or freeze: up to BATCH_WORDS words taken
- * from the log, re-armed together (runs may cross words), the folios of
- * the run being re-armed, and which pages of the run were harvested (the
- * others lie in a gap between two runs).
+ * from the log, re-armed together (runs may cross words), and the folios
+ * of the run being re-armed.
  */
 struct rearm_run {
 	unsigned long w[BATCH_WORDS];
@@ -138,7 +132,6 @@ struct rearm_run {
 	struct folio *folios[REARM_MAX];
 	unsigned int nfolios;
 	DECLARE_BITMAP(recorded, REARM_MAX);
-	DECLARE_BITMAP(harvested, REARM_MAX);
 };
 
 /*
@@ -235,25 +228,10 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 	}
 	for (f = 0; f < run->nfolios; f++) {
 		folio = run->folios[f];
-		start = max(folio->index, first) - first;
-		end = min(folio->index + folio_nr_pages(folio), first + nr) -
-		      first;
-		if (find_next_bit(run->harvested, end, start) < end)
-			keep_pinned(r, folio);
+		keep_pinned(r, folio);
 		folio_unlock(folio);
 		folio_put(folio);
 	}
-}
-
-static struct rearm_run *rearm_run_alloc(void)
-{
-	struct rearm_run *run = kvmalloc(sizeof(*run), GFP_KERNEL);
-
-	if (run) {
-		run->nwords = 0;
-		bitmap_zero(run->harvested, REARM_MAX);
-	}
-	return run;
 }
 
 /* Re-arm the pages of the words batched in @run, in runs of pages. */
@@ -271,27 +249,18 @@ static void rearm_batch(struct partmob_region *r, u32 flags,
 			e = find_next_zero_bit(&word, BITS_PER_LONG, b);
 			page = run->w[i] * BITS_PER_LONG + b;
 			n = e - b;
-			if (len && page + n - first <= REARM_MAX &&
-			    (page == first + len ||
-			     (PARTMOB_HAVE_RANGE_REARM &&
-			      page - (first + len) <= REARM_GAP))) {
-				bitmap_set(run->harvested, page - first, n);
-				len = page + n - first;
+			if (len && page == first + len && len + n <= REARM_MAX) {
+				len += n;
 				continue;
 			}
-			if (len) {
+			if (len)
 				rearm_run(r, first, len, flags, run);
-				bitmap_clear(run->harvested, 0, len);
-			}
 			first = page;
 			len = n;
-			bitmap_set(run->harvested, 0, n);
 		}
 	}
-	if (len) {
+	if (len)
 		rearm_run(r, first, len, flags, run);
-		bitmap_clear(run->harvested, 0, len);
-	}
 }
 
 /*
@@ -355,7 +324,7 @@ int partmob_dirty_harvest_some(struct partmob_region *r, u32 flags,
 	int count = 0, ret = 0;
 
 	BUILD_BUG_ON(PARTMOB_HARVEST_WORDS != BATCH_WORDS);
-	run = rearm_run_alloc();
+	run = kvmalloc(sizeof(*run), GFP_KERNEL);
 	if (!run)
 		return -ENOMEM;
 	mutex_lock(&r->harvest_lock);
@@ -435,7 +404,7 @@ int partmob_region_freeze(struct partmob_region *r, bool mig)
 	struct rearm_run *run;
 	unsigned long w;
 
-	run = rearm_run_alloc();
+	run = kvmalloc(sizeof(*run), GFP_KERNEL);
 	if (!run)
 		return -ENOMEM;
 	mutex_lock(&r->harvest_lock);
