@@ -2141,6 +2141,7 @@ TEST_F_TIMEOUT(kmig, abort_during_stop_copy, 90)
 {
 	size_t size = 512 << 10, npages = size / self->page;
 	unsigned char *p;
+	uint64_t end;
 
 	if (self->skip[0])
 		SKIP(return, "%s", self->skip);
@@ -2158,6 +2159,10 @@ TEST_F_TIMEOUT(kmig, abort_during_stop_copy, 90)
 				    PARTMOB_MIG_A_SWITCHOVER));
 	/* Everything is dirty again: stop-copy has 512 KiB to send. */
 	kwait(_metadata, SRC, PARTMOB_MIG_S_STOP_COPY);
+	/* The freeze starts as the state is entered: it ends soon after. */
+	end = pm_now_ms() + 10000;
+	while (pm_region_frozen(SRC) != 1 && pm_now_ms() < end)
+		pm_sleep_ms(10);
 	EXPECT_EQ(1, pm_region_frozen(SRC));
 	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT))
 		TH_LOG("%s", self->t.extack);

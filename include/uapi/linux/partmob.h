@@ -352,8 +352,9 @@ enum partmob_mig_role {
  *	(destination); round 1 is the full first pass
  * @PARTMOB_MIG_S_WAITING: source: a round is done, the module waits for
  *	PARTMOB_MIG_A_ROUND, _SWITCHOVER or _ABORT
- * @PARTMOB_MIG_S_STOP_COPY: source: the region is frozen and the last
- *	dirty pages are being sent
+ * @PARTMOB_MIG_S_STOP_COPY: source: the region is frozen (the freeze
+ *	starts as this state is entered, and is complete before the first of
+ *	the last dirty pages is read) and the last dirty pages are being sent
  * @PARTMOB_MIG_S_PREPARING: source: everything is sent, waiting for the
  *	destination's prepared (its receipt is the decision to commit)
  * @PARTMOB_MIG_S_PREPARED: destination: every page is here, prepared was
