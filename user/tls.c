@@ -10,8 +10,9 @@
  * With certificates both sides must present one that chains to the other's
  * --ca file (mutual TLS; a listener demands it), and its name is checked
  * in the handshake (verify_name(), so the peer gets an alert): against the
- * host the client connects to, or any --peer-name given (a listener without --peer-name takes every
- * certificate of its CAs: give it a CA of its own). The private key file
+ * host the client connects to, or any --peer-name given (a listener
+ * without --peer-name takes every certificate of its CAs: give it a CA of
+ * its own). The private key file
  * follows the PSK file's rule (no group or other access) and has no
  * passphrase.
  */
