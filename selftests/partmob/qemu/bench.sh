@@ -79,7 +79,7 @@ awk '/### partmob-bench-end/ { on = 0 } on { print } /### partmob-bench-begin/ {
 	"$log" >"$json.tmp"
 grep -q '### partmob-bench-rc rc=0' "$log" && [ -s "$json.tmp" ] ||
 	{ grep -i 'pmbench' "$log" | tail -n 5 >&2; pm_die "pmbench failed (console: $log)"; }
-problems=$(bash "$PM_QEMU_DIR/tap.sh" "$log" | sed '$d' | grep -i 'kernel' || true)
+problems=$(bash "$PM_QEMU_DIR/tap.sh" "$log" | grep -A 9 "^  FAIL.*kernel" || true)
 [ -z "$problems" ] || { echo "$problems" >&2; pm_die "kernel problems during bench (console: $log)"; }
 mv "$json.tmp" "$json"
 

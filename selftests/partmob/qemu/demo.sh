@@ -149,10 +149,9 @@ if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 fi
 
 demo_rc=$(sed -n 's/.*### partmob-demo-end rc=\([0-9]*\).*/\1/p' "$log")
-problems=$(bash "$PM_QEMU_DIR/tap.sh" "$log" | sed '$d')
-if [ -n "$problems" ]; then
-	echo "$problems"
-fi
+report=$(bash "$PM_QEMU_DIR/tap.sh" "$log" | sed '$d')
+[ -z "$report" ] || echo "$report"
+problems=$(grep '^  FAIL' <<<"$report" || true)
 if [ "$rc" != 0 ] || [ -z "$demo_rc" ] || [ "$demo_rc" != 0 ] || [ -n "$problems" ]; then
 	pm_die "demo failed (qemu rc=$rc, demo rc=${demo_rc:-none}); console: $log"
 fi

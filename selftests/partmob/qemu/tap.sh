@@ -21,7 +21,8 @@
 #     finished: one failure;
 #   - kernel warnings/bugs (see the pattern below) in the kernel log or on
 #     the console outside of test output: one failure per log section,
-#     with the offending lines.
+#     with the offending lines. One known upstream warning (kknown below)
+#     is printed as a "  NOTE ..." line instead and not counted.
 set -euo pipefail
 
 [ $# -ge 1 ] || { echo "usage: tap.sh CONSOLE.LOG [TESTS...]" >&2; exit 2; }
@@ -39,12 +40,28 @@ BEGIN {
 	# Known harmless lines that match kpat: pseries under x-vof boots with
 	# an empty NVRAM.
 	kallow = "nvram corruption detected: 0-length partition"
+	# Known upstream KVM-HV warning, noted and not counted (design.rst,
+	# "A KVM HV warning on POWER"): a guest that reads a page and then
+	# writes it makes kvmppc_create_pte() warn once, because the write
+	# fault sets _PAGE_SOFT_DIRTY in the host PTE and KVM allows only W, D
+	# and A to differ. The tests preallocate guest RAM to avoid it, yet it
+	# fired once in a full ppc64le-6.1 run (vm_group; a page mapped anew
+	# after reclaim is a likely way). KVM merges the bits; the guest tests
+	# check every page they wrote, so a lost write would still fail them.
+	kknown = "WARNING: .* at arch/powerpc/kvm/book3s_64_mmu_radix\\.c:[0-9]+ kvmppc_create_pte"
 	intest = ""; indmesg = ""
 	pass = 0; fail = 0; skip = 0
 }
 function failure(msg) { fail++; print "  FAIL " msg }
 function kernel_line(sec, line) {
 	if (line ~ kallow) return
+	if (line ~ kknown) {
+		known[sec] = known[sec] "\n      " line; kskip[sec] = 1
+		return
+	}
+	# The call trace of a noted warning is part of it.
+	if (kskip[sec] && line ~ /Call Trace/) { kskip[sec] = 0; return }
+	kskip[sec] = 0
 	if (!(sec in kbad)) { kbad[sec] = 0; korder[++nk] = sec }
 	if (kbad[sec]++ < 8) klines[sec] = klines[sec] "\n      " line
 }
@@ -146,5 +163,6 @@ END {
 		if (d != s && d in kbad) continue
 		failure("kernel problem in " s ":" klines[s] (kbad[s] > 8 ? "\n      ..." : ""))
 	}
+	for (s in known) print "  NOTE known upstream KVM-HV warning (see tap.sh) in " s ":" known[s]
 	print "COUNTS " pass " " fail " " skip
 }' "$log"
