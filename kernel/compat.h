@@ -49,6 +49,59 @@ static inline void partmob_vm_flags_set(struct vm_area_struct *vma,
 #define PARTMOB_DEVNODE_CONST const
 #endif
 
+/*
+ * The page cache's write_begin and write_end for one whole page at @index
+ * of @file (the receiver, recv.c): 6.12 passes folios where 6.1 passes
+ * pages. @page comes back locked and referenced; write_end unlocks and
+ * drops it, and zeroes what @copied did not fill.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+static inline int partmob_write_begin(struct file *file, pgoff_t index,
+				      struct page **page, void **fsdata)
+{
+	struct address_space *mapping = file->f_mapping;
+
+	return mapping->a_ops->write_begin(file, mapping,
+					   (loff_t)index << PAGE_SHIFT,
+					   PAGE_SIZE, page, fsdata);
+}
+
+static inline void partmob_write_end(struct file *file, pgoff_t index,
+				     struct page *page, unsigned int copied,
+				     void *fsdata)
+{
+	struct address_space *mapping = file->f_mapping;
+
+	mapping->a_ops->write_end(file, mapping, (loff_t)index << PAGE_SHIFT,
+				  PAGE_SIZE, copied, page, fsdata);
+}
+#else
+static inline int partmob_write_begin(struct file *file, pgoff_t index,
+				      struct page **page, void **fsdata)
+{
+	struct address_space *mapping = file->f_mapping;
+	struct folio *folio;
+	int ret;
+
+	ret = mapping->a_ops->write_begin(file, mapping,
+					  (loff_t)index << PAGE_SHIFT,
+					  PAGE_SIZE, &folio, fsdata);
+	if (!ret)
+		*page = folio_file_page(folio, index);
+	return ret;
+}
+
+static inline void partmob_write_end(struct file *file, pgoff_t index,
+				     struct page *page, unsigned int copied,
+				     void *fsdata)
+{
+	struct address_space *mapping = file->f_mapping;
+
+	mapping->a_ops->write_end(file, mapping, (loff_t)index << PAGE_SHIFT,
+				  PAGE_SIZE, copied, page_folio(page), fsdata);
+}
+#endif
+
 /* 6.4 dropped the owner argument of class_create(). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 4, 0)
 #define partmob_class_create(name) class_create(THIS_MODULE, name)

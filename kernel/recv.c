@@ -7,9 +7,10 @@
  * frame.c before anything is done: its type against the phase, flags
  * zero, offsets and counts inside the region, a PAGES count at most
  * PARTMOB_FRAME_PAGES_MAX. Payload is received straight into the
- * region's page-cache pages, which are referenced but not locked while
- * the socket is read. Nothing is allocated on the peer's say-so beyond
- * the region's own pages.
+ * region's page-cache pages, got from the page cache's write_begin (a new
+ * shmem page is not zeroed first: the payload fills it whole) and locked
+ * while the socket is read (recv_pages()). Nothing is allocated on the
+ * peer's say-so beyond the region's own pages.
  *
  * After END the destination sends PREPARED and waits for the decision:
  * COMMIT thaws the region and completes; ABORT fails (the region is
@@ -37,7 +38,8 @@
  * @r: its region
  * @mapping: the region's page cache
  * @st: the frame parser's state of the stream (frame.c)
- * @pages: pages of the PAGES frame being received, referenced
+ * @pages: pages of the PAGES frame being received, locked (write_begin)
+ * @fsdata: write_begin's cookie of each of them, for write_end
  * @round_start: when the current round started
  * @round_bytes: payload bytes of the current round
  * @hash: the region's hash, if END asked for it (--verify)
@@ -49,6 +51,7 @@ struct rx {
 	struct address_space *mapping;
 	struct partmob_rx_state st;
 	struct page *pages[PARTMOB_FRAME_PAGES_MAX];
+	void *fsdata[PARTMOB_FRAME_PAGES_MAX];
 	u64 round_start;
 	u64 round_bytes;
 	u64 hash;
@@ -102,40 +105,54 @@ static int recv_frame(struct rx *rx, struct partmob_rx_frame *f)
 	return ret;
 }
 
-/* A PAGES frame that frame.c accepted: its payload, into the region. */
+/*
+ * A PAGES frame that frame.c accepted: its payload, into the region.
+ *
+ * The pages come from the page cache's write_begin, as for a write(2) of
+ * whole pages: shmem does not zero a page it allocates for that (under
+ * the profile of a bulk migration, zeroing was the receiver's largest
+ * cost). They stay locked, and the inode's i_rwsem held as write_begin
+ * requires, while the socket is read: a stalled peer holds them at most
+ * the link timeout (the socket's receive timeout, sock.c). Nothing else
+ * normally touches them: the destination region is frozen until the
+ * commit; a reader's fault or a delete waits for the frame. write_end
+ * marks them uptodate and dirty, and zeroes a new page that a failed
+ * receive left unfilled (the migration fails then; nothing stale can be
+ * read).
+ */
 static int recv_pages(struct rx *rx, const struct partmob_rx_frame *f)
 {
 	struct partmob_mig *m = rx->m;
+	struct file *file = rx->r->backing;
+	struct inode *inode = file_inode(file);
 	pgoff_t first = f->offset;
 	u32 n = f->count, i, got = 0;
-	struct page *page;
 	int ret = 0;
 
+	inode_lock(inode);
 	for (; got < n; got++) {
-		page = shmem_read_mapping_page_gfp(rx->mapping, first + got,
-						   mapping_gfp_mask(rx->mapping));
-		if (IS_ERR(page)) {
-			ret = PTR_ERR(page);
+		ret = partmob_write_begin(file, first + got, &rx->pages[got],
+					  &rx->fsdata[got]);
+		if (ret) {
 			partmob_mig_fail(m, ret,
 					 "no memory for page %lu of the region (%d)",
 					 first + got, ret);
 			goto out;
 		}
-		rx->pages[got] = page;
 	}
 	ret = partmob_sock_recv_pages(m->sock, rx->pages, n);
 	if (ret) {
 		recv_failed(m, ret, "inside a PAGES frame");
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		set_page_dirty(rx->pages[i]);
 	rx->round_bytes += (u64)n << PAGE_SHIFT;
 	atomic64_add(n, &m->pages_normal);
 	atomic64_add((u64)n << PAGE_SHIFT, &m->transferred);
 out:
 	for (i = 0; i < got; i++)
-		put_page(rx->pages[i]);
+		partmob_write_end(file, first + i, rx->pages[i],
+				  ret ? 0 : PAGE_SIZE, rx->fsdata[i]);
+	inode_unlock(inode);
 	return ret;
 }
 

@@ -257,8 +257,8 @@ int partmob_sock_recv(struct socket *sock, void *buf, size_t len)
 /**
  * partmob_sock_recv_pages() - receive whole pages straight into them
  * @sock: the socket
- * @pages: the pages, referenced and not locked (a stalled peer must not
- *	hold a page lock); directly mapped (compat.h: no highmem)
+ * @pages: the pages, referenced (the receiver holds them locked: recv.c
+ *	says why that is safe); directly mapped (compat.h: no highmem)
  * @n: their number, at most PARTMOB_FRAME_PAGES_MAX
  *
  * Return: 0, -ECONNRESET if the peer closed, -EKEYEXPIRED (the kTLS key
