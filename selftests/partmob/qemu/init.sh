@@ -197,7 +197,26 @@ esac
 # that pins the module). A test may have unloaded it already.
 if grep -q '^partmob ' /proc/modules; then
 	rmmod partmob
-	echo "### partmob-rmmod rc=$?"
+	rc=$?
+	if [ $rc != 0 ]; then
+		# What still holds it: references, regions, partmob threads.
+		echo "# refcnt $(cat /sys/module/partmob/refcnt 2>/dev/null)"
+		ls /dev/partmob 2>&1 | sed 's/^/# dev: /'
+		for p in /proc/[0-9]*; do
+			case "$(cat "$p/comm" 2>/dev/null)" in
+			partmob*) echo "# $(cat "$p/comm") ${p#/proc/}:"
+				sed 's/^/#   /' "$p/stack" 2>/dev/null ;;
+			esac
+		done
+		# A migration thread drops its module reference as the last
+		# thing it does, which can be after partmobctl saw the migration
+		# end and the test deleted its regions: give it a moment.
+		sleep 2
+		rmmod partmob
+		rc=$?
+		echo "# rmmod again 2 s later: rc=$rc"
+	fi
+	echo "### partmob-rmmod rc=$rc"
 else
 	echo "### partmob-rmmod rc=0 (not loaded)"
 fi
