@@ -895,8 +895,10 @@ static void perf_report(struct pm_proc *p, const char *title)
 /*
  * pmbench profile (make bench BENCH_PROFILE=1): where the CPU goes, source
  * and destination together, in one partmob migration of @size random
- * bytes (plain TCP, as partmob_bulk_mbps) and in iperf3 over the same
- * veth, each under perf. No figures: the profiles are printed.
+ * bytes (plain TCP, as partmob_bulk_mbps), in one of a 16 times larger
+ * region with every 64th page touched (as sparse_ratio's) and in iperf3
+ * over the same veth, each under perf. No figures: the profiles are
+ * printed.
  */
 void bench_profile(uint64_t size)
 {
@@ -922,6 +924,17 @@ void bench_profile(uint64_t size)
 	check_and_delete(p, size, 1, &m);
 	progress("partmob: %.0f MB/s, %.2f CPU s/GiB%s%s",
 		 size / 1e6 / m.wall_s, m.cpu_s / ((double)size / (1 << 30)),
+		 m.why[0] ? ": " : "", m.why);
+	/* sparse_ratio's numerator: every 64th page of a 16x larger region */
+	p = source(size * 16, FILL_SPARSE, 64, 4000);
+	if (perf_start(&perf))
+		die("perf record");
+	migrate(SRC, DST, NULL, &m);
+	perf_report(&perf, "partmob-sparse");
+	check_and_delete(p, size * 16, 64, &m);
+	progress("partmob sparse: %.2f s for %llu MiB touched of %llu MiB%s%s",
+		 m.wall_s, (unsigned long long)(size >> 20) / 4,
+		 (unsigned long long)(size >> 20) * 16,
 		 m.why[0] ? ": " : "", m.why);
 	if (!missing) {
 		if (perf_start(&perf))
