@@ -87,6 +87,7 @@
 #endif
 /* ppc64le: the destination's prealloc (dest_prealloc()) */
 #define PREALLOC_QMP TDIR "/dst-prealloc.qmp"
+#define PREALLOC_QMP2 TDIR "/dst-prealloc2.qmp"
 #define PREALLOC_DONE TDIR "/dst-prealloc"
 #define NO_PREALLOC TDIR "/no-dst-prealloc"
 #define MB_STR(x) #x "M"
@@ -167,9 +168,13 @@ static pid_t qemu(const char *name, const char *name2, const char *qmp,
 	argv[n++] = "-L";
 	argv[n++] = "/usr/share/qemu";
 	if (incoming) {
-		/* dest_prealloc()'s monitor */
+		/* dest_prealloc()'s monitors, before the listener's */
 		argv[n++] = "-qmp";
 		argv[n++] = "unix:" PREALLOC_QMP ",server=on,wait=off";
+		if (name2) {
+			argv[n++] = "-qmp";
+			argv[n++] = "unix:" PREALLOC_QMP2 ",server=on,wait=off";
+		}
 	}
 #else
 	if (!name2) {
@@ -251,48 +256,69 @@ static int build_linux_initramfs(void)
  * of our own (QEMU then preallocates at once, MADV_POPULATE_WRITE: every
  * page write-faulted in QEMU's mapping, its data unchanged). That waits in
  * page_mkwrite until the regions thaw, when every page has arrived, and
- * holds QEMU's main loop meanwhile, so the listener's `cont`, which comes
- * after the thaw, runs only after it: no vCPU runs before every page is
- * mapped writable and soft-dirty. PREALLOC_DONE says how it went. A test
- * whose destination never runs the guest (abort_midway) asks for none with
- * NO_PREALLOC: an aborted migration never thaws the regions, and QEMU
- * would wait there until killed.
+ * holds QEMU's main loop meanwhile. Each backend has its monitor, and both
+ * requests are in before the thaw: QEMU's dispatcher takes requests from
+ * its monitors in turn, in the order they were created, and ours come
+ * before the listener's on the command line, so its `cont`, which comes
+ * after the thaw, runs only after both. (With one monitor, the second
+ * request could go in only after the first's answer, so `cont` could
+ * overtake it: the likely way vm_group's guest came to read pages of its
+ * second backend before they were written, which KVM HV warns about.) No
+ * vCPU runs before every page is mapped writable and soft-dirty.
+ * PREALLOC_DONE says how it went. A test whose destination never runs the
+ * guest (abort_midway) asks for none with NO_PREALLOC: an aborted
+ * migration never thaws the regions, and QEMU would wait there until
+ * killed.
  */
+static const char *prealloc_one(struct qmp *q, const char *sock,
+				const char *set)
+{
+	char status[32] = "none", *ret;
+	int i;
+
+	if (qmp_open(q, sock, 60000))
+		return q->error;
+	/* The listener's migrate-incoming first: then QEMU may be held. */
+	for (i = 0; i < 1200 && !strcmp(status, "none"); i++) {
+		if (qmp_execute(q, "query-migrate", NULL, &ret))
+			return q->error;
+		if (qmp_json_string(ret, "status", status, sizeof(status)))
+			snprintf(status, sizeof(status), "none");
+		free(ret);
+		pm_sleep_ms(50);
+	}
+	q->timeout_ms = 280000;	/* until the thaw */
+	return qmp_execute(q, "qom-set", set, NULL) ? q->error : "";
+}
+
 static void dest_prealloc(int two)
 {
 	static const char *const set[] = {
 		"{\"path\": \"/objects/m\", \"property\": \"prealloc\", \"value\": true}",
 		"{\"path\": \"/objects/m2\", \"property\": \"prealloc\", \"value\": true}",
 	};
-	char status[32] = "none", *ret;
+	struct qmp q = { .fd = -1 }, q2 = { .fd = -1 };
 	const char *err = "";
-	struct qmp q = { .fd = -1 };
+	pid_t pid = -1;
+	int status;
 	FILE *f;
-	int i;
 
 	if (!access(NO_PREALLOC, F_OK)) {
 		err = "not asked for";
 		goto out;
 	}
-	if (qmp_open(&q, PREALLOC_QMP, 60000)) {
-		err = q.error;
-		goto out;
-	}
-	/* The listener's migrate-incoming first: then QEMU may be held. */
-	for (i = 0; i < 1200 && !strcmp(status, "none"); i++) {
-		if (qmp_execute(&q, "query-migrate", NULL, &ret)) {
-			err = q.error;
-			goto out;
+	if (two) {
+		pid = fork();
+		if (!pid) {
+			err = prealloc_one(&q2, PREALLOC_QMP2, set[1]);
+			qmp_close(&q2);
+			_exit(err[0] ? 1 : 0);
 		}
-		if (qmp_json_string(ret, "status", status, sizeof(status)))
-			snprintf(status, sizeof(status), "none");
-		free(ret);
-		pm_sleep_ms(50);
 	}
-	q.timeout_ms = 280000;	/* until the thaw */
-	for (i = 0; i < 1 + two && !err[0]; i++)
-		if (qmp_execute(&q, "qom-set", set[i], NULL))
-			err = q.error;
+	err = prealloc_one(&q, PREALLOC_QMP, set[0]);
+	if (pid > 0 && (waitpid(pid, &status, 0) != pid ||
+			!WIFEXITED(status) || WEXITSTATUS(status)))
+		err = err[0] ? err : "the second backend's prealloc failed";
 out:
 	f = fopen(PREALLOC_DONE, "w");
 	if (f) {
