@@ -45,10 +45,10 @@ BEGIN {
 	# writes it makes kvmppc_create_pte() warn once, because the write
 	# fault sets _PAGE_SOFT_DIRTY in the host PTE and KVM allows only W, D
 	# and A to differ. The tests preallocate guest RAM to avoid it, yet it
-	# fired during vm_group in two full ppc64le-6.1 runs in a row (which
-	# page is still read first is not known). KVM merges the bits; the
-	# guest tests check every page they wrote, so a lost write would still
-	# fail them.
+	# fired during vm_group in two full ppc64le-6.1 runs in a row (likely
+	# cause: the second backend was preallocated after cont, see vm.c
+	# dest_prealloc). KVM merges the bits; the guest tests check every page
+	# they wrote, so a lost write would still fail them.
 	kknown = "WARNING: .* at arch/powerpc/kvm/book3s_64_mmu_radix\\.c:[0-9]+ kvmppc_create_pte"
 	intest = ""; indmesg = ""
 	pass = 0; fail = 0; skip = 0
