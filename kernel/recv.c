@@ -26,7 +26,6 @@
 #include <linux/net.h>
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
-#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 
 #include "frame.h"
@@ -36,7 +35,6 @@
  * struct rx - the receiver's scratch state, owned by its thread
  * @m: the migration
  * @r: its region
- * @mapping: the region's page cache
  * @st: the frame parser's state of the stream (frame.c)
  * @pages: pages of the PAGES frame being received, locked (write_begin)
  * @fsdata: write_begin's cookie of each of them, for write_end
@@ -48,7 +46,6 @@
 struct rx {
 	struct partmob_mig *m;
 	struct partmob_region *r;
-	struct address_space *mapping;
 	struct partmob_rx_state st;
 	struct page *pages[PARTMOB_FRAME_PAGES_MAX];
 	void *fsdata[PARTMOB_FRAME_PAGES_MAX];
@@ -357,7 +354,6 @@ int partmob_recv_thread(void *arg)
 
 		rx->m = m;
 		rx->r = m->r;
-		rx->mapping = m->r->backing->f_mapping;
 		partmob_frame_init(&rx->st, m->r->npages, PAGE_SIZE, m->id);
 		/* A kernel thread would charge the root cgroup otherwise. */
 		old = set_active_memcg(m->memcg);
