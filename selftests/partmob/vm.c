@@ -297,7 +297,7 @@ static void dest_prealloc(int two)
 		"{\"path\": \"/objects/m\", \"property\": \"prealloc\", \"value\": true}",
 		"{\"path\": \"/objects/m2\", \"property\": \"prealloc\", \"value\": true}",
 	};
-	struct qmp q = { .fd = -1 }, q2 = { .fd = -1 };
+	struct qmp q = { .fd = -1 };
 	const char *err = "";
 	pid_t pid = -1;
 	int status;
@@ -309,7 +309,13 @@ static void dest_prealloc(int two)
 	}
 	if (two) {
 		pid = fork();
+		if (pid < 0) {
+			err = "cannot fork for the second backend's prealloc";
+			goto out;
+		}
 		if (!pid) {
+			struct qmp q2 = { .fd = -1 };
+
 			err = prealloc_one(&q2, PREALLOC_QMP2, set[1]);
 			qmp_close(&q2);
 			_exit(err[0] ? 1 : 0);
