@@ -28,6 +28,7 @@ static const char *frame_name(u16 type)
 		[PARTMOB_FRAME_RESUMED] = "RESUMED",
 		[PARTMOB_FRAME_ABORT] = "ABORT",
 		[PARTMOB_FRAME_ROUND_DONE] = "ROUND_DONE",
+		[PARTMOB_FRAME_SCATTER] = "SCATTER",
 	};
 
 	if (type < ARRAY_SIZE(names) && names[type])
@@ -93,6 +94,9 @@ static int check_round_frame(struct partmob_rx_state *st,
 		if (!ret)
 			st->received += f->count;
 		return ret;
+	case PARTMOB_FRAME_SCATTER:
+		/* The list's check counts the pages (check_list). */
+		return check_range(st, f, PARTMOB_FRAME_PAGES_MAX, why, n);
 	case PARTMOB_FRAME_ZERO:
 		return check_range(st, f, st->npages, why, n);
 	case PARTMOB_FRAME_ROUND:
@@ -162,7 +166,10 @@ void partmob_frame_init(struct partmob_rx_state *st, u64 npages,
  *
  * Accepted are, in order: HELLO matching the handshake; then PAGES (1 to
  * PARTMOB_FRAME_PAGES_MAX pages inside the region; the caller must then
- * receive exactly @out->count pages of payload), ZERO (pages inside the
+ * receive exactly @out->count pages of payload), SCATTER (a count as for
+ * PAGES and an offset inside the region; the caller must then receive
+ * its list, have partmob_frame_check_list() check it, and receive the
+ * pages), ZERO (pages inside the
  * region), ROUND (the next round number) until END (the PAGES pages of
  * all rounds); then COMMIT. ABORT is accepted during the rounds and in
  * place of COMMIT: the source gave up, and the stream is over. No frame
@@ -197,4 +204,58 @@ int partmob_frame_check(struct partmob_rx_state *st,
 		return wrong_type(st, out, "after the end of the stream", why,
 				  n);
 	}
+}
+
+/**
+ * partmob_frame_check_list() - check the list of a SCATTER frame
+ * @st: the stream's state, as partmob_frame_check() left it on accepting
+ *	the SCATTER frame @f: the frame's pages are counted when the list is
+ *	accepted, and the state set to PARTMOB_RX_DONE when it is refused
+ * @f: the SCATTER frame, as partmob_frame_check() decoded it
+ * @list: the @f->count distances from @f->offset that followed the frame
+ *	header, as received (big-endian)
+ * @pages: where the list's pages go, @f->count of them, in host order
+ * @why: where a refusal is explained, one line
+ * @n: size of @why
+ *
+ * The distances must increase strictly and stay inside the region, so
+ * the pages are distinct, in ascending order (the order recv.c locks them
+ * in) and inside the region. The caller must then receive exactly
+ * @f->count pages of payload, for @pages in turn.
+ *
+ * Return: 0 if the list is acceptable, else -EPROTO with @why set.
+ */
+int partmob_frame_check_list(struct partmob_rx_state *st,
+			     const struct partmob_rx_frame *f,
+			     const __be32 *list, u64 *pages, char *why,
+			     size_t n)
+{
+	u64 d, prev = 0;
+	u32 i;
+
+	if (st->phase != PARTMOB_RX_ROUNDS ||
+	    f->type != PARTMOB_FRAME_SCATTER || !f->count ||
+	    f->count > PARTMOB_FRAME_PAGES_MAX || f->offset >= st->npages) {
+		snprintf(why, n, "a page list without its SCATTER frame");
+		return refuse(st);
+	}
+	for (i = 0; i < f->count; i++) {
+		d = be32_to_cpu(list[i]);
+		if (i && d <= prev) {
+			snprintf(why, n,
+				 "SCATTER frame at page %llu: entry %u (+%llu) does not follow +%llu",
+				 f->offset, i, d, prev);
+			return refuse(st);
+		}
+		if (d >= st->npages - f->offset) {
+			snprintf(why, n,
+				 "SCATTER frame out of range: page %llu + %llu of %llu",
+				 f->offset, d, st->npages);
+			return refuse(st);
+		}
+		pages[i] = f->offset + d;
+		prev = d;
+	}
+	st->received += f->count;
+	return 0;
 }

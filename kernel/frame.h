@@ -20,7 +20,8 @@
 /**
  * enum partmob_rx_phase - where the destination is in the stream
  * @PARTMOB_RX_HELLO: the next frame must be HELLO
- * @PARTMOB_RX_ROUNDS: PAGES, ZERO and ROUND frames until END (or ABORT)
+ * @PARTMOB_RX_ROUNDS: PAGES, SCATTER, ZERO and ROUND frames until END (or
+ *	ABORT)
  * @PARTMOB_RX_DECISION: END was accepted (the caller sends PREPARED): the
  *	next frame must be COMMIT or ABORT
  * @PARTMOB_RX_DONE: the stream is over (COMMIT, ABORT or a bad frame);
@@ -40,7 +41,8 @@ enum partmob_rx_phase {
  * @mig_id: the migration id HELLO must carry; 0 accepts any
  * @phase: enum partmob_rx_phase
  * @round: rounds closed so far (ROUND and END frames accepted)
- * @received: pages announced by the PAGES frames accepted, all rounds
+ * @received: pages announced by the PAGES frames and SCATTER lists
+ *	accepted, all rounds
  */
 struct partmob_rx_state {
 	u64 npages;
@@ -55,8 +57,8 @@ struct partmob_rx_state {
  * struct partmob_rx_frame - an accepted frame, in host order
  * @type: enum partmob_frame_type
  * @flags: 0, or PARTMOB_FRAME_F_VERIFY on END
- * @count: PAGES, ZERO: pages, 1 to the limit, inside the region
- * @offset: PAGES, ZERO: first page
+ * @count: PAGES, SCATTER, ZERO: pages, 1 to the limit, inside the region
+ * @offset: PAGES, SCATTER, ZERO: first page
  * @arg: as the frame carried it (ROUND: the round; END: pages sent;
  *	ABORT: the source's errno)
  */
@@ -73,5 +75,9 @@ void partmob_frame_init(struct partmob_rx_state *st, u64 npages,
 int partmob_frame_check(struct partmob_rx_state *st,
 			const struct partmob_frame *f,
 			struct partmob_rx_frame *out, char *why, size_t n);
+int partmob_frame_check_list(struct partmob_rx_state *st,
+			     const struct partmob_rx_frame *f,
+			     const __be32 *list, u64 *pages, char *why,
+			     size_t n);
 
 #endif /* _PARTMOB_FRAME_H */

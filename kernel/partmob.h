@@ -191,6 +191,8 @@ int partmob_sock_send_frame(struct socket *sock, u16 type, u16 flags,
 			    u32 count, u64 offset, u64 arg, int msg_flags);
 int partmob_sock_send_pages(struct socket *sock, struct page **pages,
 			    unsigned int n, bool more);
+int partmob_sock_send(struct socket *sock, const void *buf, size_t len,
+		      int msg_flags);
 int partmob_sock_recv(struct socket *sock, void *buf, size_t len);
 int partmob_sock_recv_pages(struct socket *sock, struct page **pages,
 			    unsigned int n);

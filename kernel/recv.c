@@ -5,8 +5,9 @@
  *
  * The peer may be hostile. Every frame is checked field by field by
  * frame.c before anything is done: its type against the phase, flags
- * zero, offsets and counts inside the region, a PAGES count at most
- * PARTMOB_FRAME_PAGES_MAX. Payload is received straight into the
+ * zero, offsets and counts inside the region, a PAGES or SCATTER count at
+ * most PARTMOB_FRAME_PAGES_MAX, a SCATTER list strictly ascending inside
+ * the region. Payload is received straight into the
  * region's page-cache pages, got from the page cache's write_begin (a new
  * shmem page is not zeroed first: the payload fills it whole) and locked
  * while the socket is read (recv_pages()). Nothing is allocated on the
@@ -36,7 +37,10 @@
  * @m: the migration
  * @r: its region
  * @st: the frame parser's state of the stream (frame.c)
- * @pages: pages of the PAGES frame being received, locked (write_begin)
+ * @list: the list of the SCATTER frame being received, as received
+ * @offs: the offsets of the pages of the frame being received, ascending
+ * @pages: pages of the PAGES or SCATTER frame being received, locked
+ *	(write_begin)
  * @fsdata: write_begin's cookie of each of them, for write_end
  * @round_start: when the current round started
  * @round_bytes: payload bytes of the current round
@@ -47,6 +51,8 @@ struct rx {
 	struct partmob_mig *m;
 	struct partmob_region *r;
 	struct partmob_rx_state st;
+	__be32 list[PARTMOB_FRAME_PAGES_MAX];
+	u64 offs[PARTMOB_FRAME_PAGES_MAX];
 	struct page *pages[PARTMOB_FRAME_PAGES_MAX];
 	void *fsdata[PARTMOB_FRAME_PAGES_MAX];
 	u64 round_start;
@@ -103,7 +109,9 @@ static int recv_frame(struct rx *rx, struct partmob_rx_frame *f)
 }
 
 /*
- * A PAGES frame that frame.c accepted: its payload, into the region.
+ * A PAGES or SCATTER frame that frame.c accepted: its payload, into the
+ * region, for the @n pages of rx->offs (ascending, so the pages are
+ * locked in the page cache's order).
  *
  * The pages come from the page cache's write_begin, as for a write(2) of
  * whole pages: shmem does not zero a page it allocates for that (under
@@ -117,29 +125,28 @@ static int recv_frame(struct rx *rx, struct partmob_rx_frame *f)
  * receive left unfilled (the migration fails then; nothing stale can be
  * read).
  */
-static int recv_pages(struct rx *rx, const struct partmob_rx_frame *f)
+static int recv_pages(struct rx *rx, u32 n)
 {
 	struct partmob_mig *m = rx->m;
 	struct file *file = rx->r->backing;
 	struct inode *inode = file_inode(file);
-	pgoff_t first = f->offset;
-	u32 n = f->count, i, got = 0;
+	u32 i, got = 0;
 	int ret = 0;
 
 	inode_lock(inode);
 	for (; got < n; got++) {
-		ret = partmob_write_begin(file, first + got, &rx->pages[got],
+		ret = partmob_write_begin(file, rx->offs[got], &rx->pages[got],
 					  &rx->fsdata[got]);
 		if (ret) {
 			partmob_mig_fail(m, ret,
-					 "no memory for page %lu of the region (%d)",
-					 first + got, ret);
+					 "no memory for page %llu of the region (%d)",
+					 rx->offs[got], ret);
 			goto out;
 		}
 	}
 	ret = partmob_sock_recv_pages(m->sock, rx->pages, n);
 	if (ret) {
-		recv_failed(m, ret, "inside a PAGES frame");
+		recv_failed(m, ret, "inside a PAGES or SCATTER frame");
 		goto out;
 	}
 	rx->round_bytes += (u64)n << PAGE_SHIFT;
@@ -147,10 +154,41 @@ static int recv_pages(struct rx *rx, const struct partmob_rx_frame *f)
 	atomic64_add((u64)n << PAGE_SHIFT, &m->transferred);
 out:
 	for (i = 0; i < got; i++)
-		partmob_write_end(file, first + i, rx->pages[i],
+		partmob_write_end(file, rx->offs[i], rx->pages[i],
 				  ret ? 0 : PAGE_SIZE, rx->fsdata[i]);
 	inode_unlock(inode);
 	return ret;
+}
+
+/* A PAGES frame that frame.c accepted. */
+static int recv_run(struct rx *rx, const struct partmob_rx_frame *f)
+{
+	u32 i;
+
+	for (i = 0; i < f->count; i++)
+		rx->offs[i] = f->offset + i;
+	return recv_pages(rx, f->count);
+}
+
+/* A SCATTER frame that frame.c accepted: its list, then its pages. */
+static int recv_scatter(struct rx *rx, const struct partmob_rx_frame *f)
+{
+	struct partmob_mig *m = rx->m;
+	int ret;
+
+	ret = partmob_sock_recv(m->sock, rx->list,
+				f->count * sizeof(rx->list[0]));
+	if (ret) {
+		recv_failed(m, ret, "inside a SCATTER frame's list");
+		return ret;
+	}
+	ret = partmob_frame_check_list(&rx->st, f, rx->list, rx->offs,
+				       rx->why, sizeof(rx->why));
+	if (ret) {
+		partmob_mig_fail(m, ret, "%s", rx->why);
+		return ret;
+	}
+	return recv_pages(rx, f->count);
 }
 
 /* A ZERO frame that frame.c accepted. */
@@ -210,7 +248,10 @@ static int recv_rounds(struct rx *rx)
 			return ret;
 		switch (f.type) {
 		case PARTMOB_FRAME_PAGES:
-			ret = recv_pages(rx, &f);
+			ret = recv_run(rx, &f);
+			break;
+		case PARTMOB_FRAME_SCATTER:
+			ret = recv_scatter(rx, &f);
 			break;
 		case PARTMOB_FRAME_ZERO:
 			ret = recv_zero(rx, &f);

@@ -15,9 +15,11 @@
  * keeps the pages still in socket buffers out of the downtime, and makes
  * a round's time (the policy's bandwidth) count their delivery.
  *
- * Pages go out zero-copy, a PAGES frame per run of up to
- * PARTMOB_FRAME_PAGES_MAX contiguous pages, corked with MSG_MORE until the
- * end of the round. No lock is held while the socket is written.
+ * Pages go out zero-copy, in batches of up to PARTMOB_FRAME_PAGES_MAX: a
+ * PAGES frame when the batch is contiguous, else a SCATTER frame that
+ * lists them (a sparse region costs a frame per 64 pages, not one per
+ * page), corked with MSG_MORE until the end of the round. No lock is held
+ * while the socket is written.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -46,6 +48,10 @@
  * @mask: harvested words: their bits
  * @nwords: harvested words in @first and @mask
  * @pages: the pages of the window being sent, referenced
+ * @batch: pages with contents waiting to be sent, referenced, ascending
+ * @batch_off: their offsets in the region
+ * @nbatch: pages in @batch
+ * @scatter: a SCATTER frame and its list, as sent
  * @sent: PAGES payload pages sent, all rounds (the END frame's check)
  * @round_bytes: payload bytes of the round being sent
  * @bw_ns: start of the bandwidth window
@@ -59,6 +65,13 @@ struct tx {
 	unsigned long mask[PARTMOB_HARVEST_WORDS];
 	unsigned int nwords;
 	struct page *pages[WINDOW];
+	struct page *batch[PARTMOB_FRAME_PAGES_MAX];
+	pgoff_t batch_off[PARTMOB_FRAME_PAGES_MAX];
+	unsigned int nbatch;
+	struct {
+		struct partmob_frame f;
+		__be32 list[PARTMOB_FRAME_PAGES_MAX];
+	} scatter;
 	u64 sent;
 	u64 round_bytes;
 	u64 bw_ns;
@@ -173,21 +186,61 @@ static void put_window(struct tx *tx)
 	}
 }
 
-/* Send a run of pages [i, i + n) of the window at @first. */
-static int send_run(struct tx *tx, pgoff_t first, unsigned int i,
-		    unsigned int n, bool zero)
+/* Send @n all-zero pages (or holes) from @offset as one ZERO frame. */
+static int send_zero(struct tx *tx, pgoff_t offset, unsigned int n)
+{
+	atomic64_add(n, &tx->m->pages_zero);
+	return send_frame(tx, PARTMOB_FRAME_ZERO, offset, n, 0, true);
+}
+
+/* Drop the batch's pages; @relog: unsent, so log them again. */
+static void drop_batch(struct tx *tx, bool relog)
+{
+	unsigned int i;
+	pgoff_t off;
+
+	for (i = 0; i < tx->nbatch; i++) {
+		off = tx->batch_off[i];
+		if (relog)
+			partmob_dirty_log_word(tx->r, round_down(off, WINDOW),
+					       BIT(off % WINDOW));
+		put_page(tx->batch[i]);
+	}
+	tx->nbatch = 0;
+}
+
+/*
+ * Send the batch: a PAGES frame if its pages are contiguous, else a
+ * SCATTER frame with their distances from the first, then the pages.
+ */
+static int flush_batch(struct tx *tx)
 {
 	struct partmob_mig *m = tx->m;
+	unsigned int i, n = tx->nbatch;
+	pgoff_t first = tx->batch_off[0];
 	int ret;
 
-	if (zero) {
-		atomic64_add(n, &m->pages_zero);
-		return send_frame(tx, PARTMOB_FRAME_ZERO, first + i, n, 0, true);
+	if (!n)
+		return 0;
+	if (tx->batch_off[n - 1] - first == n - 1) {
+		ret = send_frame(tx, PARTMOB_FRAME_PAGES, first, n, 0, true);
+	} else {
+		tx->scatter.f = (struct partmob_frame){
+			.type = cpu_to_be16(PARTMOB_FRAME_SCATTER),
+			.count = cpu_to_be32(n),
+			.offset = cpu_to_be64(first),
+		};
+		for (i = 0; i < n; i++)
+			tx->scatter.list[i] =
+				cpu_to_be32(tx->batch_off[i] - first);
+		ret = partmob_sock_send(m->sock, &tx->scatter,
+					sizeof(tx->scatter.f) +
+					n * sizeof(tx->scatter.list[0]),
+					MSG_MORE);
 	}
-	ret = send_frame(tx, PARTMOB_FRAME_PAGES, first + i, n, 0, true);
-	if (ret)
-		return ret;
-	ret = partmob_sock_send_pages(m->sock, &tx->pages[i], n, true);
+	if (!ret)
+		ret = partmob_sock_send_pages(m->sock, tx->batch, n, true);
+	drop_batch(tx, ret);
 	if (ret)
 		return ret;
 	tx->sent += n;
@@ -198,15 +251,37 @@ static int send_run(struct tx *tx, pgoff_t first, unsigned int i,
 }
 
 /*
- * Send the pages of @mask in the window at @first. In round 1 a hole is
- * skipped (the destination starts empty); later it is sent as ZERO, since
- * the destination may hold an older copy.
+ * Add page @i of the window at @first to the batch, with its reference;
+ * send the batch first if it is full or the page is too far from its
+ * first page for a SCATTER distance.
+ */
+static int batch_page(struct tx *tx, pgoff_t first, unsigned int i)
+{
+	int ret;
+
+	if (tx->nbatch == PARTMOB_FRAME_PAGES_MAX ||
+	    (tx->nbatch && first + i - tx->batch_off[0] > U32_MAX)) {
+		ret = flush_batch(tx);
+		if (ret)
+			return ret;
+	}
+	tx->batch[tx->nbatch] = tx->pages[i];
+	tx->batch_off[tx->nbatch++] = first + i;
+	tx->pages[i] = NULL;
+	return 0;
+}
+
+/*
+ * Send the pages of @mask in the window at @first: pages with contents go
+ * to the batch, runs of zero pages out as ZERO frames. In round 1 a hole
+ * is skipped (the destination starts empty); later it is sent as ZERO,
+ * since the destination may hold an older copy.
  */
 static int send_window(struct tx *tx, pgoff_t first, unsigned long mask,
 		       bool first_pass)
 {
 	unsigned int i, start = 0, n = 0;
-	bool zero = false, z;
+	unsigned long present;
 	int ret;
 
 	if (first + WINDOW > tx->r->npages)
@@ -214,30 +289,36 @@ static int send_window(struct tx *tx, pgoff_t first, unsigned long mask,
 	ret = lookup_window(tx, first, mask);
 	if (ret)
 		goto out;
+	present = present_mask(tx);
 	for (i = 0; i < WINDOW; i++) {
 		bool take = (mask & BIT(i)) && (!first_pass || tx->pages[i]);
+		bool zero = take && (!tx->pages[i] ||
+				     page_is_zero(tx->pages[i]));
 
-		z = take && (!tx->pages[i] || page_is_zero(tx->pages[i]));
-		if (n && take && z == zero && start + n == i) {
+		if (take && !zero) {
+			ret = batch_page(tx, first, i);
+			if (ret)
+				goto out;
+		}
+		if (zero && n && start + n == i) {
 			n++;
 			continue;
 		}
 		if (n) {
-			ret = send_run(tx, first, start, n, zero);
+			ret = send_zero(tx, first + start, n);
 			if (ret)
 				goto out;
 			n = 0;
 		}
-		if (take) {
+		if (zero) {
 			start = i;
 			n = 1;
-			zero = z;
 		}
 	}
 	if (n)
-		ret = send_run(tx, first, start, n, zero);
+		ret = send_zero(tx, first + start, n);
 	if (first_pass)
-		atomic64_sub(min_t(s64, hweight_long(present_mask(tx)),
+		atomic64_sub(min_t(s64, hweight_long(present),
 				   atomic64_read(&tx->m->pass_left)),
 			     &tx->m->pass_left);
 out:
@@ -283,7 +364,7 @@ static int send_dirty(struct tx *tx)
 			return ret;
 		cond_resched();
 	} while (cursor < tx->r->log.nwords);
-	return 0;
+	return flush_batch(tx);
 }
 
 /* Round 1: re-arm everything, then send every present page. */
@@ -314,8 +395,9 @@ static int send_all(struct tx *tx)
 		index = first + WINDOW;
 		cond_resched();
 	}
+	ret = flush_batch(tx);
 	atomic64_set(&tx->m->pass_left, 0);
-	return 0;
+	return ret;
 }
 
 static int recv_frame(struct tx *tx, struct partmob_frame *f)
@@ -625,6 +707,8 @@ int partmob_send_thread(void *arg)
 		tx->r = m->r;
 		tx->mapping = m->r->backing->f_mapping;
 		state = run(tx);
+		/* Left by a failed round: the region runs on here. */
+		drop_batch(tx, true);
 		kvfree(tx);
 	}
 	partmob_mig_end(m, state);

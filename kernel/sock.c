@@ -191,9 +191,23 @@ int partmob_sock_send_frame(struct socket *sock, u16 type, u16 flags,
 		.offset = cpu_to_be64(offset),
 		.arg = cpu_to_be64(arg),
 	};
+
+	return partmob_sock_send(sock, &f, sizeof(f), msg_flags);
+}
+
+/**
+ * partmob_sock_send() - send bytes, all of them
+ * @sock: the socket
+ * @buf: the bytes, copied into the socket
+ * @len: how many
+ * @msg_flags: as for partmob_sock_send_frame()
+ *
+ * Return: 0 or a negative error.
+ */
+int partmob_sock_send(struct socket *sock, const void *buf, size_t len,
+		      int msg_flags)
+{
 	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | msg_flags };
-	const void *buf = &f;
-	size_t len = sizeof(f);
 	struct kvec vec;
 	int ret;
 

@@ -10,7 +10,7 @@
  *     migration failed with an error (EPROTO for a refused frame,
  *     ECONNABORTED for ABORT) and the destination region is gone;
  *   - END and COMMIT accepted: completed, and the region holds exactly
- *     what the PAGES and ZERO frames said;
+ *     what the PAGES, SCATTER and ZERO frames said;
  *   - END accepted and then anything but COMMIT or ABORT (or nothing):
  *     in doubt, the region kept frozen; the test then resumes it (and
  *     checks its contents) or discards it (and checks it is gone).
@@ -63,6 +63,8 @@ static uint64_t rnd(uint64_t *s)
 /* A stream under construction: frames, each a header and its payload. */
 struct frame {
 	unsigned char h[HDR];
+	uint32_t nlist;		/* SCATTER: distances in @list, sent first */
+	uint32_t list[MAX_PAGES];
 	uint32_t payload;	/* pages of payload that follow */
 	unsigned char fill;	/* the payload's byte */
 };
@@ -87,7 +89,28 @@ static void put(struct stream *s, uint16_t type, uint16_t flags,
 	w.flags = htons(flags);
 	memcpy(f->h, &w, HDR);
 	f->payload = type == PARTMOB_FRAME_PAGES ? count : 0;
+	f->nlist = 0;
 	f->fill = fill;
+}
+
+/* A SCATTER frame of the pages after @off that @seed picks, at least one. */
+static uint64_t put_scatter(struct stream *s, uint64_t off, uint64_t *seed)
+{
+	uint32_t list[MAX_PAGES], n = 0, d;
+	struct frame *f;
+
+	for (d = 0; d < s->npages - off; d++)
+		if (rnd(seed) % 2 || (!n && d == s->npages - off - 1))
+			list[n++] = d;
+	if (s->n >= MAX_FRAMES)
+		return 0;
+	put(s, PARTMOB_FRAME_SCATTER, 0, n, off, 0,
+	    (unsigned char)(1 + rnd(seed) % 255));
+	f = &s->f[s->n - 1];
+	memcpy(f->list, list, sizeof(list));
+	f->nlist = n;
+	f->payload = n;
+	return n;
 }
 
 /* A valid stream: HELLO, 1 to 3 rounds, END, and mostly COMMIT. */
@@ -104,7 +127,9 @@ static void valid_stream(struct stream *s, uint64_t *seed)
 		for (k = 0; k < n; k++) {
 			off = rnd(seed) % s->npages;
 			cnt = 1 + rnd(seed) % (s->npages - off);
-			if (rnd(seed) % 3) {
+			if (rnd(seed) % 4 == 0) {
+				sent += put_scatter(s, off, seed);
+			} else if (rnd(seed) % 3) {
 				put(s, PARTMOB_FRAME_PAGES, 0, cnt, off, 0,
 				    (unsigned char)(1 + rnd(seed) % 255));
 				sent += cnt;
@@ -180,6 +205,7 @@ static void mutate(struct stream *s, uint64_t *seed, char *what, size_t n)
 		for (k = 0; k < HDR; k++)
 			f->h[k] = (unsigned char)rnd(seed);
 		f->payload = 0;
+		f->nlist = 0;
 		snprintf(what, n, "garbage inserted at frame %d", i);
 		break;
 	case 6:
@@ -195,20 +221,30 @@ static void mutate(struct stream *s, uint64_t *seed, char *what, size_t n)
 	}
 }
 
-/* The bytes on the wire; a frame's payload is what put() said. */
+/*
+ * The bytes on the wire; a frame's list and payload are what put() said,
+ * whatever a mutation did to its header.
+ */
 static size_t serialize(const struct stream *s, unsigned char *buf,
 			size_t size, uint64_t *seed, int cut)
 {
-	size_t len = 0, pl;
+	size_t len = 0, pl, ll;
+	uint32_t k, be;
 	int i;
 
 	for (i = 0; i < s->n; i++) {
 		pl = (size_t)s->f[i].payload * psz;
-		if (len + HDR + pl > size)
+		ll = (size_t)s->f[i].nlist * 4;
+		if (len + HDR + ll + pl > size)
 			break;
 		memcpy(buf + len, s->f[i].h, HDR);
-		memset(buf + len + HDR, s->f[i].fill, pl);
-		len += HDR + pl;
+		len += HDR;
+		for (k = 0; k < s->f[i].nlist; k++, len += 4) {
+			be = htonl(s->f[i].list[k]);
+			memcpy(buf + len, &be, 4);
+		}
+		memset(buf + len, s->f[i].fill, pl);
+		len += pl;
 	}
 	if (cut && len)		/* cut inside a header or a payload */
 		len -= 1 + rnd(seed) % (len < 64 ? len : 64);
@@ -233,6 +269,7 @@ static void predict(const unsigned char *buf, size_t len, uint64_t npages,
 	};
 	struct pm_model_frame f;
 	size_t at = 0, pl;
+	uint64_t k, d;
 	int prev;
 
 	memset(e->image, 0, npages * psz);
@@ -265,6 +302,31 @@ static void predict(const unsigned char *buf, size_t len, uint64_t npages,
 			}
 			memcpy(e->image + f.offset * psz, buf + at, pl);
 			at += pl;
+			break;
+		case PARTMOB_FRAME_SCATTER:
+			if (len - at < f.count * 4) {
+				e->outcome = O_FAILED;
+				e->why = "the stream ended inside a list";
+				return;
+			}
+			if (!pm_model_list(&m, &f, buf + at)) {
+				e->outcome = O_FAILED;
+				e->err = EPROTO;
+				e->why = "a SCATTER list is refused";
+				return;
+			}
+			pl = f.count * psz;
+			if (len - at - f.count * 4 < pl) {
+				e->outcome = O_FAILED;
+				e->why = "the stream ended inside SCATTER";
+				return;
+			}
+			for (k = 0; k < f.count; k++) {
+				d = pm_model_be(buf + at + 4 * k, 4);
+				memcpy(e->image + (f.offset + d) * psz,
+				       buf + at + f.count * 4 + k * psz, psz);
+			}
+			at += f.count * 4 + pl;
 			break;
 		case PARTMOB_FRAME_ZERO:
 			memset(e->image + f.offset * psz, 0, f.count * psz);
@@ -345,7 +407,8 @@ FIXTURE_SETUP(mf)
 	ASSERT_NE(MAP_FAILED, self->guard);
 	memset(self->guard, 0x5a, GUARD_PAGES * psz);
 	/* Room for the payload of 16 full regions; a longer stream is cut. */
-	self->bufsize = (size_t)MAX_FRAMES * HDR + 16 * MAX_PAGES * psz;
+	self->bufsize = (size_t)MAX_FRAMES * (HDR + 4 * MAX_PAGES) +
+			16 * MAX_PAGES * psz;
 	self->buf = malloc(self->bufsize);
 	self->image = malloc(MAX_PAGES * psz);
 	ASSERT_NE(NULL, self->buf);

@@ -480,7 +480,13 @@ TEST_F(mig, verify_refuses_a_different_copy)
 		for (;;) {
 			if (recv(fd, &f, sizeof(f), MSG_WAITALL) != sizeof(f))
 				_exit(3);
-			if (ntohs(f.type) == PARTMOB_FRAME_PAGES)
+			if (ntohs(f.type) == PARTMOB_FRAME_SCATTER &&
+			    ntohl(f.count) <= PARTMOB_FRAME_PAGES_MAX &&
+			    recv(fd, buf, ntohl(f.count) * 4, MSG_WAITALL) !=
+			    (ssize_t)ntohl(f.count) * 4)
+				_exit(5);
+			if (ntohs(f.type) == PARTMOB_FRAME_PAGES ||
+			    ntohs(f.type) == PARTMOB_FRAME_SCATTER)
 				for (i = 0; i < ntohl(f.count); i++)
 					if (recv(fd, buf, psz, MSG_WAITALL) != psz)
 						_exit(4);

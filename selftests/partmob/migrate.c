@@ -2327,6 +2327,40 @@ static int round_done(int fd, uint64_t round)
 	return pm_send_all(fd, &f, sizeof(f));
 }
 
+/* A SCATTER frame's list and pages, checked as a destination checks. */
+static int rdst_scatter(struct rdst *d, int fd, uint32_t count, uint64_t off)
+{
+	uint32_t list[PARTMOB_FRAME_PAGES_MAX], i;
+	uint64_t pg;
+	int ret;
+
+	if (!count || count > PARTMOB_FRAME_PAGES_MAX || off >= d->npages) {
+		snprintf(d->why, sizeof(d->why), "SCATTER: %u pages at %llu",
+			 count, (unsigned long long)off);
+		d->bad++;
+		return -ERANGE;
+	}
+	ret = pm_recv_all(fd, list, count * sizeof(list[0]), 30000);
+	if (ret)
+		return ret;
+	for (i = 0; i < count; i++) {
+		pg = off + ntohl(list[i]);
+		if (pg >= d->npages || (i && ntohl(list[i]) <= ntohl(list[i - 1]))) {
+			snprintf(d->why, sizeof(d->why),
+				 "SCATTER at %llu: bad entry %u (%u)",
+				 (unsigned long long)off, i, ntohl(list[i]));
+			d->bad++;
+			return -ERANGE;
+		}
+		d->seen[pg] = 1;
+		ret = pm_recv_all(fd, d->mem + pg * d->page, d->page, 30000);
+		if (ret)
+			return ret;
+	}
+	d->pages += count;
+	return 0;
+}
+
 /* Read frames until one of @stop_type (ROUND or END): 0 or -errno. */
 static int rdst_until(struct rdst *d, int fd, uint16_t stop_type,
 		      struct partmob_frame *last)
@@ -2369,6 +2403,12 @@ static int rdst_until(struct rdst *d, int fd, uint16_t stop_type,
 				       (size_t)count * d->page);
 				d->zero += count;
 			}
+			continue;
+		}
+		if (type == PARTMOB_FRAME_SCATTER) {
+			ret = rdst_scatter(d, fd, count, off);
+			if (ret)
+				return ret;
 			continue;
 		}
 		if (type == PARTMOB_FRAME_ROUND)
@@ -2621,6 +2661,24 @@ static void pages(struct rx *c, uint32_t count, uint64_t off)
 	pm_send_all(c->fd, c->pg, (size_t)count * c->page);
 }
 
+/*
+ * A SCATTER frame of @n pages at @off plus @dist[i], @nlist distances
+ * sent, then @npay pages of payload (the first page of c->pg each).
+ */
+static void scatter(struct rx *c, uint64_t off, uint32_t n,
+		    const uint32_t *dist, uint32_t nlist, uint32_t npay)
+{
+	uint32_t i, be;
+
+	frame(c, PARTMOB_FRAME_SCATTER, n, off, 0);
+	for (i = 0; i < nlist; i++) {
+		be = htonl(dist[i]);
+		pm_send_all(c->fd, &be, sizeof(be));
+	}
+	for (i = 0; i < npay; i++)
+		pm_send_all(c->fd, c->pg, c->page);
+}
+
 static void f_garbage(struct rx *c)
 {
 	uint64_t s = 7, buf[512];
@@ -2724,6 +2782,82 @@ static void f_short_payload(struct rx *c)
 	pm_send_all(c->fd, c->pg, c->page + c->page / 2);
 }
 
+static void f_scatter_beyond(struct rx *c)
+{
+	const uint32_t d[] = { 0, 2 };
+
+	hello(c);
+	scatter(c, c->npages - 2, 2, d, 2, 2);
+}
+
+static void f_scatter_offset_beyond(struct rx *c)
+{
+	const uint32_t d[] = { 0 };
+
+	hello(c);
+	scatter(c, c->npages, 1, d, 1, 1);
+}
+
+static void f_scatter_repeated(struct rx *c)
+{
+	const uint32_t d[] = { 0, 3, 3 };
+
+	hello(c);
+	scatter(c, 0, 3, d, 3, 3);
+}
+
+static void f_scatter_descending(struct rx *c)
+{
+	const uint32_t d[] = { 5, 1 };
+
+	hello(c);
+	scatter(c, 0, 2, d, 2, 2);
+}
+
+static void f_scatter_huge_distance(struct rx *c)
+{
+	const uint32_t d[] = { 0, 0xffffffffu };
+
+	hello(c);
+	scatter(c, 1, 2, d, 2, 2);
+}
+
+static void f_scatter_too_many(struct rx *c)
+{
+	uint32_t d[PARTMOB_FRAME_PAGES_MAX + 1], i;
+
+	for (i = 0; i <= PARTMOB_FRAME_PAGES_MAX; i++)
+		d[i] = i % RX_PAGES;
+	hello(c);
+	scatter(c, 0, PARTMOB_FRAME_PAGES_MAX + 1, d,
+		PARTMOB_FRAME_PAGES_MAX + 1, 1);
+}
+
+static void f_scatter_short_list(struct rx *c)
+{
+	const uint32_t d[] = { 0, 1 };
+
+	hello(c);
+	scatter(c, 0, 4, d, 2, 0);
+}
+
+static void f_scatter_short_payload(struct rx *c)
+{
+	const uint32_t d[] = { 0, 7, 9 };
+
+	hello(c);
+	scatter(c, 0, 3, d, 3, 2);
+}
+
+static void f_scatter_end_count(struct rx *c)
+{
+	const uint32_t d[] = { 0, 9 };
+
+	hello(c);
+	scatter(c, 2, 2, d, 2, 2);
+	frame(c, PARTMOB_FRAME_END, 0, 0, 1);
+}
+
 static void f_flags(struct rx *c)
 {
 	struct partmob_frame f;
@@ -2819,6 +2953,7 @@ static void f_silent_after_hello(struct rx *c)
 /* A complete stream; the destination prepares and waits for COMMIT. */
 static int f_valid_until_prepared(struct rx *c)
 {
+	uint32_t dist[2] = { 0 };
 	struct partmob_frame f;
 	uint64_t i;
 	int ret;
@@ -2829,9 +2964,9 @@ static int f_valid_until_prepared(struct rx *c)
 		pages(c, 8, i);
 	frame(c, PARTMOB_FRAME_ZERO, c->npages / 2, c->npages / 2, 0);
 	frame(c, PARTMOB_FRAME_ROUND, 0, 0, 1);
-	/* Round 2: page 3 again, page npages - 1 now data. */
-	pages(c, 1, 3);
-	pages(c, 1, c->npages - 1);
+	/* Round 2: page 3 again, page npages - 1 now data: one SCATTER. */
+	dist[1] = c->npages - 4;
+	scatter(c, 3, 2, dist, 2, 2);
 	frame(c, PARTMOB_FRAME_ROUND, 0, 0, 2);
 	frame(c, PARTMOB_FRAME_END, 0, 0, c->npages / 2 + 2);
 	/* Each ROUND is answered, in order, and then END with PREPARED. */
@@ -2900,6 +3035,15 @@ RX_VARIANT(zero_count_huge, f_zero_huge_count, 0);
 RX_VARIANT(zero_offset_wraps, f_zero_wrap, 0);
 RX_VARIANT(truncated_payload, f_short_payload, 0);
 RX_VARIANT(truncated_payload_then_close, f_short_payload, 1);
+RX_VARIANT(scatter_beyond_region, f_scatter_beyond, 0);
+RX_VARIANT(scatter_offset_beyond_region, f_scatter_offset_beyond, 0);
+RX_VARIANT(scatter_page_repeated, f_scatter_repeated, 0);
+RX_VARIANT(scatter_descending, f_scatter_descending, 0);
+RX_VARIANT(scatter_distance_huge, f_scatter_huge_distance, 0);
+RX_VARIANT(scatter_count_above_max, f_scatter_too_many, 0);
+RX_VARIANT(scatter_truncated_list, f_scatter_short_list, 1);
+RX_VARIANT(scatter_truncated_payload, f_scatter_short_payload, 1);
+RX_VARIANT(scatter_end_count_wrong, f_scatter_end_count, 0);
 RX_VARIANT(unknown_type, f_unknown_type, 0);
 RX_VARIANT(type_zero, f_type_zero, 0);
 RX_VARIANT(flags_nonzero, f_flags, 0);

@@ -220,7 +220,7 @@
 #define PARTMOB_MCGRP_EVENTS	"events"
 
 /* Version of the page stream; bumped on any incompatible frame change. */
-#define PARTMOB_WIRE_VERSION	2
+#define PARTMOB_WIRE_VERSION	3
 
 enum partmob_cmd {
 	PARTMOB_CMD_UNSPEC,
@@ -472,8 +472,8 @@ enum partmob_feature {
  *    connection.
  *
  * 2. Frames (the modules). Every frame starts with struct partmob_frame.
- *    Source to destination: one HELLO, then rounds: PAGES and ZERO frames
- *    in any order, each round closed by a ROUND frame, except the last
+ *    Source to destination: one HELLO, then rounds: PAGES, SCATTER and
+ *    ZERO frames in any order, each round closed by a ROUND frame, except the last
  *    (stop-copy) round, closed by END. Destination to source, after END:
  *    PREPARED. Source to destination: COMMIT (the decision). Destination
  *    to source: RESUMED. Either side may send ABORT before the decision and close.
@@ -555,7 +555,7 @@ struct partmob_hs_reply {
 };
 
 /* Frames of the page stream. */
-#define PARTMOB_FRAME_PAGES_MAX	64	/* pages in one PAGES frame */
+#define PARTMOB_FRAME_PAGES_MAX	64	/* pages in one PAGES or SCATTER frame */
 
 enum partmob_frame_type {
 	/* offset: mig_id, count: page size, arg: pages in the region */
@@ -577,6 +577,12 @@ enum partmob_frame_type {
 	 * switch-over never freezes while a round is still on its way.
 	 */
 	PARTMOB_FRAME_ROUND_DONE = 10,
+	/*
+	 * count pages (1 to PARTMOB_FRAME_PAGES_MAX) anywhere after offset:
+	 * count __be32 distances from offset follow, strictly increasing,
+	 * then the pages in that order. For pages that are not contiguous.
+	 */
+	PARTMOB_FRAME_SCATTER = 11,
 };
 
 /* END only: answer PREPARED with the hash of the region (--verify). */

@@ -11,16 +11,19 @@
  *              message (else PARTMOB_MIG_ERROR_MAX + 1, as in the kernel)
  *   then       frame headers (struct partmob_frame, big-endian); each
  *              PAGES frame the parser accepts is followed by count * PS
- *              bytes of payload, written into the region. The stream ends
- *              where the input does (a short payload: the connection
- *              failed).
+ *              bytes of payload, written into the region; each SCATTER
+ *              frame by count 4-byte distances (its list), and if the
+ *              parser accepts them, count * PS bytes written at the pages
+ *              they name. The stream ends where the input does (a short
+ *              list or payload: the connection failed).
  *
  * Asserted for every frame: the verdict (0 or -EPROTO) and the state after
  * it equal those of an independent model of Documentation/wire-protocol.rst
  * (model.h); the decoded fields equal the bytes; the same frame from the same
  * state gets the same verdict; a refusal says why in a NUL-terminated,
  * printable line and ends the stream (every later frame is refused);
- * an accepted PAGES or ZERO lies inside the region. The region and the
+ * an accepted PAGES, ZERO or SCATTER list lies inside the region, and a
+ * SCATTER list's pages ascend. The region and the
  * message buffer are heap blocks of exactly their size, so a write
  * outside them is an AddressSanitizer report.
  *
@@ -59,6 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct partmob_rx_frame f, f2;
 	struct partmob_frame w;
 	struct pm_model_frame mf;
+	u64 offs[PARTMOB_FRAME_PAGES_MAX];
+	__be32 list[PARTMOB_FRAME_PAGES_MAX];
+	uint32_t i;
 	struct pm_model m = { 0 };
 	uint64_t npages, mig_id;
 	unsigned char *region;
@@ -119,6 +125,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (size < need)
 				break;		/* the connection failed */
 			memcpy(region + f.offset * FUZZ_PS, data, need);
+			data += need;
+			size -= need;
+		} else if (f.type == PARTMOB_FRAME_SCATTER) {
+			assert(f.count >= 1 &&
+			       f.count <= PARTMOB_FRAME_PAGES_MAX &&
+			       f.offset < npages);
+			need = (size_t)f.count * 4;
+			if (size < need)
+				break;		/* the connection failed */
+			expect = pm_model_list(&m, &mf, data);
+			memset(why, 'x', whyn);
+			memcpy(list, data, need);	/* as recv.c: aligned */
+			ret = partmob_frame_check_list(&st, &f, list, offs,
+						       why, whyn);
+			data += need;
+			size -= need;
+			assert(ret == 0 || ret == -EPROTO);
+			assert((ret == 0) == expect);
+			assert(st.phase == (uint32_t)model_phase[m.phase]);
+			assert(st.received == m.received);
+			if (ret) {
+				check_why(why, whyn);
+				continue;
+			}
+			for (i = 0; i < f.count; i++)
+				assert(offs[i] < npages &&
+				       (!i || offs[i] > offs[i - 1]));
+			need = (size_t)f.count * FUZZ_PS;
+			if (size < need)
+				break;
+			for (i = 0; i < f.count; i++)
+				memcpy(region + offs[i] * FUZZ_PS,
+				       data + i * FUZZ_PS, FUZZ_PS);
 			data += need;
 			size -= need;
 		} else if (f.type == PARTMOB_FRAME_ZERO) {

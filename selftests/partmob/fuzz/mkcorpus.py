@@ -10,7 +10,8 @@ import sys
 
 PS = 64
 MIG_ID = 0x1234
-HELLO, PAGES, ZERO, ROUND, END, PREPARED, COMMIT, RESUMED, ABORT = range(1, 10)
+(HELLO, PAGES, ZERO, ROUND, END, PREPARED, COMMIT, RESUMED, ABORT,
+ ROUND_DONE, SCATTER) = range(1, 12)
 
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), 'corpus')
@@ -22,6 +23,13 @@ def frame(t, count=0, offset=0, arg=0, flags=0):
 
 def pages(offset, count, fill=0x11):
     return frame(PAGES, count, offset) + bytes([fill]) * (count * PS)
+
+
+def scatter(offset, dists, fill=0x44, count=None):
+    n = len(dists) if count is None else count
+    return (frame(SCATTER, n, offset) +
+            b''.join(struct.pack('>I', d) for d in dists) +
+            bytes([fill]) * (len(dists) * PS))
 
 
 def head(npages, mig=True, small_why=False):
@@ -52,6 +60,14 @@ seeds['valid-one-page'] = (head(1) + hello(1) + pages(0, 1) +
 seeds['valid-256-pages'] = (head(256) + hello(256) + pages(192, 64) +
                             frame(ZERO, 256, 0) + frame(ROUND, arg=1) +
                             frame(END, arg=64) + frame(COMMIT))
+seeds['valid-scatter'] = (head(n) + hello(n) + scatter(0, [0, 64, 128]) +
+                          pages(5, 3) + frame(ROUND, arg=1) +
+                          scatter(7, list(range(0, 192, 3))) +
+                          frame(END, arg=70) + frame(COMMIT))
+seeds['valid-scatter-last-page'] = (head(n) + hello(n) +
+                                    scatter(n - 1, [0]) +
+                                    scatter(1, [3, n - 2]) +
+                                    frame(END, arg=3) + frame(COMMIT))
 seeds['abort-in-rounds'] = (head(n) + hello(n) + pages(0, 4) +
                             frame(ABORT, arg=5))
 seeds['abort-after-end'] = (head(n) + hello(n) + frame(ROUND, arg=1) +
@@ -69,6 +85,19 @@ seeds['pages-too-many'] = head(n) + hello(n) + frame(PAGES, 65, 0)
 seeds['pages-zero-count'] = head(n) + hello(n) + frame(PAGES, 0, 0)
 seeds['zero-past-end'] = head(n) + hello(n) + frame(ZERO, n + 1, 0)
 seeds['zero-wrapping'] = head(n) + hello(n) + frame(ZERO, 2**32 - 1, 2**64 - 2)
+seeds['scatter-past-end'] = head(n) + hello(n) + scatter(10, [0, n - 10])
+seeds['scatter-offset-past-end'] = head(n) + hello(n) + frame(SCATTER, 1, n)
+seeds['scatter-not-ascending'] = head(n) + hello(n) + scatter(0, [4, 4])
+seeds['scatter-descending'] = head(n) + hello(n) + scatter(0, [9, 2, 30])
+seeds['scatter-huge-distance'] = (head(n) + hello(n) +
+                                  scatter(2, [0, 2**32 - 1]))
+seeds['scatter-too-many'] = head(n) + hello(n) + frame(SCATTER, 65, 0)
+seeds['scatter-zero-count'] = head(n) + hello(n) + frame(SCATTER, 0, 0)
+seeds['scatter-short-list'] = (head(n) + hello(n) + frame(SCATTER, 4, 0) +
+                               struct.pack('>II', 0, 1))
+seeds['scatter-before-hello'] = head(n) + scatter(0, [0, 2])
+seeds['scatter-end-miscount'] = (head(n) + hello(n) + scatter(0, [0, 9]) +
+                                 frame(END, arg=1))
 seeds['commit-before-end'] = head(n) + hello(n) + frame(COMMIT)
 seeds['round-out-of-sequence'] = head(n) + hello(n) + frame(ROUND, arg=5)
 seeds['end-wrong-count'] = head(n) + hello(n) + frame(END, arg=9)

@@ -77,6 +77,10 @@ static inline int pm_model_step(struct pm_model *m, const unsigned char *b,
 			ok = f->count <= PARTMOB_FRAME_PAGES_MAX &&
 			     pm_model_inside(f->offset, f->count, m->npages);
 			m->received += ok ? f->count : 0;
+		} else if (f->type == PARTMOB_FRAME_SCATTER) {
+			/* its pages count once its list is accepted */
+			ok = f->count <= PARTMOB_FRAME_PAGES_MAX &&
+			     pm_model_inside(f->offset, f->count, m->npages);
 		} else if (f->type == PARTMOB_FRAME_ZERO) {
 			ok = pm_model_inside(f->offset, f->count, m->npages);
 		} else if (f->type == PARTMOB_FRAME_ROUND) {
@@ -100,6 +104,30 @@ static inline int pm_model_step(struct pm_model *m, const unsigned char *b,
 		m->phase = PM_M_OVER;
 		return ok;
 	}
+}
+
+/*
+ * The list of f->count big-endian 32-bit distances @b that follows an
+ * accepted SCATTER frame @f: 1 if the destination accepts it (strictly
+ * increasing, every page inside the region), else 0 (the stream is over).
+ */
+static inline int pm_model_list(struct pm_model *m,
+				const struct pm_model_frame *f,
+				const unsigned char *b)
+{
+	uint64_t i, d, prev = 0;
+
+	for (i = 0; i < f->count; i++) {
+		d = pm_model_be(b + 4 * i, 4);
+		if ((i && d <= prev) ||
+		    !pm_model_inside(f->offset + d, 1, m->npages)) {
+			m->phase = PM_M_OVER;
+			return 0;
+		}
+		prev = d;
+	}
+	m->received += f->count;
+	return 1;
 }
 
 #endif
