@@ -57,8 +57,10 @@
  * Built twice: faults (partmobctl --insecure: plain TCP) and faults_tls
  * (PM_FAULTS_TLS: --psk-file, so the page stream runs through kernel TLS
  * and a cut link, a stall or a dead helper must be noticed through it;
- * the faults of the partmobctl points, and recover of a destination in
- * doubt asking over TLS).
+ * the faults of the partmobctl points, the held points with the held
+ * migration's connection in kernel TLS both ways (keyed by the test, as
+ * partmobctl keys it), and recover of a destination in doubt asking over
+ * TLS).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +73,7 @@
 #include <sys/syscall.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "mig_lib.h"
@@ -139,6 +142,8 @@ FAULT(LATER_ROUND, KILL_LISTENER, 1);
 FAULT(STOP_COPY, UNLOAD, 1);
 FAULT(PREPARED, LINK_DOWN, 0);
 FAULT(COMMIT, LINK_DOWN, 1);
+FAULT(PREPARED, KILL_SOURCE, 0);
+FAULT(PREPARED, KILL_RECEIVER, 1);
 #else
 /* Most valuable first: the helpers dying, the link, a stall, unload. */
 FAULT(FIRST_PASS, KILL_SOURCE, 0);
@@ -361,6 +366,15 @@ static void held_at_prepared(struct __test_metadata *_metadata,
 	fds[1] = accept(l, NULL, NULL);
 	close(l);
 	ASSERT_LE(0, fds[1]);
+	/* faults_tls: the held stream runs through kernel TLS too. */
+	if (PM_FAULTS_TLS) {
+		char ulp[16] = "";
+		socklen_t len = sizeof(ulp);
+
+		ASSERT_EQ(0, pm_ktls_keys(fds, 0));
+		ASSERT_EQ(0, getsockopt(fds[0], SOL_TCP, TCP_ULP, ulp, &len));
+		ASSERT_STREQ("tls", ulp);
+	}
 
 	a.name = DST;
 	a.role = PARTMOB_MIG_DEST;

@@ -26,6 +26,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <linux/if_link.h>
+#include <linux/tls.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -1262,5 +1263,35 @@ int pm_link_set(const struct pm_hosts *h, int host, int up)
 		ret = -errno;
 out:
 	close(fd);
+	return ret;
+}
+
+int pm_ktls_key(int fd, int dir, int k, uint64_t seq)
+{
+	struct tls12_crypto_info_aes_gcm_128 ci = {
+		.info.version = TLS_1_3_VERSION,
+		.info.cipher_type = TLS_CIPHER_AES_GCM_128,
+	};
+	int i;
+
+	memset(ci.key, 0x40 + k, sizeof(ci.key));
+	memset(ci.salt, 0x20 + k, sizeof(ci.salt));
+	memset(ci.iv, 0x10 + k, sizeof(ci.iv));
+	for (i = 0; i < 8; i++)
+		ci.rec_seq[i] = seq >> (56 - 8 * i);
+	return setsockopt(fd, SOL_TLS, dir, &ci, sizeof(ci)) ? -errno : 0;
+}
+
+int pm_ktls_keys(int fds[2], uint64_t seq)
+{
+	int i, ret = 0;
+
+	for (i = 0; i < 2 && !ret; i++) {
+		if (setsockopt(fds[i], SOL_TCP, TCP_ULP, "tls", sizeof("tls")))
+			return -errno;
+		ret = pm_ktls_key(fds[i], TLS_TX, i, seq);
+		if (!ret)
+			ret = pm_ktls_key(fds[i], TLS_RX, !i, seq);
+	}
 	return ret;
 }

@@ -153,6 +153,18 @@ void pm_boot_id(char *buf, size_t n);
  * derived from @seed. 0 or -errno.
  */
 int pm_write_psk(const char *path, const char *id, uint64_t seed);
+/*
+ * Key one direction (TLS_TX or TLS_RX) of a kTLS socket (TLS 1.3,
+ * AES-128-GCM, the tls ULP set already) with test key number @k (the same
+ * bytes on both ends of a pair), next record @seq. 0 or -errno.
+ */
+int pm_ktls_key(int fd, int dir, int k, uint64_t seq);
+/*
+ * Turn a connected pair into kTLS both ways, as partmobctl does before it
+ * hands a socket over: @fds[0] sends with key 0, @fds[1] with key 1.
+ * 0, or -errno (-ENOENT and friends without kernel TLS).
+ */
+int pm_ktls_keys(int fds[2], uint64_t seq);
 
 /* ---- content and writers ---- */
 

@@ -3408,46 +3408,15 @@ TEST_F_TIMEOUT(mig, recover_in_doubt, 180)
 	free(c.pg);
 }
 
-/*
- * Key one direction of a kTLS socket (TLS 1.3, AES-128-GCM) with key
- * number @k (the same bytes on both ends of a pair), next record @seq.
- */
-static int ktls_key(int fd, int dir, int k, uint64_t seq)
-{
-	struct tls12_crypto_info_aes_gcm_128 ci = {
-		.info.version = TLS_1_3_VERSION,
-		.info.cipher_type = TLS_CIPHER_AES_GCM_128,
-	};
-	int i;
-
-	memset(ci.key, 0x40 + k, sizeof(ci.key));
-	memset(ci.salt, 0x20 + k, sizeof(ci.salt));
-	memset(ci.iv, 0x10 + k, sizeof(ci.iv));
-	for (i = 0; i < 8; i++)
-		ci.rec_seq[i] = seq >> (56 - 8 * i);
-	return setsockopt(fd, SOL_TLS, dir, &ci, sizeof(ci)) ? -errno : 0;
-}
-
 /* A loopback pair in kTLS, both ways, next records @seq. 0 or -errno. */
 static int ktls_pair(int fds[2], uint64_t seq)
 {
-	int i, ret;
+	int ret;
 
 	ret = pm_tcp_pair(-1, -1, fds);
 	if (ret)
 		return ret;
-	for (i = 0; i < 2; i++) {
-		if (setsockopt(fds[i], SOL_TCP, TCP_ULP, "tls", sizeof("tls"))) {
-			ret = -errno;
-			break;
-		}
-		/* fds[0] sends with key 0, fds[1] with key 1. */
-		ret = ktls_key(fds[i], TLS_TX, i, seq);
-		if (!ret)
-			ret = ktls_key(fds[i], TLS_RX, !i, seq);
-		if (ret)
-			break;
-	}
+	ret = pm_ktls_keys(fds, seq);
 	if (ret) {
 		close(fds[0]);
 		close(fds[1]);
@@ -3477,12 +3446,12 @@ TEST_F(kmig, ktls_needs_both_keys)
 			close(fds[1]);
 			SKIP(return, "no kernel TLS here: %s", strerror(ret));
 		}
-		ASSERT_EQ(0, ktls_key(fds[0], dir, 0, 0));
+		ASSERT_EQ(0, pm_ktls_key(fds[0], dir, 0, 0));
 		a.fd = fds[0];
 		EXPECT_EQ(-ENOKEY, pm_mig_start(&self->t, &a));
 		EXPECT_NE(NULL, strstr(self->t.extack, "both directions"))
 			TH_LOG("%s", self->t.extack);
-		EXPECT_EQ(-EBUSY, ktls_key(fds[0], dir, 1, 0));
+		EXPECT_EQ(-EBUSY, pm_ktls_key(fds[0], dir, 1, 0));
 		close(fds[0]);
 		close(fds[1]);
 	}
