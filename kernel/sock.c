@@ -19,8 +19,11 @@
  * ULP encrypts straight from them. The kernels partmob targets cannot
  * rekey a kTLS socket (a second TLS_TX/TLS_RX is refused: no KeyUpdate),
  * so one key must carry the whole migration; AES-GCM allows 2^24.5 full
- * records per key (RFC 8446, 5.5), and the page paths below stop at
- * PARTMOB_TLS_RECORDS_MAX records in either direction.
+ * records per key (RFC 8446, 5.5), and the page paths below stop before
+ * a send or receive of pages could take either direction past
+ * PARTMOB_TLS_RECORDS_MAX records (one call moves up to
+ * PARTMOB_FRAME_PAGES_MAX pages: 64 records with 4 KiB pages, 256 with
+ * 64 KiB ones).
  */
 
 #include <linux/net.h>
@@ -141,12 +144,15 @@ void partmob_sock_setup(struct socket *sock, u32 timeout_ms)
 }
 
 /*
- * Has the kTLS key of this direction carried its last record? The record
- * sequence number lives in the tls_context and changes under the socket
- * lock, taken here; a plain socket stays plain (partmob_sock_check()).
+ * Would @bytes more of this direction take the kTLS key past its last
+ * record? At most one record per TLS_MAX_PAYLOAD_SIZE bytes, and one more
+ * for the record a frame header may have opened. The record sequence
+ * number lives in the tls_context and changes under the socket lock,
+ * taken here; a plain socket stays plain (partmob_sock_check()).
  */
-static int tls_spent(struct socket *sock, bool tx)
+static int tls_spent(struct socket *sock, bool tx, size_t bytes)
 {
+	u64 need = DIV_ROUND_UP(bytes, TLS_MAX_PAYLOAD_SIZE) + 1;
 	struct sock *sk = sock->sk;
 	struct tls_context *tls;
 	u64 seq = 0;
@@ -159,7 +165,7 @@ static int tls_spent(struct socket *sock, bool tx)
 		seq = get_unaligned_be64(tx ? tls->tx.rec_seq :
 					 tls->rx.rec_seq);
 	release_sock(sk);
-	return seq >= PARTMOB_TLS_RECORDS_MAX ? -EKEYEXPIRED : 0;
+	return seq + need > PARTMOB_TLS_RECORDS_MAX ? -EKEYEXPIRED : 0;
 }
 
 static int sock_errno(int ret)
@@ -230,13 +236,13 @@ int partmob_sock_send(struct socket *sock, const void *buf, size_t len,
  * @n: their number
  * @more: more follows at once (cork)
  *
- * Return: 0, -EKEYEXPIRED (the kTLS key has carried its last record), or
- * a negative error.
+ * Return: 0, -EKEYEXPIRED (the pages would take the kTLS key past its last
+ * record), or a negative error.
  */
 int partmob_sock_send_pages(struct socket *sock, struct page **pages,
 			    unsigned int n, bool more)
 {
-	int ret = tls_spent(sock, true);
+	int ret = tls_spent(sock, true, (size_t)n << PAGE_SHIFT);
 
 	return ret ?: sock_errno(partmob_sendpages(sock, pages, n, more));
 }
@@ -275,8 +281,8 @@ int partmob_sock_recv(struct socket *sock, void *buf, size_t len)
  *	says why that is safe); directly mapped (compat.h: no highmem)
  * @n: their number, at most PARTMOB_FRAME_PAGES_MAX
  *
- * Return: 0, -ECONNRESET if the peer closed, -EKEYEXPIRED (the kTLS key
- * has carried its last record), -EBADMSG (a kTLS record did not
+ * Return: 0, -ECONNRESET if the peer closed, -EKEYEXPIRED (the pages would
+ * take the kTLS key past its last record), -EBADMSG (a kTLS record did not
  * authenticate), or a negative error.
  */
 int partmob_sock_recv_pages(struct socket *sock, struct page **pages,
@@ -290,7 +296,7 @@ int partmob_sock_recv_pages(struct socket *sock, struct page **pages,
 
 	if (WARN_ON_ONCE(n > PARTMOB_FRAME_PAGES_MAX))
 		return -EINVAL;
-	ret = tls_spent(sock, false);
+	ret = tls_spent(sock, false, left);
 	if (ret)
 		return ret;
 	for (i = 0; i < n; i++) {
