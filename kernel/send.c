@@ -52,7 +52,8 @@
  * @batch_off: their offsets in the region
  * @nbatch: pages in @batch
  * @scatter: a SCATTER frame and its list, as sent
- * @sent: PAGES payload pages sent, all rounds (the END frame's check)
+ * @sent: PAGES and SCATTER payload pages sent, all rounds (the END
+ *	frame's check)
  * @round_bytes: payload bytes of the round being sent
  * @bw_ns: start of the bandwidth window
  * @bw_bytes: bytes sent in the bandwidth window
@@ -197,13 +198,10 @@ static int send_zero(struct tx *tx, pgoff_t offset, unsigned int n)
 static void drop_batch(struct tx *tx, bool relog)
 {
 	unsigned int i;
-	pgoff_t off;
 
 	for (i = 0; i < tx->nbatch; i++) {
-		off = tx->batch_off[i];
 		if (relog)
-			partmob_dirty_log_word(tx->r, round_down(off, WINDOW),
-					       BIT(off % WINDOW));
+			partmob_dirty_mark(tx->r, tx->batch_off[i], 1);
 		put_page(tx->batch[i]);
 	}
 	tx->nbatch = 0;
