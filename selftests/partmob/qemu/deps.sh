@@ -56,7 +56,8 @@ LINUX_SOURCE=/usr/src/linux-source-6.1.tar.xz
 LAYOUT=1
 
 # Host packages: build, cross build, sparse, checkpatch, guests, initramfs,
-# clang + its runtime for `make fuzz` (libFuzzer).
+# clang + its runtime for `make fuzz` (libFuzzer), docutils for lint.sh's
+# check of Documentation/*.rst.
 HOST_PKGS="
 	build-essential gcc-12 make bc rsync kmod cpio flex bison
 	gzip xz-utils zstd file perl pkg-config libelf-dev
@@ -67,7 +68,7 @@ HOST_PKGS="
 	gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
 	qemu-system-x86 qemu-system-ppc
 	debian-archive-keyring apt dpkg-dev iproute2 python3 iperf3 criu
-	clang libclang-rt-dev
+	clang libclang-rt-dev python3-docutils
 "
 
 PPC_SYSROOT_PKGS="busybox-static libnl-3-dev libnl-genl-3-dev libnl-3-200 libnl-genl-3-200 libssl-dev"

@@ -10,7 +10,9 @@
 #   - for every target: the module built with W=1 C=1 (gcc extra warnings +
 #     sparse) must print no warning at all;
 #   - for every target: partmobctl and the selftests build (their Makefiles
-#     use -Werror).
+#     use -Werror);
+#   - Documentation/*.rst parse with docutils without a warning (a broken
+#     table or list loses text when the documents are rendered).
 #
 # Exits non-zero if any check failed.  Logs: build/lint/.
 #
@@ -118,6 +120,36 @@ for t in $TARGETS; do
 	else
 		not_ok "userspace -Werror $t (build failed)"
 		tail -n 40 "$log" | diag
+	fi
+done
+
+# ------------------------------------------------------------- the docs ----
+
+# Debian's python3 with python3-docutils (deps.sh installs it), not
+# whatever python3 comes first in PATH.
+RST_CHECK='
+import io, sys, docutils.core
+err = io.StringIO()
+docutils.core.publish_doctree(open(sys.argv[1]).read(), source_path=sys.argv[1],
+	settings_overrides={"report_level": 2, "halt_level": 5,
+			    "warning_stream": err})
+sys.stdout.write(err.getvalue())
+'
+for f in Documentation/*.rst; do
+	if ! /usr/bin/python3 -c 'import docutils' 2>/dev/null; then
+		if deps_missing; then
+			skip "rst $f" "no python3-docutils: run make deps"
+		else
+			not_ok "rst $f: python3-docutils missing (run make deps)"
+		fi
+		continue
+	fi
+	out=$(/usr/bin/python3 -c "$RST_CHECK" "$f" 2>&1) || out="docutils failed: $out"
+	if [[ -z $out ]]; then
+		ok "rst $f"
+	else
+		not_ok "rst $f"
+		diag <<<"$out"
 	fi
 done
 
