@@ -521,7 +521,7 @@ static void commit(struct tx *tx, u64 freeze_ns)
 		ret = -EPROTO;
 	if (ret) {
 		partmob_mig_fail(m, ret,
-				 "committed, but the destination did not confirm its resume (%d): it stays frozen until partmobctl recover",
+				 "committed, but the destination did not confirm its resume (%d): it runs, or waits in doubt for partmobctl recover",
 				 ret);
 		pr_warn("%s: committed; destination unconfirmed (%d)\n",
 			r->name, ret);

@@ -37,14 +37,25 @@
  * migration completes, at every point (and at prepared, and while the
  * destination is in doubt).
  *
- * The points from the destination's prepared on last microseconds with
- * start, so there the test drives both kernel ends itself, the source
- * held (PARTMOB_MIG_F_HOLD, as for a guest) in PREPARED:
+ * The points before the first frame and from the destination's prepared
+ * on last microseconds with start, so there the test drives both kernel
+ * ends itself, the source held (PARTMOB_MIG_F_HOLD, as for a guest) in
+ * PREPARED, and for some points their connection runs through a relay in
+ * the test that can hold back either direction:
  *
- *  points  prepared     the destination has every page, the source holds:
+ *  points  no_frame     the relay holds the source's stream from the
+ *                       start: the source has sent, the destination has
+ *                       received nothing (link_down, kill_source,
+ *                       kill_receiver: aborted)
+ *          prepared     the destination has every page, the source holds:
  *                       link_down, then an abort (before the decision)
  *          commit       the same, then MIG_COMMIT: the decision, which
  *                       cannot reach the destination
+ *          resumed      inside the commit: the relay holds the
+ *                       destination's RESUMED, so the destination runs on
+ *                       the decision and the source, retired, has not
+ *                       heard of it (link_down, kill_source,
+ *                       kill_receiver: the source never runs again)
  *
  * After link_down the destination is in doubt: frozen, partmobctl status
  * says in-doubt, and once the link is back partmobctl recover asks the
@@ -67,6 +78,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -101,13 +115,91 @@
 #endif
 #define ID 0x6661756c74730001ULL
 
-enum point { P_FIRST_PASS, P_LATER_ROUND, P_STOP_COPY, P_PREPARED, P_COMMIT };
+enum point {
+	P_FIRST_PASS, P_LATER_ROUND, P_STOP_COPY,
+	/* the held migration's, from here on */
+	P_NO_FRAME, P_PREPARED, P_COMMIT, P_RESUMED,
+};
 enum fault {
 	F_KILL_SOURCE, F_KILL_RECEIVER, F_KILL_LISTENER, F_LINK_DOWN,
 	F_STOP_SOURCE, F_UNLOAD,
 };
 
+/*
+ * The held migration's connection through the test: the source's TCP
+ * connection ends at @a, the destination's at @b (both in B), and a
+ * thread copies the bytes between them as they come, except in a
+ * direction that is held: then they wait in the sockets, as on a link
+ * that has stopped delivering. The end of one direction (EOF or an error)
+ * is passed on as a shutdown of the other socket.
+ */
+struct relay {
+	int a, b;
+	atomic_int hold_ab, hold_ba, stop;
+	int running;
+	pthread_t thread;
+};
+
+/* Copy what @from has to @to; false once that direction has ended. */
+static bool relay_copy(int from, int to)
+{
+	char buf[16384];
+	ssize_t n, w, off;
+
+	n = recv(from, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return true;
+	for (off = 0; n > 0 && off < n; off += w) {
+		w = send(to, buf + off, n - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			w = 0;
+		else if (w < 0)
+			break;
+	}
+	if (n > 0 && off == n)
+		return true;
+	shutdown(to, n == 0 ? SHUT_WR : SHUT_RDWR);
+	return false;
+}
+
+static void *relay_run(void *arg)
+{
+	struct relay *r = arg;
+	bool ab = true, ba = true;
+	struct pollfd p[2];
+
+	while (!atomic_load(&r->stop) && (ab || ba)) {
+		p[0].fd = ab ? r->a : -1;
+		p[0].events = atomic_load(&r->hold_ab) ? 0 : POLLIN;
+		p[1].fd = ba ? r->b : -1;
+		p[1].events = atomic_load(&r->hold_ba) ? 0 : POLLIN;
+		if (poll(p, 2, 10) <= 0)
+			continue;
+		/* A held direction leaves even an error where it is. */
+		if (ab && p[0].events && p[0].revents)
+			ab = relay_copy(r->a, r->b);
+		if (ba && p[1].events && p[1].revents)
+			ba = relay_copy(r->b, r->a);
+	}
+	return NULL;
+}
+
+static void relay_stop(struct relay *r)
+{
+	if (r->running) {
+		atomic_store(&r->stop, 1);
+		pthread_join(r->thread, NULL);
+		r->running = 0;
+	}
+	if (r->a >= 0)
+		close(r->a);
+	if (r->b >= 0)
+		close(r->b);
+	r->a = r->b = -1;
+}
+
 FIXTURE(faults) {
+	struct relay relay;
 	struct tnl t;
 	struct pm_hosts h;
 	char skip[192];
@@ -144,6 +236,8 @@ FAULT(PREPARED, LINK_DOWN, 0);
 FAULT(COMMIT, LINK_DOWN, 1);
 FAULT(PREPARED, KILL_SOURCE, 0);
 FAULT(PREPARED, KILL_RECEIVER, 1);
+FAULT(NO_FRAME, KILL_RECEIVER, 0);
+FAULT(RESUMED, LINK_DOWN, 1);
 #else
 /* Most valuable first: the helpers dying, the link, a stall, unload. */
 FAULT(FIRST_PASS, KILL_SOURCE, 0);
@@ -167,6 +261,12 @@ FAULT(COMMIT, LINK_DOWN, 1);
 FAULT(PREPARED, KILL_SOURCE, 0);
 FAULT(COMMIT, KILL_SOURCE, 1);
 FAULT(PREPARED, KILL_RECEIVER, 1);
+FAULT(NO_FRAME, LINK_DOWN, 0);
+FAULT(NO_FRAME, KILL_SOURCE, 0);
+FAULT(NO_FRAME, KILL_RECEIVER, 0);
+FAULT(RESUMED, LINK_DOWN, 1);
+FAULT(RESUMED, KILL_SOURCE, 1);
+FAULT(RESUMED, KILL_RECEIVER, 1);
 #endif
 
 FIXTURE_SETUP(faults)
@@ -174,6 +274,7 @@ FIXTURE_SETUP(faults)
 	int ret;
 
 	self->h.orig = self->h.ns[0] = self->h.ns[1] = -1;
+	self->relay.a = self->relay.b = -1;
 	self->sctl = self->dctl = -1;
 	self->page = sysconf(_SC_PAGESIZE);
 	self->prog = pm_shared_page();
@@ -198,6 +299,7 @@ FIXTURE_TEARDOWN(faults)
 {
 	int status;
 
+	relay_stop(&self->relay);
 	/* A stopped process takes SIGKILL too. */
 	pm_proc_stop(&self->st, SIGKILL);
 	pm_proc_stop(&self->lis, SIGKILL);
@@ -341,16 +443,15 @@ static void unload_refused(struct __test_metadata *_metadata)
  * guest's RAM): once the destination has every page and said prepared,
  * the source holds in PREPARED for the decision (MIG_COMMIT) or an abort.
  */
-static void held_at_prepared(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(faults) *self)
+static void held_start(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(faults) *self, int relay, int hold_ab)
 {
 	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
 				 .mode = -1, .id = ID, .timeout_ms = 3000 };
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 				   .sin_port = htons(DPORT) };
 	char boot[PARTMOB_BOOT_ID_MAX + 1];
-	struct pm_mig_info mi;
-	int l, fds[2], one = 1, ret;
+	int l, fds[2], one = 1;
 
 	pm_boot_id(boot, sizeof(boot));
 	a.peer_boot_id = boot;
@@ -366,6 +467,18 @@ static void held_at_prepared(struct __test_metadata *_metadata,
 	fds[1] = accept(l, NULL, NULL);
 	close(l);
 	ASSERT_LE(0, fds[1]);
+	if (relay) {
+		int pair[2];
+
+		self->relay.a = fds[1];
+		ASSERT_EQ(0, pm_tcp_pair(self->h.orig, self->h.ns[1], pair));
+		self->relay.b = pair[0];
+		fds[1] = pair[1];
+		atomic_store(&self->relay.hold_ab, hold_ab);
+		ASSERT_EQ(0, pthread_create(&self->relay.thread, NULL,
+					    relay_run, &self->relay));
+		self->relay.running = 1;
+	}
 	/* faults_tls: the held stream runs through kernel TLS too. */
 	if (PM_FAULTS_TLS) {
 		char ulp[16] = "";
@@ -393,7 +506,19 @@ static void held_at_prepared(struct __test_metadata *_metadata,
 	ASSERT_LE(0, self->sctl) TH_LOG("source: %s", self->t.extack);
 	close(fds[0]);
 	close(fds[1]);
+}
 
+/*
+ * The held migration started (through the relay if @relay) and brought to
+ * PREPARED on both sides.
+ */
+static void held_at_prepared(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(faults) *self, int relay)
+{
+	struct pm_mig_info mi;
+	int ret;
+
+	held_start(_metadata, self, relay, 0);
 	ret = pm_mig_wait_state(SRC, PARTMOB_MIG_S_WAITING, 60000, &mi);
 	ASSERT_EQ(0, ret) TH_LOG("source: %s", pm_mig_state_name(mi.state));
 	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_SWITCHOVER));
@@ -424,7 +549,7 @@ static void in_doubt_recovered(struct __test_metadata *_metadata,
 	/* The source host's listener answers recover. */
 	ASSERT_EQ(0, ctl_in(self, &self->lis, 0, listen_a));
 	ASSERT_EQ(0, pm_wait_listening(self->lis.pid, PARTMOB_HS_PORT, 15000));
-	held_at_prepared(_metadata, self);
+	held_at_prepared(_metadata, self, 0);
 
 	ASSERT_EQ(0, pm_link_set(&self->h, 1, 0));
 	if (decide)
@@ -453,6 +578,100 @@ static void in_doubt_recovered(struct __test_metadata *_metadata,
 		aborted(_metadata, self);
 }
 
+/* The fault of a held migration's point: its helpers or the link. */
+static void held_inject(struct __test_metadata *_metadata,
+			FIXTURE_DATA(faults) *self, enum fault fault)
+{
+	switch (fault) {
+	case F_LINK_DOWN:
+		ASSERT_EQ(0, pm_link_set(&self->h, 1, 0));
+		break;
+	case F_KILL_SOURCE:
+		close(self->sctl);
+		self->sctl = -1;
+		break;
+	case F_KILL_RECEIVER:
+		close(self->dctl);
+		self->dctl = -1;
+		break;
+	default:
+		ASSERT_TRUE(0) TH_LOG("no such fault at this point");
+	}
+}
+
+/*
+ * Before the first frame: the source's stream waits in the relay, so the
+ * destination has received nothing when the fault comes. Before the
+ * decision, hence aborted. After a dead helper the relay delivers again,
+ * so the destination learns from the stream (the source's abort, or the
+ * end of the connection); after link_down, from its own link timeout.
+ */
+static void no_frame_fault(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(faults) *self, enum fault fault)
+{
+	uint64_t end = pm_now_ms() + 60000;
+	struct pm_mig_info mi;
+	int ret;
+
+	held_start(_metadata, self, 1, 1);
+	do {
+		ret = pm_mig_get(&self->t, SRC, &mi);
+		if (!ret && mi.transferred)
+			break;
+		pm_sleep_ms(5);
+	} while (pm_now_ms() < end);
+	ASSERT_TRUE(!ret && mi.transferred) TH_LOG("the source sent nothing");
+	ASSERT_EQ(0, pm_mig_get(&self->t, DST, &mi));
+	EXPECT_EQ(0, mi.transferred);
+	TH_LOG("fault with the destination %s, nothing received",
+	       pm_mig_state_name(mi.state));
+	held_inject(_metadata, self, fault);
+	if (fault != F_LINK_DOWN)
+		atomic_store(&self->relay.hold_ab, 0);
+	aborted(_metadata, self);
+}
+
+/*
+ * Inside the commit: the destination has the decision and runs, but its
+ * RESUMED waits in the relay, so the source, retired since its decision,
+ * has had no word of it. Whatever comes then, the source never runs
+ * again: after link_down it never gets the word and completes at its link
+ * timeout saying so; a helper dying changes nothing, and the word gets
+ * through once the relay delivers again.
+ */
+static void unconfirmed_fault(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(faults) *self, enum fault fault)
+{
+	struct pm_mig_info mi;
+	int ret;
+
+	held_at_prepared(_metadata, self, 1);
+	atomic_store(&self->relay.hold_ba, 1);
+	ASSERT_EQ(0, pm_mig_commit(&self->t, SRC)) TH_LOG("%s",
+							  self->t.extack);
+	/* The destination runs as soon as it has the decision. */
+	ret = pm_mig_wait_state(DST, PARTMOB_MIG_S_COMPLETED, 60000, &mi);
+	ASSERT_EQ(0, ret) TH_LOG("destination: %s %s",
+				 pm_mig_state_name(mi.state), mi.error);
+	EXPECT_EQ(0, pm_region_frozen(DST));
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
+	EXPECT_EQ(PARTMOB_MIG_S_COMMITTED, mi.state)
+		TH_LOG("source: %s", pm_mig_state_name(mi.state));
+	EXPECT_EQ(1, pm_region_frozen(SRC));
+	EXPECT_FALSE(pm_advances(self->prog, 500));
+	held_inject(_metadata, self, fault);
+	if (fault != F_LINK_DOWN)
+		atomic_store(&self->relay.hold_ba, 0);
+	completed(_metadata, self);
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
+	TH_LOG("source: %s", mi.error);
+	if (fault == F_LINK_DOWN) {
+		EXPECT_NE(NULL, strstr(mi.error, "did not confirm"));
+	} else {
+		EXPECT_EQ(0, mi.error[0]);
+	}
+}
+
 /*
  * The held migration's helpers die (their control fds closed): the
  * source's before the decision aborts, after it changes nothing; the
@@ -464,11 +683,19 @@ static void held_fault(struct __test_metadata *_metadata,
 {
 	int decide = variant->point == P_COMMIT, ret = 0;
 
+	if (variant->point == P_NO_FRAME) {
+		no_frame_fault(_metadata, self, variant->fault);
+		return;
+	}
+	if (variant->point == P_RESUMED) {
+		unconfirmed_fault(_metadata, self, variant->fault);
+		return;
+	}
 	if (variant->fault == F_LINK_DOWN) {
 		in_doubt_recovered(_metadata, self, decide);
 		return;
 	}
-	held_at_prepared(_metadata, self);
+	held_at_prepared(_metadata, self, 0);
 	if (variant->fault == F_UNLOAD) {
 		unload_refused(_metadata);
 		ret = pm_mig_commit(&self->t, SRC);
@@ -521,7 +748,7 @@ TEST_F_TIMEOUT(faults, g3, 90)
 					200);
 	ASSERT_LT(0, self->writer);
 	ASSERT_TRUE(pm_advances(self->prog, 10000));
-	if (variant->point >= P_PREPARED) {
+	if (variant->point >= P_NO_FRAME) {
 		held_fault(_metadata, self, variant);
 		return;
 	}
