@@ -221,7 +221,9 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 			for (f = 0; f < run->nfolios; f++) {
 				folio = run->folios[f];
 				i = max(folio->index, first) - first;
-				if (test_bit(i, run->recorded))
+				/* Shmem's are dirty but after a swap-out. */
+				if (test_bit(i, run->recorded) &&
+				    !folio_test_dirty(folio))
 					folio_mark_dirty(folio);
 			}
 		}

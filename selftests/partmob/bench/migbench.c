@@ -844,7 +844,7 @@ static void skip_all(int from, const char *why)
  * Start perf (the host's, Debian's linux-perf, through /host) sampling
  * every CPU of the guest: cpu-clock, the one event TCG has, 999 Hz.
  */
-static int perf_start(struct pm_proc *p)
+int perf_start(struct pm_proc *p)
 {
 	char *argv[] = { "ld.so", "--library-path", HOST_LIBS, HOST_PERF,
 			 "record", "-a", "-e", "cpu-clock", "-F", "999", "-o",
@@ -865,12 +865,16 @@ static int perf_start(struct pm_proc *p)
 	return ret;
 }
 
-/* Stop @p, print the symbols over 1% of the samples under @title. */
-static void perf_report(struct pm_proc *p, const char *title)
+/*
+ * Stop @p, print the symbols over 1% of the samples under @title; with
+ * @comm, only that command's over 0.2%.
+ */
+void perf_report(struct pm_proc *p, const char *title, const char *comm)
 {
 	char *argv[] = { "ld.so", "--library-path", HOST_LIBS, HOST_PERF,
 			 "report", "-i", PERF_DATA, "--stdio", "--sort",
-			 "comm,dso,sym", "--percent-limit", "1", NULL };
+			 "comm,dso,sym", "--percent-limit", comm ? "0.2" : "1",
+			 comm ? "--comms" : NULL, (char *)comm, NULL };
 	struct pm_proc r;
 	char *out;
 
@@ -920,7 +924,7 @@ void bench_profile(uint64_t size)
 	if (perf_start(&perf))
 		die("perf record");
 	migrate(SRC, DST, NULL, &m);
-	perf_report(&perf, "partmob");
+	perf_report(&perf, "partmob", NULL);
 	check_and_delete(p, size, 1, &m);
 	progress("partmob: %.0f MB/s, %.2f CPU s/GiB%s%s",
 		 size / 1e6 / m.wall_s, m.cpu_s / ((double)size / (1 << 30)),
@@ -930,7 +934,7 @@ void bench_profile(uint64_t size)
 	if (perf_start(&perf))
 		die("perf record");
 	migrate(SRC, DST, NULL, &m);
-	perf_report(&perf, "partmob-sparse");
+	perf_report(&perf, "partmob-sparse", NULL);
 	check_and_delete(p, size * 16, 64, &m);
 	progress("partmob sparse: %.2f s for %llu MiB touched of %llu MiB%s%s",
 		 m.wall_s, (unsigned long long)(size >> 20) / 4,
@@ -940,7 +944,7 @@ void bench_profile(uint64_t size)
 		if (perf_start(&perf))
 			die("perf record");
 		iperf3_run(10, &mbps, &cpu, why, sizeof(why));
-		perf_report(&perf, "iperf3");
+		perf_report(&perf, "iperf3", NULL);
 		if (why[0])
 			progress("iperf3: %s", why);
 	}

@@ -9,7 +9,9 @@
  * PMB_RUNS runs, with every run under KEY_runs.
  *
  *   pmbench [small][,peers]      (peers: iperf3, CRIU and QEMU only)
- *   pmbench profile[,small]      perf profiles of a bulk migration and of
+ *   pmbench profile[,small]      perf profiles of first writes and
+ *                                re-arms (partmob and soft-dirty), of a
+ *                                bulk and a sparse migration and of
  *                                iperf3 (migbench.c), no figures
  *   pmbench criu-workload ...    the process CRIU migrates (peerbench.c)
  */
@@ -262,6 +264,57 @@ static void bench_fault_rearm(size_t npages, int softdirty, double *fault,
 	region_unmap(PM_NAME, p, npages * ps);
 }
 
+/*
+ * pmbench profile: where the time of bench_fault_rearm() goes, partmob
+ * (first writes, harvest and re-arm) and soft-dirty (first writes,
+ * pagemap and clear_refs) on the same pages, each under perf for @rounds
+ * rounds.
+ */
+static void profile_fault_rearm(size_t npages, int rounds)
+{
+	unsigned char *p = region_map(PM_NAME, npages * ps, 0);
+	unsigned char *m = memfd_map(npages * ps);
+	double tf = 0, tr = 0, t0;
+	struct pm_proc perf;
+	int r;
+
+	touch(p, npages, 1);
+	harvest(PM_NAME, npages);
+	if (perf_start(&perf))
+		die("perf record");
+	for (r = 0; r < rounds; r++) {
+		t0 = now();
+		touch(p, npages, 1);
+		tf += now() - t0;
+		t0 = now();
+		harvest(PM_NAME, npages);
+		tr += now() - t0;
+	}
+	perf_report(&perf, "partmob-fault-rearm", "pmbench");
+	progress("partmob: fault %.2f us, re-arm %.3f us per page",
+		 tf * 1e6 / npages / rounds, tr * 1e6 / npages / rounds);
+	region_unmap(PM_NAME, p, npages * ps);
+
+	tf = tr = 0;
+	touch(m, npages, 1);
+	clear_refs();
+	if (perf_start(&perf))
+		die("perf record");
+	for (r = 0; r < rounds; r++) {
+		t0 = now();
+		touch(m, npages, 1);
+		tf += now() - t0;
+		t0 = now();
+		softdirty_scan(m, npages);
+		clear_refs();
+		tr += now() - t0;
+	}
+	perf_report(&perf, "softdirty-fault-rearm", "pmbench");
+	progress("soft-dirty: fault %.2f us, re-arm %.3f us per page",
+		 tf * 1e6 / npages / rounds, tr * 1e6 / npages / rounds);
+	munmap(m, npages * ps);
+}
+
 struct hot {
 	unsigned char *p;
 	size_t bytes;
@@ -456,6 +509,8 @@ int main(int argc, char **argv)
 	}
 	warm_up();
 	if (profile) {
+		progress("profile: first writes and re-arm");
+		profile_fault_rearm(fault_pages, 40);
 		bench_profile(small ? 256ULL << 20 : 1ULL << 30);
 		tnl_close(&t);
 		return 0;

@@ -34,6 +34,9 @@ void region_unmap(const char *name, unsigned char *p, uint64_t size);
 /* migbench.c: the migration figures, and what the peers share with them */
 void bench_migration(void);
 void bench_profile(uint64_t size);	/* pmbench profile */
+/* perf sampling the whole guest (the host's perf), then its report. */
+int perf_start(struct pm_proc *p);
+void perf_report(struct pm_proc *p, const char *title, const char *comm);
 extern struct pm_hosts hosts;	/* A (source) and B (destination) */
 extern int next_port;		/* the next free TCP port to listen on */
 double cpu_s(void);		/* CPU seconds of the whole guest so far */

@@ -14,8 +14,10 @@
 #   BENCH_SCALE=small   smaller sizes, for a quick look
 #   BENCH_ONLY=peers    iperf3, CRIU and QEMU only (a look at the peers)
 #   BENCH_PROFILE=1     no figures: perf profiles (the host's linux-perf,
-#                       through /host) of one bulk migration and of iperf3,
-#                       printed and kept in build/bench/profile-TIME.txt
+#                       through /host) of first writes and re-arms
+#                       (partmob, soft-dirty), of a bulk and a sparse
+#                       migration and of iperf3, printed and kept in
+#                       build/bench/profile-TIME.txt
 #   BENCH_MEM=6G        guest memory
 #   DEPS=0              skip deps.sh
 set -euo pipefail
