@@ -236,49 +236,10 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 	}
 }
 
-/*
- * Does the page cache hold no folio in [@first, @first + @n)? Holes, and
- * pages on swap, have no PTE to re-arm. A folio that appears meanwhile is
- * found and locked by rearm_run() like the others: this only chooses.
- */
-static bool only_holes(struct address_space *mapping, pgoff_t first,
-		       unsigned long n)
-{
-	XA_STATE(xas, &mapping->i_pages, first);
-	bool holes = true;
-	void *entry;
-
-	rcu_read_lock();
-	xas_for_each(&xas, entry, first + n - 1) {
-		if (xas_retry(&xas, entry))
-			continue;
-		if (!xa_is_value(entry)) {
-			holes = false;
-			break;
-		}
-	}
-	rcu_read_unlock();
-	return holes;
-}
-
-/*
- * Re-arm the pages of the words batched in @run, in runs of pages. With
- * the range helpers, runs up to REARM_GAP pages apart join when only holes
- * lie between them: a sparse region's scattered pages then cost a walk of
- * their page tables, not an rmap walk (folio_mkclean()) each.
- *
- * A folio faulted into such a hole after rearm_run()'s lookup is walked
- * but not locked, which is safe: its page was logged after the words were
- * taken, so it stays logged, and cleaning its PTE loses no dirtiness,
- * since a write fault through page_mkwrite marks the folio dirty
- * (fault_dirty_shared_page()) before it releases the folio lock.
- */
-#define REARM_GAP 128
-
+/* Re-arm the pages of the words batched in @run, in runs of pages. */
 static void rearm_batch(struct partmob_region *r, u32 flags,
 			struct rearm_run *run)
 {
-	struct address_space *mapping = r->backing->f_mapping;
 	unsigned long first = 0, len = 0, page, b, e, n;
 	unsigned int i;
 
@@ -292,15 +253,6 @@ static void rearm_batch(struct partmob_region *r, u32 flags,
 			n = e - b;
 			if (len && page == first + len && len + n <= REARM_MAX) {
 				len += n;
-				continue;
-			}
-			if (PARTMOB_HAVE_RANGE_REARM && len &&
-			    !(flags & PARTMOB_DIRTY_F_NO_REARM) &&
-			    page - (first + len) <= REARM_GAP &&
-			    page + n - first <= REARM_MAX &&
-			    only_holes(mapping, first + len,
-				       page - (first + len))) {
-				len = page + n - first;
 				continue;
 			}
 			if (len)
