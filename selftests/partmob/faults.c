@@ -24,6 +24,10 @@
  *          stop_source    SIGSTOP of start past the link timeout, SIGCONT
  *                         once the migration has ended
  *          unload         delete_module("partmob") during the migration
+ *          stall          (the held points') the relay holds both
+ *                         directions past the link timeout: nothing
+ *                         moves, but the TCP connections stay up, as with
+ *                         a peer host that has stopped
  *
  * All these points are before the decision (the source's receipt of
  * prepared). Expected: the migration fails, the source region is thawed
@@ -45,20 +49,21 @@
  *
  *  points  no_frame     the relay holds the source's stream from the
  *                       start: the source has sent, the destination has
- *                       received nothing (link_down, kill_source,
+ *                       received nothing (link_down, stall, kill_source,
  *                       kill_receiver: aborted)
  *          prepared     the destination has every page, the source holds:
- *                       link_down, then an abort (before the decision)
+ *                       link_down or stall, then an abort (before the
+ *                       decision)
  *          commit       the same, then MIG_COMMIT: the decision, which
  *                       cannot reach the destination
  *          resumed      inside the commit: the relay holds the
  *                       destination's RESUMED, so the destination runs on
  *                       the decision and the source, retired, has not
- *                       heard of it (link_down, kill_source,
+ *                       heard of it (link_down, stall, kill_source,
  *                       kill_receiver: the source never runs again)
  *
- * After link_down the destination is in doubt: frozen, partmobctl status
- * says in-doubt, and once the link is back partmobctl recover asks the
+ * After link_down or a stall the destination is in doubt: frozen,
+ * partmobctl status says in-doubt, and (the link back) recover asks the
  * source's listener and discards (after the abort: the source runs on,
  * intact) or resumes there (after the commit: the source stays retired).
  * kill_source (the source's control fd closed) at prepared aborts, at
@@ -122,7 +127,7 @@ enum point {
 };
 enum fault {
 	F_KILL_SOURCE, F_KILL_RECEIVER, F_KILL_LISTENER, F_LINK_DOWN,
-	F_STOP_SOURCE, F_UNLOAD,
+	F_STOP_SOURCE, F_UNLOAD, F_STALL,
 };
 
 /*
@@ -136,6 +141,7 @@ enum fault {
 struct relay {
 	int a, b;
 	atomic_int hold_ab, hold_ba, stop;
+	atomic_int ack_ab, ack_ba;	/* the holds the thread obeys now */
 	int running;
 	pthread_t thread;
 };
@@ -167,21 +173,46 @@ static void *relay_run(void *arg)
 	struct relay *r = arg;
 	bool ab = true, ba = true;
 	struct pollfd p[2];
+	int hab, hba;
 
 	while (!atomic_load(&r->stop) && (ab || ba)) {
+		/* One reading of the holds per turn, acknowledged. */
+		hab = atomic_load(&r->hold_ab);
+		hba = atomic_load(&r->hold_ba);
+		atomic_store(&r->ack_ab, hab);
+		atomic_store(&r->ack_ba, hba);
 		p[0].fd = ab ? r->a : -1;
-		p[0].events = atomic_load(&r->hold_ab) ? 0 : POLLIN;
+		p[0].events = hab ? 0 : POLLIN;
 		p[1].fd = ba ? r->b : -1;
-		p[1].events = atomic_load(&r->hold_ba) ? 0 : POLLIN;
+		p[1].events = hba ? 0 : POLLIN;
 		if (poll(p, 2, 10) <= 0)
 			continue;
 		/* A held direction leaves even an error where it is. */
-		if (ab && p[0].events && p[0].revents)
+		if (ab && !hab && p[0].revents)
 			ab = relay_copy(r->a, r->b);
-		if (ba && p[1].events && p[1].revents)
+		if (ba && !hba && p[1].revents)
 			ba = relay_copy(r->b, r->a);
 	}
 	return NULL;
+}
+
+/*
+ * Hold back (1) or let through (0) each direction, and wait until the
+ * thread obeys: from then on nothing more passes a held direction, so a
+ * frame sent after this call is held for sure.
+ */
+static int relay_hold(struct relay *r, int ab, int ba)
+{
+	uint64_t end = pm_now_ms() + 5000;
+
+	atomic_store(&r->hold_ab, ab);
+	atomic_store(&r->hold_ba, ba);
+	while (atomic_load(&r->ack_ab) != ab || atomic_load(&r->ack_ba) != ba) {
+		if (!r->running || pm_now_ms() > end)
+			return -1;
+		pm_sleep_ms(1);
+	}
+	return 0;
 }
 
 static void relay_stop(struct relay *r)
@@ -238,6 +269,7 @@ FAULT(PREPARED, KILL_SOURCE, 0);
 FAULT(PREPARED, KILL_RECEIVER, 1);
 FAULT(NO_FRAME, KILL_RECEIVER, 0);
 FAULT(RESUMED, LINK_DOWN, 1);
+FAULT(COMMIT, STALL, 1);
 #else
 /* Most valuable first: the helpers dying, the link, a stall, unload. */
 FAULT(FIRST_PASS, KILL_SOURCE, 0);
@@ -267,6 +299,13 @@ FAULT(NO_FRAME, KILL_RECEIVER, 0);
 FAULT(RESUMED, LINK_DOWN, 1);
 FAULT(RESUMED, KILL_SOURCE, 1);
 FAULT(RESUMED, KILL_RECEIVER, 1);
+FAULT(NO_FRAME, STALL, 0);
+FAULT(PREPARED, STALL, 0);
+FAULT(COMMIT, STALL, 1);
+FAULT(RESUMED, STALL, 1);
+FAULT(FIRST_PASS, KILL_LISTENER, 1);
+FAULT(STOP_COPY, KILL_LISTENER, 1);
+FAULT(LATER_ROUND, STOP_SOURCE, 0);
 #endif
 
 FIXTURE_SETUP(faults)
@@ -475,6 +514,7 @@ static void held_start(struct __test_metadata *_metadata,
 		self->relay.b = pair[0];
 		fds[1] = pair[1];
 		atomic_store(&self->relay.hold_ab, hold_ab);
+		atomic_store(&self->relay.ack_ab, hold_ab);
 		ASSERT_EQ(0, pthread_create(&self->relay.thread, NULL,
 					    relay_run, &self->relay));
 		self->relay.running = 1;
@@ -529,56 +569,10 @@ static void held_at_prepared(struct __test_metadata *_metadata,
 }
 
 /*
- * The link cut at the held source's PREPARED, then an abort (@decide 0)
- * or the decision (1) that the destination cannot learn: it is in doubt,
- * frozen, until partmobctl recover asks the source's listener.
+ * The fault of a held migration's point: its helpers, the link, or (with
+ * the relay) a stall: nothing moves either way, but the TCP connections
+ * stay up, as with a peer host that has stopped.
  */
-static void in_doubt_recovered(struct __test_metadata *_metadata,
-			       FIXTURE_DATA(faults) *self, int decide)
-{
-	const char *const listen_a[] = {
-		"listen", AUTH, "--address", PM_HOST_A_ADDR, NULL,
-	};
-	const char *const status_argv[] = { "status", DST, NULL };
-	const char *const recover[] = { "recover", DST, AUTH, NULL };
-	struct pm_mig_info mi;
-	int ret;
-
-	if (!pm_ctl_has("recover"))
-		SKIP(return, "partmobctl has no recover command");
-	/* The source host's listener answers recover. */
-	ASSERT_EQ(0, ctl_in(self, &self->lis, 0, listen_a));
-	ASSERT_EQ(0, pm_wait_listening(self->lis.pid, PARTMOB_HS_PORT, 15000));
-	held_at_prepared(_metadata, self, 0);
-
-	ASSERT_EQ(0, pm_link_set(&self->h, 1, 0));
-	if (decide)
-		ret = pm_mig_commit(&self->t, SRC);
-	else
-		ret = pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT);
-	ASSERT_EQ(0, ret) TH_LOG("%s", self->t.extack);
-	ret = pm_mig_wait_state(DST, PARTMOB_MIG_S_IN_DOUBT, 60000, &mi);
-	ASSERT_EQ(0, ret) TH_LOG("destination: %s %s",
-				 pm_mig_state_name(mi.state), mi.error);
-	EXPECT_EQ(1, pm_region_frozen(DST));
-	unload_refused(_metadata);
-	ASSERT_EQ(0, ctl_in(self, &self->aux[0], 1, status_argv));
-	EXPECT_EQ(0, exit_of(_metadata, &self->aux[0], "status", 30));
-	EXPECT_NE(NULL, strstr(self->aux[0].out, "in-doubt"));
-
-	/* The link back; the source's module knows how it ended. */
-	ASSERT_EQ(0, pm_link_set(&self->h, 1, 1));
-	ASSERT_EQ(0, ctl_in(self, &self->aux[1], 1, recover));
-	EXPECT_EQ(decide ? 0 : 6,
-		  exit_of(_metadata, &self->aux[1], "recover", 60));
-	EXPECT_EQ(0, pm_ctl_wait_hup(self->dctl, 30000));
-	if (decide)
-		completed(_metadata, self);
-	else
-		aborted(_metadata, self);
-}
-
-/* The fault of a held migration's point: its helpers or the link. */
 static void held_inject(struct __test_metadata *_metadata,
 			FIXTURE_DATA(faults) *self, enum fault fault)
 {
@@ -594,9 +588,69 @@ static void held_inject(struct __test_metadata *_metadata,
 		close(self->dctl);
 		self->dctl = -1;
 		break;
+	case F_STALL:
+		ASSERT_EQ(0, relay_hold(&self->relay, 1, 1));
+		break;
 	default:
 		ASSERT_TRUE(0) TH_LOG("no such fault at this point");
 	}
+}
+
+/*
+ * The link cut (or the connection stalled) at the held source's PREPARED,
+ * then an abort (@decide 0) or the decision (1) that the destination
+ * cannot learn: it is in doubt, frozen, until partmobctl recover asks the
+ * source's listener.
+ */
+static void in_doubt_recovered(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(faults) *self, int decide,
+			       enum fault fault)
+{
+	const char *const listen_a[] = {
+		"listen", AUTH, "--address", PM_HOST_A_ADDR, NULL,
+	};
+	const char *const status_argv[] = { "status", DST, NULL };
+	const char *const recover[] = { "recover", DST, AUTH, NULL };
+	struct pm_mig_info mi;
+	int ret;
+
+	if (!pm_ctl_has("recover"))
+		SKIP(return, "partmobctl has no recover command");
+	/* The source host's listener answers recover. */
+	ASSERT_EQ(0, ctl_in(self, &self->lis, 0, listen_a));
+	ASSERT_EQ(0, pm_wait_listening(self->lis.pid, PARTMOB_HS_PORT, 15000));
+	held_at_prepared(_metadata, self, fault == F_STALL);
+
+	held_inject(_metadata, self, fault);
+	if (decide)
+		ret = pm_mig_commit(&self->t, SRC);
+	else
+		ret = pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT);
+	ASSERT_EQ(0, ret) TH_LOG("%s", self->t.extack);
+	ret = pm_mig_wait_state(DST, PARTMOB_MIG_S_IN_DOUBT, 60000, &mi);
+	ASSERT_EQ(0, ret) TH_LOG("destination: %s %s",
+				 pm_mig_state_name(mi.state), mi.error);
+	EXPECT_EQ(1, pm_region_frozen(DST));
+	unload_refused(_metadata);
+	ASSERT_EQ(0, ctl_in(self, &self->aux[0], 1, status_argv));
+	EXPECT_EQ(0, exit_of(_metadata, &self->aux[0], "status", 30));
+	EXPECT_NE(NULL, strstr(self->aux[0].out, "in-doubt"));
+
+	/*
+	 * The link back (a stalled connection stays stalled: recover asks
+	 * over a connection of its own); the source's module knows how it
+	 * ended.
+	 */
+	if (fault == F_LINK_DOWN)
+		ASSERT_EQ(0, pm_link_set(&self->h, 1, 1));
+	ASSERT_EQ(0, ctl_in(self, &self->aux[1], 1, recover));
+	EXPECT_EQ(decide ? 0 : 6,
+		  exit_of(_metadata, &self->aux[1], "recover", 60));
+	EXPECT_EQ(0, pm_ctl_wait_hup(self->dctl, 30000));
+	if (decide)
+		completed(_metadata, self);
+	else
+		aborted(_metadata, self);
 }
 
 /*
@@ -626,8 +680,8 @@ static void no_frame_fault(struct __test_metadata *_metadata,
 	TH_LOG("fault with the destination %s, nothing received",
 	       pm_mig_state_name(mi.state));
 	held_inject(_metadata, self, fault);
-	if (fault != F_LINK_DOWN)
-		atomic_store(&self->relay.hold_ab, 0);
+	if (fault != F_LINK_DOWN && fault != F_STALL)
+		ASSERT_EQ(0, relay_hold(&self->relay, 0, 0));
 	aborted(_metadata, self);
 }
 
@@ -646,7 +700,7 @@ static void unconfirmed_fault(struct __test_metadata *_metadata,
 	int ret;
 
 	held_at_prepared(_metadata, self, 1);
-	atomic_store(&self->relay.hold_ba, 1);
+	ASSERT_EQ(0, relay_hold(&self->relay, 0, 1));
 	ASSERT_EQ(0, pm_mig_commit(&self->t, SRC)) TH_LOG("%s",
 							  self->t.extack);
 	/* The destination runs as soon as it has the decision. */
@@ -660,12 +714,12 @@ static void unconfirmed_fault(struct __test_metadata *_metadata,
 	EXPECT_EQ(1, pm_region_frozen(SRC));
 	EXPECT_FALSE(pm_advances(self->prog, 500));
 	held_inject(_metadata, self, fault);
-	if (fault != F_LINK_DOWN)
-		atomic_store(&self->relay.hold_ba, 0);
+	if (fault != F_LINK_DOWN && fault != F_STALL)
+		ASSERT_EQ(0, relay_hold(&self->relay, 0, 0));
 	completed(_metadata, self);
 	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
 	TH_LOG("source: %s", mi.error);
-	if (fault == F_LINK_DOWN) {
+	if (fault == F_LINK_DOWN || fault == F_STALL) {
 		EXPECT_NE(NULL, strstr(mi.error, "did not confirm"));
 	} else {
 		EXPECT_EQ(0, mi.error[0]);
@@ -691,8 +745,8 @@ static void held_fault(struct __test_metadata *_metadata,
 		unconfirmed_fault(_metadata, self, variant->fault);
 		return;
 	}
-	if (variant->fault == F_LINK_DOWN) {
-		in_doubt_recovered(_metadata, self, decide);
+	if (variant->fault == F_LINK_DOWN || variant->fault == F_STALL) {
+		in_doubt_recovered(_metadata, self, decide, variant->fault);
 		return;
 	}
 	held_at_prepared(_metadata, self, 0);
@@ -809,6 +863,9 @@ TEST_F_TIMEOUT(faults, g3, 90)
 		break;
 	case F_UNLOAD:
 		unload_refused(_metadata);
+		break;
+	case F_STALL:	/* the held points' only: partmobctl's has no relay */
+		ASSERT_TRUE(0) TH_LOG("no stall through partmobctl");
 		break;
 	}
 	if (victim) {
