@@ -264,6 +264,47 @@ static void bench_fault_rearm(size_t npages, int softdirty, double *fault,
 	region_unmap(PM_NAME, p, npages * ps);
 }
 
+/* The re-arms that profile_fault_rearm() compares. */
+static void rearm_partmob(unsigned char *p, size_t npages)
+{
+	(void)p;
+	harvest(PM_NAME, npages);
+}
+
+static void rearm_softdirty(unsigned char *p, size_t npages)
+{
+	softdirty_scan(p, npages);
+	clear_refs();
+}
+
+/* @rounds of a first write to each page of @p and @rearm, under perf. */
+static void profile_rounds(const char *who, unsigned char *p, size_t npages,
+			   int rounds,
+			   void (*rearm)(unsigned char *p, size_t npages))
+{
+	double tf = 0, tr = 0, t0;
+	struct pm_proc perf;
+	char title[64];
+	int r;
+
+	touch(p, npages, 1);
+	rearm(p, npages);
+	if (perf_start(&perf))
+		die("perf record");
+	for (r = 0; r < rounds; r++) {
+		t0 = now();
+		touch(p, npages, 1);
+		tf += now() - t0;
+		t0 = now();
+		rearm(p, npages);
+		tr += now() - t0;
+	}
+	snprintf(title, sizeof(title), "%s-fault-rearm", who);
+	perf_report(&perf, title, "pmbench");
+	progress("%s: fault %.2f us, re-arm %.3f us per page", who,
+		 tf * 1e6 / npages / rounds, tr * 1e6 / npages / rounds);
+}
+
 /*
  * pmbench profile: where the time of bench_fault_rearm() goes, partmob
  * (first writes, harvest and re-arm) and soft-dirty (first writes,
@@ -273,45 +314,12 @@ static void bench_fault_rearm(size_t npages, int softdirty, double *fault,
 static void profile_fault_rearm(size_t npages, int rounds)
 {
 	unsigned char *p = region_map(PM_NAME, npages * ps, 0);
-	unsigned char *m = memfd_map(npages * ps);
-	double tf = 0, tr = 0, t0;
-	struct pm_proc perf;
-	int r;
+	unsigned char *m;
 
-	touch(p, npages, 1);
-	harvest(PM_NAME, npages);
-	if (perf_start(&perf))
-		die("perf record");
-	for (r = 0; r < rounds; r++) {
-		t0 = now();
-		touch(p, npages, 1);
-		tf += now() - t0;
-		t0 = now();
-		harvest(PM_NAME, npages);
-		tr += now() - t0;
-	}
-	perf_report(&perf, "partmob-fault-rearm", "pmbench");
-	progress("partmob: fault %.2f us, re-arm %.3f us per page",
-		 tf * 1e6 / npages / rounds, tr * 1e6 / npages / rounds);
+	profile_rounds("partmob", p, npages, rounds, rearm_partmob);
 	region_unmap(PM_NAME, p, npages * ps);
-
-	tf = tr = 0;
-	touch(m, npages, 1);
-	clear_refs();
-	if (perf_start(&perf))
-		die("perf record");
-	for (r = 0; r < rounds; r++) {
-		t0 = now();
-		touch(m, npages, 1);
-		tf += now() - t0;
-		t0 = now();
-		softdirty_scan(m, npages);
-		clear_refs();
-		tr += now() - t0;
-	}
-	perf_report(&perf, "softdirty-fault-rearm", "pmbench");
-	progress("soft-dirty: fault %.2f us, re-arm %.3f us per page",
-		 tf * 1e6 / npages / rounds, tr * 1e6 / npages / rounds);
+	m = memfd_map(npages * ps);
+	profile_rounds("softdirty", m, npages, rounds, rearm_softdirty);
 	munmap(m, npages * ps);
 }
 
