@@ -571,7 +571,8 @@ static void held_at_prepared(struct __test_metadata *_metadata,
 /*
  * The fault of a held migration's point: its helpers, the link, or (with
  * the relay) a stall: nothing moves either way, but the TCP connections
- * stay up, as with a peer host that has stopped.
+ * stay up, as with a peer host that has stopped. A helper's death leaves
+ * the link be: the relay, if any, delivers both ways from then on.
  */
 static void held_inject(struct __test_metadata *_metadata,
 			FIXTURE_DATA(faults) *self, enum fault fault)
@@ -594,6 +595,9 @@ static void held_inject(struct __test_metadata *_metadata,
 	default:
 		ASSERT_TRUE(0) TH_LOG("no such fault at this point");
 	}
+	if ((fault == F_KILL_SOURCE || fault == F_KILL_RECEIVER) &&
+	    self->relay.running)
+		ASSERT_EQ(0, relay_hold(&self->relay, 0, 0));
 }
 
 /*
@@ -680,8 +684,6 @@ static void no_frame_fault(struct __test_metadata *_metadata,
 	TH_LOG("fault with the destination %s, nothing received",
 	       pm_mig_state_name(mi.state));
 	held_inject(_metadata, self, fault);
-	if (fault != F_LINK_DOWN && fault != F_STALL)
-		ASSERT_EQ(0, relay_hold(&self->relay, 0, 0));
 	aborted(_metadata, self);
 }
 
@@ -714,8 +716,6 @@ static void unconfirmed_fault(struct __test_metadata *_metadata,
 	EXPECT_EQ(1, pm_region_frozen(SRC));
 	EXPECT_FALSE(pm_advances(self->prog, 500));
 	held_inject(_metadata, self, fault);
-	if (fault != F_LINK_DOWN && fault != F_STALL)
-		ASSERT_EQ(0, relay_hold(&self->relay, 0, 0));
 	completed(_metadata, self);
 	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
 	TH_LOG("source: %s", mi.error);
@@ -727,9 +727,10 @@ static void unconfirmed_fault(struct __test_metadata *_metadata,
 }
 
 /*
- * The held migration's helpers die (their control fds closed): the
- * source's before the decision aborts, after it changes nothing; the
- * destination's once prepared changes nothing (the source commits).
+ * The held migration's points. Without the relay, at prepared, the
+ * helpers die (their control fds closed): the source's before the
+ * decision aborts, after it changes nothing; the destination's once
+ * prepared changes nothing (the source commits).
  */
 static void held_fault(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(faults) *self,
@@ -754,14 +755,12 @@ static void held_fault(struct __test_metadata *_metadata,
 		unload_refused(_metadata);
 		ret = pm_mig_commit(&self->t, SRC);
 	} else if (variant->fault == F_KILL_RECEIVER) {
-		close(self->dctl);
-		self->dctl = -1;
+		held_inject(_metadata, self, F_KILL_RECEIVER);
 		ret = pm_mig_commit(&self->t, SRC);
 	} else {
 		if (decide)
 			ret = pm_mig_commit(&self->t, SRC);
-		close(self->sctl);
-		self->sctl = -1;
+		held_inject(_metadata, self, F_KILL_SOURCE);
 	}
 	ASSERT_EQ(0, ret) TH_LOG("%s", self->t.extack);
 	if (variant->completes)
