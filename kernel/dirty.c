@@ -221,7 +221,10 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 			for (f = 0; f < run->nfolios; f++) {
 				folio = run->folios[f];
 				i = max(folio->index, first) - first;
-				/* Shmem's are dirty but after a swap-out. */
+				/*
+				 * Shmem folios are dirty already, but after
+				 * a swap-out.
+				 */
 				if (test_bit(i, run->recorded) &&
 				    !folio_test_dirty(folio))
 					folio_mark_dirty(folio);

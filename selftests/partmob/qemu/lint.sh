@@ -135,8 +135,10 @@ docutils.core.publish_doctree(open(sys.argv[1]).read(), source_path=sys.argv[1],
 			    "warning_stream": err})
 sys.stdout.write(err.getvalue())
 '
+have_docutils=0
+/usr/bin/python3 -c 'import docutils' 2>/dev/null && have_docutils=1
 for f in Documentation/*.rst; do
-	if ! /usr/bin/python3 -c 'import docutils' 2>/dev/null; then
+	if ((!have_docutils)); then
 		if deps_missing; then
 			skip "rst $f" "no python3-docutils: run make deps"
 		else
