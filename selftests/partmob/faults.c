@@ -88,6 +88,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <arpa/inet.h>
@@ -669,16 +670,29 @@ static void no_frame_fault(struct __test_metadata *_metadata,
 {
 	uint64_t end = pm_now_ms() + 60000;
 	struct pm_mig_info mi;
-	int ret;
+	int ret, queued = 0;
 
+	/*
+	 * The source has sent once its bytes wait at the relay. Its own
+	 * count may stay 0: it counts a batch of pages once the whole batch
+	 * is in its socket, and a batch can be larger than what a connection
+	 * whose reader has stopped takes in.
+	 */
 	held_start(_metadata, self, 1, 1);
 	do {
+		if (ioctl(self->relay.a, FIONREAD, &queued))
+			queued = 0;
 		ret = pm_mig_get(&self->t, SRC, &mi);
-		if (!ret && mi.transferred)
+		if (queued > 0 || (!ret && mi.transferred))
 			break;
 		pm_sleep_ms(5);
 	} while (pm_now_ms() < end);
-	ASSERT_TRUE(!ret && mi.transferred) TH_LOG("the source sent nothing");
+	ASSERT_TRUE(queued > 0 || (!ret && mi.transferred))
+		TH_LOG("the source sent nothing: %d, %s %s", ret,
+		       pm_mig_state_name(mi.state), mi.error);
+	TH_LOG("the source %s, %d bytes held, %llu bytes counted",
+	       pm_mig_state_name(mi.state), queued,
+	       (unsigned long long)mi.transferred);
 	ASSERT_EQ(0, pm_mig_get(&self->t, DST, &mi));
 	EXPECT_EQ(0, mi.transferred);
 	TH_LOG("fault with the destination %s, nothing received",
