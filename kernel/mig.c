@@ -208,9 +208,10 @@ static int __mig_abort(struct partmob_mig *m, int err, const char *why)
 	if (tell)
 		partmob_sock_send_frame(sock, PARTMOB_FRAME_ABORT, 0, 0, 0,
 					-err, MSG_DONTWAIT);
-	/* Ends any send or receive the thread is blocked in. */
+	/* Ends any send or receive the threads are blocked in. */
 	kernel_sock_shutdown(sock, SHUT_RDWR);
 	sockfd_put(sock);
+	partmob_stream_shutdown(m);
 	return 0;
 }
 
@@ -278,6 +279,7 @@ void partmob_mig_end(struct partmob_mig *m, u32 state)
 			sock_no_linger(sock->sk);
 		sockfd_put(sock);
 	}
+	partmob_stream_release(m, state == PARTMOB_MIG_S_FAILED);
 
 	mutex_lock(&r->harvest_lock);
 	r->migrating = false;
@@ -381,6 +383,7 @@ static struct partmob_mig *mig_alloc(const struct partmob_mig_params *p)
 	m->max_bandwidth = p->max_bandwidth;
 	m->flags = p->mig_flags;
 	m->timeout_ms = p->timeout_ms ?: PARTMOB_MIG_TIMEOUT_MS_DEFAULT;
+	m->nstreams = p->streams ?: 1;
 	m->state = PARTMOB_MIG_S_SETUP;
 	m->start_ns = ktime_get_ns();
 	return m;
@@ -608,6 +611,38 @@ static int settle(struct partmob_mig *m, u32 action,
 }
 
 /**
+ * partmob_mig_attach() - one more connection of the migration of a region
+ * @r: the region
+ * @id: the migration's id, as the handshake gave it
+ * @index: the connection's index, 1 to the migration's streams - 1
+ * @fd: the caller's socket descriptor
+ * @extack: for error messages
+ *
+ * Return: 0, -ENOENT (no migration), -ESRCH (another migration), or an
+ * error of partmob_stream_attach().
+ */
+int partmob_mig_attach(struct partmob_region *r, u64 id, u32 index, int fd,
+		       struct netlink_ext_ack *extack)
+{
+	struct partmob_mig *m = get_mig(r);
+	int ret;
+
+	if (!m) {
+		NL_SET_ERR_MSG_MOD(extack, "the region has no migration");
+		return -ENOENT;
+	}
+	if (m->id != id) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "the region's migration has another id");
+		ret = -ESRCH;
+	} else {
+		ret = partmob_stream_attach(m, index, fd, extack);
+	}
+	partmob_mig_put(m);
+	return ret;
+}
+
+/**
  * partmob_mig_control() - act on the migration of a region
  * @r: the region
  * @action: enum partmob_mig_action
@@ -771,6 +806,7 @@ static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 	s->setup_ns = atomic64_read(&m->setup_ns);
 	s->downtime_ns = atomic64_read(&m->downtime_ns);
 	s->verify_ns = atomic64_read(&m->verify_ns);
+	s->streams = m->nstreams;
 	end = atomic64_read(&m->end_ns);
 	s->total_ns = (end ?: now) - m->start_ns;
 	/* Bytes per second over the time spent sending, all rounds. */

@@ -11,11 +11,34 @@
 #include <linux/atomic.h>
 #include <linux/kref.h>
 #include <linux/memcontrol.h>
+#include <linux/net.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
+#include <net/netlink.h>
 
 #include "partmob.h"
+
+/**
+ * struct partmob_stream - one more connection of a migration (stream.c)
+ * @sock: from sockfd_lookup(), set once by partmob_stream_attach() under
+ *	the migration's @lock; released (and cleared under @lock) by
+ *	partmob_stream_release() when the migration ends. A destination's
+ *	receiving thread holds a reference of its own on the file.
+ * @round: destination: rounds whose pages all arrived on it (its ROUND
+ *	and END frames); written by its thread, read by the barrier
+ * @received: destination: its pages so far, for the barrier's patience
+ * @ended: destination: its END arrived
+ * @sent: source: pages sent on it, its END frame's count (the sending
+ *	thread's own)
+ */
+struct partmob_stream {
+	struct socket *sock;
+	atomic_t round;
+	atomic64_t received;
+	bool ended;
+	u64 sent;
+};
 
 /**
  * struct partmob_mig - one migration, in or out
@@ -51,7 +74,14 @@
  *	under way; a second one is refused.
  * @events: changes not yet read from the control file.
  * @wq: the thread waits here for @action or @abort_err; control files
- *	poll here.
+ *	poll here. Stream threads and attaches wake it too.
+ * @nstreams: connections, 1 to PARTMOB_MIG_STREAMS_MAX; fixed at start.
+ * @streams: the extra ones, index 1 to @nstreams - 1 (0 is @sock).
+ * @streams_closed: set under @lock before the main thread ends the
+ *	migration; no attach is taken after it.
+ * @stream_threads: destination: stream receiving threads not yet
+ *	returned; the main thread waits for 0 before it ends the migration,
+ *	so they may use @r without a reference of their own.
  *
  * Counters are atomics written by the thread and read by netlink at any
  * time; times are ktime_get_ns() values. @round_start_ns is the start of
@@ -86,6 +116,10 @@ struct partmob_mig {
 	int err;
 	char errmsg[PARTMOB_MIG_ERROR_MAX + 1];
 	wait_queue_head_t wq;
+	u32 nstreams;
+	struct partmob_stream streams[PARTMOB_MIG_STREAMS_MAX];
+	bool streams_closed;
+	atomic_t stream_threads;
 
 	atomic64_t transferred;
 	atomic64_t pages_normal;
@@ -112,5 +146,17 @@ int partmob_mig_aborted(struct partmob_mig *m);
 void partmob_mig_end(struct partmob_mig *m, u32 state);
 bool partmob_mig_decide(struct partmob_mig *m);
 int partmob_mig_abort(struct partmob_mig *m, int err, const char *why);
+
+int partmob_stream_attach(struct partmob_mig *m, u32 index, int fd,
+			  struct netlink_ext_ack *extack);
+int partmob_stream_wait_attached(struct partmob_mig *m);
+unsigned int partmob_stream_pick(struct partmob_mig *m);
+struct socket *partmob_stream_sock(struct partmob_mig *m, unsigned int k);
+int partmob_stream_barrier(struct partmob_mig *m, u32 round, bool end);
+void partmob_stream_shutdown(struct partmob_mig *m);
+void partmob_stream_close(struct partmob_mig *m, bool failed);
+void partmob_stream_release(struct partmob_mig *m, bool failed);
+int partmob_recv_stream_start(struct partmob_mig *m, u32 index,
+			      struct socket *sock);
 
 #endif /* _PARTMOB_MIG_H */

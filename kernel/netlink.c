@@ -74,6 +74,17 @@ static const struct nla_policy partmob_mig_start_policy[PARTMOB_A_MAX + 1] = {
 	[PARTMOB_A_MIG_FLAGS] = NLA_POLICY_MASK(NLA_U32, __PARTMOB_MIG_F_ALL),
 	[PARTMOB_A_MIG_TIMEOUT_MS] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &mig_timeout_range),
+	[PARTMOB_A_MIG_STREAMS] =
+		NLA_POLICY_RANGE(NLA_U32, 1, PARTMOB_MIG_STREAMS_MAX),
+};
+
+static const struct nla_policy partmob_mig_attach_policy[PARTMOB_A_MAX + 1] = {
+	[PARTMOB_A_REGION_NAME] = { .type = NLA_NUL_STRING,
+				    .len = PARTMOB_REGION_NAME_MAX },
+	[PARTMOB_A_MIG_ID] = { .type = NLA_U64 },
+	[PARTMOB_A_MIG_STREAM] =
+		NLA_POLICY_RANGE(NLA_U32, 1, PARTMOB_MIG_STREAMS_MAX - 1),
+	[PARTMOB_A_MIG_FD] = NLA_POLICY_FULL_RANGE(NLA_U32, &mig_fd_range),
 };
 
 static const struct nla_policy partmob_mig_get_policy[PARTMOB_A_MAX + 1] = {
@@ -171,6 +182,10 @@ static bool attr_absent(struct genl_info *info, int attr)
 		GENL_SET_ERR_MSG(info, "missing socket file descriptor");
 	else if (attr == PARTMOB_A_MIG_GROUP)
 		GENL_SET_ERR_MSG(info, "missing group of regions");
+	else if (attr == PARTMOB_A_MIG_ID)
+		GENL_SET_ERR_MSG(info, "missing migration id");
+	else if (attr == PARTMOB_A_MIG_STREAM)
+		GENL_SET_ERR_MSG(info, "missing connection index");
 	else
 		GENL_SET_ERR_MSG(info, "missing migration action");
 	return true;
@@ -623,6 +638,8 @@ static int partmob_nl_mig_start(struct sk_buff *skb, struct genl_info *info)
 		p.timeout_ms = nla_get_u32(attrs[PARTMOB_A_MIG_TIMEOUT_MS]);
 	if (attrs[PARTMOB_A_MIG_FLAGS])
 		p.mig_flags = nla_get_u32(attrs[PARTMOB_A_MIG_FLAGS]);
+	if (attrs[PARTMOB_A_MIG_STREAMS])
+		p.streams = nla_get_u32(attrs[PARTMOB_A_MIG_STREAMS]);
 
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
@@ -672,7 +689,8 @@ static int fill_mig(struct sk_buff *skb, const struct partmob_mig_snap *s)
 	    put_u64(skb, PARTMOB_A_MIG_SETUP_NS, s->setup_ns) ||
 	    put_u64(skb, PARTMOB_A_MIG_TOTAL_NS, s->total_ns) ||
 	    put_u64(skb, PARTMOB_A_MIG_DOWNTIME_NS, s->downtime_ns) ||
-	    put_u64(skb, PARTMOB_A_MIG_VERIFY_NS, s->verify_ns))
+	    put_u64(skb, PARTMOB_A_MIG_VERIFY_NS, s->verify_ns) ||
+	    nla_put_u32(skb, PARTMOB_A_MIG_STREAMS, s->streams))
 		return -EMSGSIZE;
 	if (s->err &&
 	    (nla_put_string(skb, PARTMOB_A_MIG_ERROR, s->errmsg) ||
@@ -814,6 +832,29 @@ static int partmob_nl_mig_control(struct sk_buff *skb, struct genl_info *info)
 		return PTR_ERR(r);
 	ret = partmob_mig_control(r, nla_get_u32(info->attrs[PARTMOB_A_MIG_ACTION]),
 				  info->extack);
+	partmob_region_put(r);
+	return ret;
+}
+
+static int partmob_nl_mig_attach(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct partmob_region *r;
+	int ret;
+
+	if (!sys_admin(skb, info->extack))
+		return -EPERM;
+	if (attr_absent(info, PARTMOB_A_MIG_ID) ||
+	    attr_absent(info, PARTMOB_A_MIG_STREAM) ||
+	    attr_absent(info, PARTMOB_A_MIG_FD))
+		return -EINVAL;
+	r = find_region(info);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	ret = partmob_mig_attach(r, nla_get_u64(attrs[PARTMOB_A_MIG_ID]),
+				 nla_get_u32(attrs[PARTMOB_A_MIG_STREAM]),
+				 nla_get_u32(attrs[PARTMOB_A_MIG_FD]),
+				 info->extack);
 	partmob_region_put(r);
 	return ret;
 }
@@ -971,6 +1012,13 @@ static const struct genl_ops partmob_ops[] = {
 		.cmd = PARTMOB_CMD_MIG_COMMIT,
 		.doit = partmob_nl_mig_commit,
 		.policy = partmob_mig_commit_policy,
+		.maxattr = PARTMOB_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = PARTMOB_CMD_MIG_ATTACH,
+		.doit = partmob_nl_mig_attach,
+		.policy = partmob_mig_attach_policy,
 		.maxattr = PARTMOB_A_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},

@@ -216,6 +216,7 @@ struct partmob_mig_params {
 	u64 max_bandwidth;
 	u32 timeout_ms;
 	u32 mig_flags;
+	u32 streams;
 	u64 size;
 	u32 flags;
 	kuid_t uid;
@@ -250,6 +251,7 @@ struct partmob_mig_snap {
 	u64 total_ns;
 	u64 downtime_ns;
 	u64 verify_ns;
+	u32 streams;
 	int err;
 	char errmsg[PARTMOB_MIG_ERROR_MAX + 1];
 };
@@ -259,6 +261,8 @@ int partmob_mig_start(const struct partmob_mig_params *p,
 int partmob_mig_commit_group(struct partmob_region **rs, unsigned int n,
 			     const struct nlattr *const *attrs,
 			     struct netlink_ext_ack *extack);
+int partmob_mig_attach(struct partmob_region *r, u64 id, u32 index, int fd,
+		       struct netlink_ext_ack *extack);
 int partmob_mig_control(struct partmob_region *r, u32 action,
 			struct netlink_ext_ack *extack);
 int partmob_mig_snapshot(struct partmob_region *r,

@@ -36,6 +36,9 @@
  * struct rx - the receiver's scratch state, owned by its thread
  * @m: the migration
  * @r: its region
+ * @sock: the connection it reads (stream 0: @m->sock; another: a
+ *	reference of the thread's own)
+ * @stream: its index, 0 for the first connection (stream.c)
  * @st: the frame parser's state of the stream (frame.c)
  * @list: the list of the SCATTER frame being received, as received
  * @offs: the offsets of the pages of the frame being received, ascending
@@ -50,6 +53,8 @@
 struct rx {
 	struct partmob_mig *m;
 	struct partmob_region *r;
+	struct socket *sock;
+	u32 stream;
 	struct partmob_rx_state st;
 	__be32 list[PARTMOB_FRAME_PAGES_MAX];
 	u64 offs[PARTMOB_FRAME_PAGES_MAX];
@@ -79,7 +84,7 @@ static void recv_failed(struct partmob_mig *m, int ret, const char *where)
 
 static int send_frame(struct rx *rx, u16 type, u64 arg)
 {
-	return partmob_sock_send_frame(rx->m->sock, type, 0, 0, 0, arg, 0);
+	return partmob_sock_send_frame(rx->sock, type, 0, 0, 0, arg, 0);
 }
 
 /*
@@ -92,7 +97,7 @@ static int recv_frame(struct rx *rx, struct partmob_rx_frame *f)
 	struct partmob_frame w;
 	int ret;
 
-	ret = partmob_sock_recv(m->sock, &w, sizeof(w));
+	ret = partmob_sock_recv(rx->sock, &w, sizeof(w));
 	if (ret) {
 		if (ret == -ETIMEDOUT)
 			partmob_mig_fail(m, ret,
@@ -116,14 +121,22 @@ static int recv_frame(struct rx *rx, struct partmob_rx_frame *f)
  * The pages come from the page cache's write_begin, as for a write(2) of
  * whole pages: shmem does not zero a page it allocates for that (under
  * the profile of a bulk migration, zeroing was the receiver's largest
- * cost). They stay locked, and the inode's i_rwsem held as write_begin
- * requires, while the socket is read: a stalled peer holds them at most
- * the link timeout (the socket's receive timeout, sock.c). Nothing else
- * normally touches them: the destination region is frozen until the
- * commit; a reader's fault or a delete waits for the frame. write_end
- * marks them uptodate and dirty, and zeroes a new page that a failed
- * receive left unfilled (the migration fails then; nothing stale can be
- * read).
+ * cost). They stay locked while the socket is read: a stalled peer
+ * holds them at most the link timeout (the socket's receive timeout,
+ * sock.c). Nothing else normally touches them: the destination region is
+ * frozen until the commit; a reader's fault or a delete waits for the
+ * frame. write_end marks them uptodate and dirty, and zeroes a new page
+ * that a failed receive left unfilled (the migration fails then; nothing
+ * stale can be read).
+ *
+ * The inode's i_rwsem is held for write_begin only, not across the read
+ * and write_end as for write(2): the threads of several connections
+ * (stream.c) receive into one region at once. What i_rwsem guards for
+ * shmem here, the seals and the size, cannot change: the size is sealed
+ * and the region is the module's. Holding it only while taking page
+ * locks, never while waiting for the peer, also means that a hostile
+ * peer sending one page on two connections can stall a receiver until
+ * the link timeout, not deadlock two of them.
  */
 static int recv_pages(struct rx *rx, u32 n)
 {
@@ -137,26 +150,30 @@ static int recv_pages(struct rx *rx, u32 n)
 	for (; got < n; got++) {
 		ret = partmob_write_begin(file, rx->offs[got], &rx->pages[got],
 					  &rx->fsdata[got]);
-		if (ret) {
-			partmob_mig_fail(m, ret,
-					 "no memory for page %llu of the region (%d)",
-					 rx->offs[got], ret);
-			goto out;
-		}
+		if (ret)
+			break;
 	}
-	ret = partmob_sock_recv_pages(m->sock, rx->pages, n);
+	inode_unlock(inode);
+	if (ret) {
+		partmob_mig_fail(m, ret,
+				 "no memory for page %llu of the region (%d)",
+				 rx->offs[got], ret);
+		goto out;
+	}
+	ret = partmob_sock_recv_pages(rx->sock, rx->pages, n);
 	if (ret) {
 		recv_failed(m, ret, "inside a PAGES or SCATTER frame");
 		goto out;
 	}
 	rx->round_bytes += (u64)n << PAGE_SHIFT;
+	if (rx->stream)
+		atomic64_add(n, &m->streams[rx->stream].received);
 	atomic64_add(n, &m->pages_normal);
 	atomic64_add((u64)n << PAGE_SHIFT, &m->transferred);
 out:
 	for (i = 0; i < got; i++)
 		partmob_write_end(file, rx->offs[i], rx->pages[i],
 				  ret ? 0 : PAGE_SIZE, rx->fsdata[i]);
-	inode_unlock(inode);
 	return ret;
 }
 
@@ -176,7 +193,7 @@ static int recv_scatter(struct rx *rx, const struct partmob_rx_frame *f)
 	struct partmob_mig *m = rx->m;
 	int ret;
 
-	ret = partmob_sock_recv(m->sock, rx->list,
+	ret = partmob_sock_recv(rx->sock, rx->list,
 				f->count * sizeof(rx->list[0]));
 	if (ret) {
 		recv_failed(m, ret, "inside a SCATTER frame's list");
@@ -220,6 +237,21 @@ static void round_done(struct rx *rx)
 	rx->round_bytes = 0;
 }
 
+/*
+ * Another connection closed a round (@end: its last): its pages are all
+ * in the region; the main thread's barrier may pass.
+ */
+static void stream_done(struct rx *rx, u64 round, bool end)
+{
+	struct partmob_stream *s = &rx->m->streams[rx->stream];
+
+	if (end)
+		WRITE_ONCE(s->ended, true);
+	else
+		atomic_set(&s->round, (u32)round);
+	wake_up_all(&rx->m->wq);
+}
+
 static int recv_hello(struct rx *rx)
 {
 	struct partmob_mig *m = rx->m;
@@ -229,6 +261,8 @@ static int recv_hello(struct rx *rx)
 	ret = recv_frame(rx, &f);
 	if (ret)
 		return ret;
+	if (rx->stream)
+		return 0;
 	atomic64_set(&m->setup_ns, ktime_get_ns() - m->start_ns);
 	rx->round_start = ktime_get_ns();
 	partmob_mig_set_state(m, PARTMOB_MIG_S_ROUND);
@@ -257,6 +291,13 @@ static int recv_rounds(struct rx *rx)
 			ret = recv_zero(rx, &f);
 			break;
 		case PARTMOB_FRAME_ROUND:
+			if (rx->stream) {
+				stream_done(rx, f.arg, false);
+				break;
+			}
+			ret = partmob_stream_barrier(m, f.arg, false);
+			if (ret)
+				return ret;
 			round_done(rx);
 			/*
 			 * Every page of the round is in the region: tell the
@@ -266,6 +307,13 @@ static int recv_rounds(struct rx *rx)
 			send_frame(rx, PARTMOB_FRAME_ROUND_DONE, f.arg);
 			break;
 		case PARTMOB_FRAME_END:
+			if (rx->stream) {
+				stream_done(rx, f.arg, true);
+				return 0;
+			}
+			ret = partmob_stream_barrier(m, rx->st.round, true);
+			if (ret)
+				return ret;
 			round_done(rx);
 			/* --verify: hash before prepared; it costs downtime. */
 			if (f.flags) {
@@ -338,6 +386,8 @@ static void run(struct rx *rx)
 		ret = recv_rounds(rx);
 	if (ret)
 		goto fail;
+	/* Every connection delivered END: their threads return. */
+	partmob_stream_close(m, false);
 	end_ns = ktime_get_ns();
 	ret = await_decision(rx);
 	if (ret == 1) {
@@ -370,9 +420,78 @@ fail:
 				MSG_DONTWAIT);
 fail_quiet:
 	kernel_sock_shutdown(m->sock, SHUT_RDWR);
+	partmob_stream_close(m, true);
 	pr_info("%s: incoming migration from %s failed: %s\n", r->name,
 		m->peer, m->errmsg);
 	partmob_mig_end(m, PARTMOB_MIG_S_FAILED);
+}
+
+/*
+ * Another connection's thread (stream.c): HELLO, then the pages of every
+ * round until its END. A failure fails the whole migration; the main
+ * thread ends it once this thread has returned.
+ */
+static int recv_stream_thread(void *arg)
+{
+	struct rx *rx = arg;
+	struct partmob_mig *m = rx->m;
+	struct mem_cgroup *old;
+	int ret;
+
+	old = set_active_memcg(m->memcg);
+	ret = recv_hello(rx);
+	if (!ret)
+		ret = recv_rounds(rx);
+	set_active_memcg(old);
+	if (ret) {
+		partmob_mig_abort(m, ret, "a connection failed");
+		pr_info("%s: connection %u from %s failed: %s\n", rx->r->name,
+			rx->stream, m->peer, m->errmsg);
+	}
+	sockfd_put(rx->sock);
+	kfree(rx);
+	if (atomic_dec_and_test(&m->stream_threads))
+		wake_up_all(&m->wq);
+	partmob_mig_put(m);
+	module_put_and_kthread_exit(0);
+}
+
+/**
+ * partmob_recv_stream_start() - receive on another connection
+ * @m: the migration, a destination that has not ended (its main thread
+ *	waits for @m->stream_threads, counted by the caller, to drop)
+ * @index: the connection's index
+ * @sock: its socket, referenced by @m; the thread takes its own reference
+ *
+ * Return: 0, or a negative error (no thread runs).
+ */
+int partmob_recv_stream_start(struct partmob_mig *m, u32 index,
+			      struct socket *sock)
+{
+	struct task_struct *task;
+	struct rx *rx;
+
+	rx = kzalloc(sizeof(*rx), GFP_KERNEL);
+	if (!rx)
+		return -ENOMEM;
+	rx->m = m;
+	rx->r = m->r;
+	rx->sock = sock;
+	rx->stream = index;
+	partmob_frame_init(&rx->st, m->r->npages, PAGE_SIZE, m->id);
+	get_file(sock->file);
+	kref_get(&m->ref);
+	__module_get(THIS_MODULE);
+	task = kthread_run(recv_stream_thread, rx, "partmob-rx%u/%s", index,
+			   m->name);
+	if (IS_ERR(task)) {
+		module_put(THIS_MODULE);
+		partmob_mig_put(m);
+		sockfd_put(sock);
+		kfree(rx);
+		return PTR_ERR(task);
+	}
+	return 0;
 }
 
 /**
@@ -389,12 +508,15 @@ int partmob_recv_thread(void *arg)
 	rx = kzalloc(sizeof(*rx), GFP_KERNEL);
 	if (!rx) {
 		partmob_mig_fail(m, -ENOMEM, "no memory for the receiver");
+		kernel_sock_shutdown(m->sock, SHUT_RDWR);
+		partmob_stream_close(m, true);
 		partmob_mig_end(m, PARTMOB_MIG_S_FAILED);
 	} else {
 		struct mem_cgroup *old;
 
 		rx->m = m;
 		rx->r = m->r;
+		rx->sock = m->sock;
 		partmob_frame_init(&rx->st, m->r->npages, PAGE_SIZE, m->id);
 		/* A kernel thread would charge the root cgroup otherwise. */
 		old = set_active_memcg(m->memcg);

@@ -20,6 +20,10 @@
  * lists them (a sparse region costs a frame per 64 pages, not one per
  * page), corked with MSG_MORE until the end of the round. No lock is held
  * while the socket is written.
+ *
+ * With several connections (stream.c) each batch goes to the one with
+ * the most room; every connection gets HELLO, the ROUND frames and its
+ * own END; ZERO frames and every control frame go on the first.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -52,8 +56,9 @@
  * @batch_off: their offsets in the region
  * @nbatch: pages in @batch
  * @scatter: a SCATTER frame and its list, as sent
- * @sent: PAGES and SCATTER payload pages sent, all rounds (the END
- *	frame's check)
+ * @sent: PAGES and SCATTER payload pages sent on the first connection,
+ *	all rounds (its END frame's check; the others count in
+ *	@m->streams[k].sent)
  * @round_bytes: payload bytes of the round being sent
  * @bw_ns: start of the bandwidth window
  * @bw_bytes: bytes sent in the bandwidth window
@@ -214,14 +219,18 @@ static void drop_batch(struct tx *tx, bool relog)
 static int flush_batch(struct tx *tx)
 {
 	struct partmob_mig *m = tx->m;
-	unsigned int i, n = tx->nbatch;
+	unsigned int i, n = tx->nbatch, k;
 	pgoff_t first = tx->batch_off[0];
+	struct socket *sock;
 	int ret;
 
 	if (!n)
 		return 0;
+	k = m->nstreams > 1 ? partmob_stream_pick(m) : 0;
+	sock = partmob_stream_sock(m, k);
 	if (tx->batch_off[n - 1] - first == n - 1) {
-		ret = send_frame(tx, PARTMOB_FRAME_PAGES, first, n, 0, true);
+		ret = partmob_sock_send_frame(sock, PARTMOB_FRAME_PAGES, 0, n,
+					      first, 0, MSG_MORE);
 	} else {
 		tx->scatter.f = (struct partmob_frame){
 			.type = cpu_to_be16(PARTMOB_FRAME_SCATTER),
@@ -231,17 +240,20 @@ static int flush_batch(struct tx *tx)
 		for (i = 0; i < n; i++)
 			tx->scatter.list[i] =
 				cpu_to_be32(tx->batch_off[i] - first);
-		ret = partmob_sock_send(m->sock, &tx->scatter,
+		ret = partmob_sock_send(sock, &tx->scatter,
 					sizeof(tx->scatter.f) +
 					n * sizeof(tx->scatter.list[0]),
 					MSG_MORE);
 	}
 	if (!ret)
-		ret = partmob_sock_send_pages(m->sock, tx->batch, n, true);
+		ret = partmob_sock_send_pages(sock, tx->batch, n, true);
 	drop_batch(tx, ret);
 	if (ret)
 		return ret;
-	tx->sent += n;
+	if (k)
+		m->streams[k].sent += n;
+	else
+		tx->sent += n;
 	atomic64_add(n, &m->pages_normal);
 	atomic64_add((u64)n << PAGE_SHIFT, &m->transferred);
 	tx->round_bytes += (u64)n << PAGE_SHIFT;
@@ -439,6 +451,28 @@ static int wait_round_done(struct tx *tx, u32 round)
 }
 
 /*
+ * A frame on every other connection (HELLO, ROUND; END with the pages
+ * each one carried), before the first one's.
+ */
+static int send_streams(struct tx *tx, u16 type, u64 offset, u32 count,
+			u64 arg)
+{
+	struct partmob_mig *m = tx->m;
+	unsigned int k;
+	int ret;
+
+	for (k = 1; k < m->nstreams; k++) {
+		ret = partmob_sock_send_frame(partmob_stream_sock(m, k), type, 0,
+					      count, offset,
+					      type == PARTMOB_FRAME_END ?
+					      m->streams[k].sent : arg, 0);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
  * One round: send, close it with a ROUND frame, wait for the
  * destination's ROUND_DONE, account for it.
  */
@@ -459,7 +493,9 @@ static int send_round(struct tx *tx, bool first_pass)
 	if (ret)
 		return ret;
 	round = m->round + 1;
-	ret = send_frame(tx, PARTMOB_FRAME_ROUND, 0, 0, round, false);
+	ret = send_streams(tx, PARTMOB_FRAME_ROUND, 0, 0, round);
+	if (!ret)
+		ret = send_frame(tx, PARTMOB_FRAME_ROUND, 0, 0, round, false);
 	if (!ret)
 		ret = wait_round_done(tx, round);
 	if (ret)
@@ -580,6 +616,9 @@ static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 	m->round++;
 	spin_unlock(&m->lock);
 	partmob_mig_set_state(m, PARTMOB_MIG_S_PREPARING);
+	ret = send_streams(tx, PARTMOB_FRAME_END, 0, 0, 0);
+	if (ret)
+		return ret;
 	ret = partmob_sock_send_frame(m->sock, PARTMOB_FRAME_END,
 				      verify ? PARTMOB_FRAME_F_VERIFY : 0, 0, 0,
 				      tx->sent, 0);
@@ -635,8 +674,13 @@ static u32 run(struct tx *tx)
 	u32 action = 0;
 	int ret;
 
-	ret = send_frame(tx, PARTMOB_FRAME_HELLO, m->id, PAGE_SIZE,
-			 tx->r->npages, true);
+	ret = partmob_stream_wait_attached(m);
+	if (!ret)
+		ret = send_streams(tx, PARTMOB_FRAME_HELLO, m->id, PAGE_SIZE,
+				   tx->r->npages);
+	if (!ret)
+		ret = send_frame(tx, PARTMOB_FRAME_HELLO, m->id, PAGE_SIZE,
+				 tx->r->npages, true);
 	if (ret)
 		goto fail;
 	atomic64_set(&m->setup_ns, ktime_get_ns() - m->start_ns);
@@ -677,6 +721,7 @@ fail:
 	partmob_sock_send_frame(m->sock, PARTMOB_FRAME_ABORT, 0, 0, 0, -ret,
 				MSG_DONTWAIT);
 	kernel_sock_shutdown(m->sock, SHUT_RDWR);
+	partmob_stream_shutdown(m);
 	pr_info("%s: migration to %s failed, the region resumed: %s\n",
 		tx->r->name, m->peer, m->errmsg);
 	return PARTMOB_MIG_S_FAILED;

@@ -139,6 +139,15 @@
  *                             keepalive, and bounds how long a source
  *                             waits for PARTMOB_CMD_MIG_CONTROL after a
  *                             round)
+ *    PARTMOB_A_MIG_STREAMS:   NLA_U32, optional, 1 to
+ *                             PARTMOB_MIG_STREAMS_MAX (default 1): the
+ *                             connections the pages travel on. The first
+ *                             is PARTMOB_A_MIG_FD; each other one is
+ *                             handed over with PARTMOB_CMD_MIG_ATTACH. A
+ *                             source sends nothing until all are there; a
+ *                             destination fails the migration if one is
+ *                             still missing PARTMOB_A_MIG_TIMEOUT_MS after
+ *                             the end of the first round.
  *    The answer carries PARTMOB_A_MIG_CTL_FD (NLA_U32), a file descriptor
  *    installed in the caller: the migration is tied to it. Closing it (or
  *    the death of its holder) before the decision aborts the migration,
@@ -186,6 +195,17 @@
  *    -EINVAL (the action does not apply to this role or state: the extack
  *    says which), -EALREADY (already decided or ended).
  *
+ * PARTMOB_CMD_MIG_ATTACH: hand over one more connection of a migration
+ *    started with PARTMOB_A_MIG_STREAMS above 1 (the handshake's
+ *    PARTMOB_HS_OP_STREAM). PARTMOB_A_REGION_NAME, PARTMOB_A_MIG_ID (must
+ *    match), PARTMOB_A_MIG_STREAM (NLA_U32, the connection's index, 1 to
+ *    streams - 1) and PARTMOB_A_MIG_FD, all required; the socket is checked
+ *    as for MIG_START. A destination starts receiving on it at once.
+ *    Errors: -ENOENT (no migration of that region), -ESRCH (a different
+ *    migration id), -ERANGE (no such index), -EEXIST (that index is
+ *    attached already), -EALREADY (the migration has ended or is past its
+ *    rounds), and the socket errors of MIG_START.
+ *
  * PARTMOB_CMD_MIG_COMMIT: the decision for a group of source migrations
  *    started with PARTMOB_MIG_F_HOLD (a guest with several memory
  *    backends has one region each; they share one decision).
@@ -220,7 +240,7 @@
 #define PARTMOB_MCGRP_EVENTS	"events"
 
 /* Version of the page stream; bumped on any incompatible frame change. */
-#define PARTMOB_WIRE_VERSION	3
+#define PARTMOB_WIRE_VERSION	4
 
 enum partmob_cmd {
 	PARTMOB_CMD_UNSPEC,
@@ -235,6 +255,7 @@ enum partmob_cmd {
 	PARTMOB_CMD_MIG_GET,
 	PARTMOB_CMD_MIG_CONTROL,
 	PARTMOB_CMD_MIG_COMMIT,
+	PARTMOB_CMD_MIG_ATTACH,
 
 	__PARTMOB_CMD_MAX
 };
@@ -298,6 +319,8 @@ enum partmob_attr {
 	PARTMOB_A_MIG_FLAGS,
 	PARTMOB_A_MIG_VERIFY_NS,
 	PARTMOB_A_MIG_GROUP,
+	PARTMOB_A_MIG_STREAMS,
+	PARTMOB_A_MIG_STREAM,
 
 	__PARTMOB_A_MAX
 };
@@ -311,6 +334,7 @@ enum partmob_attr {
 #define PARTMOB_BOOT_ID_MAX		36	/* a uuid as text */
 #define PARTMOB_MIG_ERROR_MAX		127
 #define PARTMOB_MIG_GROUP_MAX		64	/* regions sharing a decision */
+#define PARTMOB_MIG_STREAMS_MAX		8	/* connections of one migration */
 #define PARTMOB_MIG_TIMEOUT_MS_DEFAULT	30000
 
 /**
@@ -436,15 +460,18 @@ enum partmob_mig_action {
  * @PARTMOB_F_MIGRATION: PARTMOB_CMD_MIG_START, _GET, _CONTROL and the
  *	page stream of PARTMOB_WIRE_VERSION
  * @PARTMOB_F_GROUP: PARTMOB_MIG_F_HOLD and PARTMOB_CMD_MIG_COMMIT
+ * @PARTMOB_F_STREAMS: PARTMOB_A_MIG_STREAMS and PARTMOB_CMD_MIG_ATTACH
  */
 enum partmob_feature {
 	PARTMOB_F_INFO = 1ULL << 0,
 	PARTMOB_F_REGIONS = 1ULL << 1,
 	PARTMOB_F_MIGRATION = 1ULL << 2,
 	PARTMOB_F_GROUP = 1ULL << 3,
+	PARTMOB_F_STREAMS = 1ULL << 4,
 
 	__PARTMOB_F_ALL = PARTMOB_F_INFO | PARTMOB_F_REGIONS |
-			  PARTMOB_F_MIGRATION | PARTMOB_F_GROUP
+			  PARTMOB_F_MIGRATION | PARTMOB_F_GROUP |
+			  PARTMOB_F_STREAMS
 };
 
 /*
@@ -477,6 +504,17 @@ enum partmob_feature {
  *    (stop-copy) round, closed by END. Destination to source, after END:
  *    PREPARED. Source to destination: COMMIT (the decision). Destination
  *    to source: RESUMED. Either side may send ABORT before the decision and close.
+ *    Several connections (hello.streams N > 1): the source opens N - 1
+ *    more after the first one's PARTMOB_HS_OK, each with its own hello
+ *    (PARTMOB_HS_OP_STREAM, the same mig_id and region, hello.streams its
+ *    index 1 to N - 1). Each of them carries HELLO, then PAGES, SCATTER
+ *    and ZERO frames, a ROUND frame for every round and END (arg: the
+ *    pages sent on that connection), and nothing else; every other frame
+ *    travels on the first. Within a round each page is sent once, on any
+ *    connection; a round starts only after the previous one's ROUND_DONE,
+ *    which, like PREPARED, the destination sends only once every
+ *    connection has delivered the whole round. So the pages of a round
+ *    never overtake those of an earlier one.
  *    Offsets and counts are in pages of hello.page_size bytes; a frame
  *    outside the region, a count above its limit, an unknown type or a
  *    frame out of order fails the migration.
@@ -493,6 +531,7 @@ enum partmob_hs_op {
 	PARTMOB_HS_OP_QUERY = 3,	/* outcome of hello.mig_id (recover) */
 	PARTMOB_HS_OP_DEVICE_STATE = 4,	/* a VMM's device state (vm.h) */
 	PARTMOB_HS_OP_MIGRATE_HELD = 5,	/* a VMM's RAM: held on both ends */
+	PARTMOB_HS_OP_STREAM = 6,	/* one more connection of mig_id */
 };
 
 enum partmob_hs_status {
@@ -530,7 +569,12 @@ struct partmob_hs_hello {
 	__be32 uid, gid, mode;	/* of the destination's device node */
 	__be32 region_flags;	/* enum partmob_region_flags */
 	__be32 npaths;		/* partmob_hs_path records that follow */
-	__be32 reserved;		/* zero */
+	/*
+	 * MIGRATE, MIGRATE_HELD: the connections of the page stream (0 or 1:
+	 * one); STREAM: this connection's index, 1 to that number - 1;
+	 * otherwise zero.
+	 */
+	__be32 streams;
 	char arch[16];
 	char module_version[32];
 	char region[PARTMOB_REGION_NAME_MAX + 8];	/* at the destination */
