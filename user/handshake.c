@@ -177,6 +177,8 @@ const char *pm_hs_op_name(unsigned int op)
 		return "device-state";
 	case PARTMOB_HS_OP_MIGRATE_HELD:
 		return "migrate-held";
+	case PARTMOB_HS_OP_STREAM:
+		return "stream";
 	}
 	return "invalid";
 }
@@ -200,6 +202,7 @@ void pm_hs_hello_encode(const struct pm_hs_hello *h,
 	w->mode = htobe32(h->mode);
 	w->region_flags = htobe32(h->region_flags);
 	w->npaths = htobe32(h->npaths);
+	w->streams = htobe32(h->streams);
 	put_str(w->arch, sizeof(w->arch), h->arch);
 	put_str(w->module_version, sizeof(w->module_version),
 		h->module_version);
@@ -260,16 +263,27 @@ int pm_hs_hello_decode(const struct partmob_hs_hello *w,
 	h->mode = be32toh(w->mode);
 	h->region_flags = be32toh(w->region_flags);
 	h->npaths = be32toh(w->npaths);
+	h->streams = be32toh(w->streams);
 
 	if (h->op != PARTMOB_HS_OP_MIGRATE && h->op != PARTMOB_HS_OP_VALIDATE &&
 	    h->op != PARTMOB_HS_OP_QUERY &&
 	    h->op != PARTMOB_HS_OP_DEVICE_STATE &&
-	    h->op != PARTMOB_HS_OP_MIGRATE_HELD) {
+	    h->op != PARTMOB_HS_OP_MIGRATE_HELD &&
+	    h->op != PARTMOB_HS_OP_STREAM) {
 		snprintf(why, n, "unknown operation %u", h->op);
 		return PARTMOB_HS_E_BAD_REQUEST;
 	}
-	if (w->reserved) {
-		snprintf(why, n, "the reserved field is not zero");
+	if (h->op == PARTMOB_HS_OP_STREAM ?
+	    !h->streams || h->streams >= PARTMOB_MIG_STREAMS_MAX :
+	    h->op == PARTMOB_HS_OP_MIGRATE ||
+	    h->op == PARTMOB_HS_OP_MIGRATE_HELD ?
+	    h->streams > PARTMOB_MIG_STREAMS_MAX : h->streams != 0) {
+		snprintf(why, n, "%u connections (streams) for a %s hello",
+			 h->streams, pm_hs_op_name(h->op));
+		return PARTMOB_HS_E_BAD_REQUEST;
+	}
+	if (h->op == PARTMOB_HS_OP_STREAM && h->npaths) {
+		snprintf(why, n, "a stream's hello carries no required paths");
 		return PARTMOB_HS_E_BAD_REQUEST;
 	}
 	if (h->npaths > PARTMOB_HS_PATHS_MAX) {

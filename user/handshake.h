@@ -35,6 +35,7 @@ struct pm_hs_hello {
 	uint32_t uid, gid, mode;
 	uint32_t region_flags;
 	uint32_t npaths;
+	uint32_t streams;		/* see struct partmob_hs_hello */
 	char arch[16];
 	char module_version[32];
 	char region[PARTMOB_REGION_NAME_MAX + 8];

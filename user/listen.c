@@ -399,6 +399,7 @@ static int receive(struct conn *c, struct pm_nl *nl,
 		.flags = h->op == PARTMOB_HS_OP_MIGRATE_HELD ?
 			 PARTMOB_MIG_F_HOLD : 0,
 		.timeout_ms = (uint32_t)c->lo->link_ms,
+		.streams = h->streams,
 	};
 	struct pollfd p;
 	struct pm_mig m = { 0 }, last = { 0 };
@@ -784,6 +785,34 @@ static void serve_vm(struct conn *c, struct pm_nl *nl,
 /* ---- one connection --------------------------------------------------------- */
 
 /* Return: the child's exit code; -1 unless a migration was started. */
+/*
+ * STREAM: one more connection of a migration this listener receives
+ * (start --streams): handed to the module, which receives on it at once.
+ */
+static void attach_stream(struct conn *c, struct pm_nl *nl,
+			  const struct pm_hs_hello *h, struct pm_hs_reply *r)
+{
+	char why[400], err[320];
+	int ret;
+
+	ret = pm_mig_attach(nl, h->region, h->mig_id, h->streams, c->fd);
+	if (ret < 0) {
+		snprintf(why, sizeof(why),
+			 "cannot add connection %u to migration %016" PRIx64
+			 ": %s", h->streams + 1, h->mig_id,
+			 pm_nl_why(nl, ret, err, sizeof(err)));
+		refuse(c, r, h->region, "stream", ret == -ENOENT ||
+		       ret == -ESRCH ? PARTMOB_HS_E_BAD_REQUEST :
+		       PARTMOB_HS_E_INTERNAL, why);
+		return;
+	}
+	snprintf(why, sizeof(why), "connection %u of migration %016" PRIx64,
+		 h->streams + 1, h->mig_id);
+	reply(c, r, PARTMOB_HS_OK, why);
+	/* The module holds its own reference to the socket. */
+	close(c->fd);
+}
+
 static int serve(struct conn *c)
 {
 	struct pm_hs_reply r = { 0 };
@@ -841,6 +870,11 @@ static int serve(struct conn *c)
 	}
 	if (h.op == PARTMOB_HS_OP_DEVICE_STATE) {
 		serve_vm(c, &nl, &h, &r);
+		pm_nl_close(&nl);
+		return -1;
+	}
+	if (h.op == PARTMOB_HS_OP_STREAM) {
+		attach_stream(c, &nl, &h, &r);
 		pm_nl_close(&nl);
 		return -1;
 	}

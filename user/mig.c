@@ -406,6 +406,8 @@ int pm_mig_start(struct pm_nl *nl, const struct pm_mig_start *a, int *ctl_fd)
 	     nla_put_u32(msg, PARTMOB_A_MIG_FLAGS, a->flags)) ||
 	    (a->timeout_ms &&
 	     nla_put_u32(msg, PARTMOB_A_MIG_TIMEOUT_MS, a->timeout_ms)) ||
+	    (a->streams > 1 &&
+	     nla_put_u32(msg, PARTMOB_A_MIG_STREAMS, a->streams)) ||
 	    (r && (nla_put_u64(msg, PARTMOB_A_REGION_SIZE, r->size) ||
 		   nla_put_u32(msg, PARTMOB_A_REGION_FLAGS, r->flags) ||
 		   nla_put_u32(msg, PARTMOB_A_REGION_UID, r->uid) ||
@@ -420,6 +422,24 @@ int pm_mig_start(struct pm_nl *nl, const struct pm_mig_start *a, int *ctl_fd)
 		*ctl_fd = -1;
 	}
 	return ret;
+}
+
+int pm_mig_attach(struct pm_nl *nl, const char *name, uint64_t id,
+		  uint32_t index, int fd)
+{
+	struct nl_msg *msg;
+
+	msg = pm_nl_msg(nl, PARTMOB_CMD_MIG_ATTACH, 0);
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_string(msg, PARTMOB_A_REGION_NAME, name) ||
+	    nla_put_u64(msg, PARTMOB_A_MIG_ID, id) ||
+	    nla_put_u32(msg, PARTMOB_A_MIG_STREAM, index) ||
+	    nla_put_u32(msg, PARTMOB_A_MIG_FD, (uint32_t)fd)) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	return pm_nl_request(nl, msg, NULL, NULL);
 }
 
 /* Every number of a MIG_GET answer, with its --json member. */
@@ -446,6 +466,7 @@ static const struct {
 	{ PARTMOB_A_MIG_TOTAL_NS, true, "total_ns" },
 	{ PARTMOB_A_MIG_DOWNTIME_NS, true, "downtime_ns" },
 	{ PARTMOB_A_MIG_VERIFY_NS, true, "verify_ns" },
+	{ PARTMOB_A_MIG_STREAMS, false, "streams" },
 	{ PARTMOB_A_MIG_ERRNO, false, "errno" },
 };
 
@@ -1025,6 +1046,7 @@ struct src_opts {
 	struct pm_tls_opts tls;
 	struct pm_tls *ctx;		/* of tls: NULL with --insecure */
 	uint64_t downtime_ms, bandwidth, max_rounds, timeout_s, link_ms;
+	uint64_t streams;
 	bool stall_switchover, verify;
 	uint32_t npaths;
 	struct pm_hs_path paths[PARTMOB_HS_PATHS_MAX];
@@ -1088,6 +1110,12 @@ static int src_opt(void *ctx, int opt, const char *arg)
 		return -1;
 	case OPT_LINK_TIMEOUT:
 		return pm_link_timeout_opt(so->cmd, arg, &so->link_ms);
+	case OPT_STREAMS:
+		if (parse_uint(arg, 1, PARTMOB_MIG_STREAMS_MAX, &so->streams))
+			return pm_usage_error(so->cmd,
+				"--streams: '%s' is not a number from 1 to %d",
+				arg, PARTMOB_MIG_STREAMS_MAX);
+		return -1;
 	case OPT_STALL:
 		if (!strcmp(arg, "abort"))
 			so->stall_switchover = false;
@@ -1145,6 +1173,7 @@ static const struct option src_longopts[] = {
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "link-timeout", required_argument, NULL, OPT_LINK_TIMEOUT },
+	{ "streams", required_argument, NULL, OPT_STREAMS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -2213,6 +2242,7 @@ static void start_help(FILE *f)
 		"                [--peer-name N]... [--dest-name N] [--downtime-limit MS]\n"
 		"                [--max-bandwidth RATE]\n"
 		"                [--max-rounds N] [--timeout S] [--link-timeout MS]\n"
+		"                [--streams N]\n"
 		"                [--on-stall abort|switchover] [--freeze-cgroup PATH]\n"
 		"                [--require-path P]... [--qmp SOCKET] [-j|--json]\n"
 		"                [-p|--pretty]\n"
@@ -2246,6 +2276,10 @@ static void start_help(FILE *f)
 		"  --link-timeout MS      how long the destination may stay silent or\n"
 		"                         take no data before the migration fails\n"
 		"                         (default %d)\n"
+		"  --streams N            send the pages over N connections (1 to %d,\n"
+		"                         default 1), received by a kernel thread each on\n"
+		"                         the destination: for links that one receiving\n"
+		"                         CPU cannot keep up with\n"
 		"  --on-stall abort|switchover\n"
 		"                         on a stall, abort (default) or switch over anyway\n"
 		"  --freeze-cgroup PATH   freeze this cgroup v2 before the switchover, thaw\n"
@@ -2273,7 +2307,7 @@ static void start_help(FILE *f)
 		"aborted (the region runs here), 7 committed but unconfirmed.\n"
 		"Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.\n",
 		pm_prog, PARTMOB_HS_PORT, PARTMOB_MIG_TIMEOUT_MS_DEFAULT,
-		PARTMOB_HS_PATHS_MAX);
+		PARTMOB_MIG_STREAMS_MAX, PARTMOB_HS_PATHS_MAX);
 }
 
 /*
@@ -2281,6 +2315,46 @@ static void start_help(FILE *f)
  * filled. @id: the migration id to use (0: the hello's random one).
  * Return: -1 when started, or the exit code (reported).
  */
+/*
+ * The connections after the first (--streams): a hello each, naming the
+ * migration and the connection's index. Return: 0 with @fds filled, or
+ * the exit code (reported; none is left open).
+ */
+static int open_streams(struct run *r, const struct pm_hs_hello *h,
+			int *fds)
+{
+	struct src_opts *so = r->so;
+	struct pm_hs_hello sh = *h;
+	struct pm_hs_reply rep;
+	char why[400], addr[INET6_ADDRSTRLEN + 16];
+	uint32_t k;
+	int ret = 0;
+
+	sh.op = PARTMOB_HS_OP_STREAM;
+	sh.npaths = 0;
+	for (k = 1; k < h->streams; k++) {
+		sh.streams = k;
+		ret = pm_hs_exchange(so->host, so->port, so->ctx, &sh, &rep,
+				     &fds[k], addr, sizeof(addr), why,
+				     sizeof(why));
+		if (ret) {
+			fprintf(stderr, "%s: start %s: connection %u of %u: %s\n",
+				pm_prog, r->name, k + 1, h->streams, why);
+			ret = PM_EXIT_FAIL;
+			break;
+		}
+		if (rep.status != PARTMOB_HS_OK) {
+			close(fds[k]);
+			ret = refused(so, r->o, r->name, addr, &rep);
+			break;
+		}
+	}
+	if (ret)
+		while (--k > 0)
+			close(fds[k]);
+	return ret;
+}
+
 static int start_region(struct run *r, uint16_t op, uint64_t id,
 			struct pm_hs_hello *h)
 {
@@ -2288,7 +2362,8 @@ static int start_region(struct run *r, uint16_t op, uint64_t id,
 	struct pm_mig_start ms = { 0 };
 	struct pm_hs_reply rep;
 	char why[400], what[64];
-	int fd, ret;
+	int fd, ret, fds[PARTMOB_MIG_STREAMS_MAX];
+	uint32_t k;
 
 	snprintf(what, sizeof(what), "start %s", r->name);
 	so->dest_name = r->dest_name;
@@ -2297,6 +2372,7 @@ static int start_region(struct run *r, uint16_t op, uint64_t id,
 		return ret;
 	if (id)
 		h->mig_id = id;
+	h->streams = so->streams > 1 ? (uint32_t)so->streams : 0;
 	r->mig_id = h->mig_id;
 	ret = pm_hs_exchange(so->host, so->port, so->ctx, h, &rep, &fd,
 			     r->peer, sizeof(r->peer), why, sizeof(why));
@@ -2307,6 +2383,12 @@ static int start_region(struct run *r, uint16_t op, uint64_t id,
 	if (rep.status != PARTMOB_HS_OK) {
 		close(fd);
 		return refused(so, r->o, r->name, r->peer, &rep);
+	}
+	/* Closing the first connection fails the destination's side. */
+	ret = open_streams(r, h, fds);
+	if (ret) {
+		close(fd);
+		return ret;
 	}
 	ms.name = r->name;
 	ms.role = PARTMOB_MIG_SOURCE;
@@ -2319,10 +2401,16 @@ static int start_region(struct run *r, uint16_t op, uint64_t id,
 	ms.flags = so->verify ? PARTMOB_MIG_F_VERIFY : 0;
 	if (op == PARTMOB_HS_OP_MIGRATE_HELD)
 		ms.flags |= PARTMOB_MIG_F_HOLD;
+	ms.streams = h->streams;
 	r->t0 = pm_now_ns();
 	ret = pm_mig_start(r->nl, &ms, &r->ctl);
 	/* The module holds its own reference to the socket. */
 	close(fd);
+	for (k = 1; k < h->streams; k++) {
+		if (!ret)
+			ret = pm_mig_attach(r->nl, r->name, h->mig_id, k, fds[k]);
+		close(fds[k]);
+	}
 	if (ret < 0)
 		return nl_fail(what, r->nl, ret);
 	/* The first answer, for the device-state hello's sizes. */
@@ -2334,7 +2422,7 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 {
 	struct src_opts so = {
 		.cmd = "start", .downtime_ms = 300, .max_rounds = 30,
-		.timeout_s = 600,
+		.timeout_s = 600, .streams = 1,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sigaction old_int, old_term;

@@ -60,6 +60,7 @@ struct pm_mig_start {
 	uint64_t max_bandwidth;		/* source; 0: unlimited */
 	uint32_t flags;			/* enum partmob_mig_flags (dest: hold) */
 	uint32_t timeout_ms;		/* the link's timeouts; 0: the module's */
+	uint32_t streams;		/* connections; 0 or 1: one */
 	const struct pm_region_attrs *region;	/* destination */
 };
 
@@ -78,6 +79,9 @@ int pm_mig_get(struct pm_nl *nl, const char *name, struct pm_mig *m);
 int pm_mig_get_fd(struct pm_nl *nl, int ctl_fd, struct pm_mig *m);
 int pm_mig_dump(struct pm_nl *nl, struct pm_mig **list, size_t *n);
 int pm_mig_control(struct pm_nl *nl, const char *name, uint32_t action);
+/* PARTMOB_CMD_MIG_ATTACH: connection @index (@fd) of migration @id. */
+int pm_mig_attach(struct pm_nl *nl, const char *name, uint64_t id,
+		  uint32_t index, int fd);
 /* PARTMOB_CMD_MIG_COMMIT of the held migrations of @names. */
 int pm_mig_commit(struct pm_nl *nl, const char *const *names, int n);
 /* nl's last error as one line: "strerror: extack" */
@@ -153,7 +157,7 @@ enum {
 	OPT_TO = 256, OPT_DEST_NAME, OPT_DOWNTIME, OPT_BANDWIDTH, OPT_ROUNDS,
 	OPT_TIMEOUT, OPT_STALL, OPT_CGROUP, OPT_VERIFY, OPT_REQUIRE, OPT_ADDRESS, OPT_PORT,
 	OPT_ON_RESUME, OPT_ONCE, OPT_STATE_DIR, OPT_RESUME_HERE, OPT_DISCARD, OPT_SOURCE,
-	OPT_QMP, OPT_VM_HOOK, OPT_LINK_TIMEOUT,
+	OPT_QMP, OPT_VM_HOOK, OPT_LINK_TIMEOUT, OPT_STREAMS,
 	OPT_PSK_FILE, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_CA, OPT_PEER_NAME,
 };
 

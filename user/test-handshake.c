@@ -134,9 +134,21 @@ static void test_bad_hellos(void)
 	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.magic = htobe32(0x47455420));
 	BAD_HELLO(PARTMOB_HS_E_VERSION, w.version = htobe16(2));
 	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.op = htobe16(0));
-	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.op = htobe16(6));
+	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.op = htobe16(7));
 	BAD_HELLO(PARTMOB_HS_OK, w.op = htobe16(PARTMOB_HS_OP_MIGRATE_HELD));
-	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.reserved = htobe32(1));
+	BAD_HELLO(PARTMOB_HS_OK, w.streams = htobe32(PARTMOB_MIG_STREAMS_MAX));
+	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST,
+		  w.streams = htobe32(PARTMOB_MIG_STREAMS_MAX + 1));
+	/* A stream's index is 1 to streams - 1. */
+	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.op = htobe16(PARTMOB_HS_OP_STREAM));
+	BAD_HELLO(PARTMOB_HS_OK, w.op = htobe16(PARTMOB_HS_OP_STREAM);
+		  w.streams = htobe32(1); w.npaths = 0);
+	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST,
+		  w.op = htobe16(PARTMOB_HS_OP_STREAM); w.streams = htobe32(1));
+	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.op = htobe16(PARTMOB_HS_OP_STREAM);
+		  w.streams = htobe32(PARTMOB_MIG_STREAMS_MAX));
+	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.op = htobe16(PARTMOB_HS_OP_QUERY);
+		  w.streams = htobe32(1));
 	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST,
 		  w.npaths = htobe32(PARTMOB_HS_PATHS_MAX + 1));
 	BAD_HELLO(PARTMOB_HS_E_BAD_REQUEST, w.npaths = htobe32(UINT32_MAX));
