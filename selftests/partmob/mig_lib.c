@@ -666,6 +666,8 @@ int pm_mig_start(struct tnl *t, const struct pm_mig_args *a)
 		   nla_put_u32(m, PARTMOB_A_MIG_TIMEOUT_MS, a->timeout_ms)) ||
 		  (a->mig_flags &&
 		   nla_put_u32(m, PARTMOB_A_MIG_FLAGS, a->mig_flags)) ||
+		  (a->streams &&
+		   nla_put_u32(m, PARTMOB_A_MIG_STREAMS, a->streams)) ||
 		  (a->size && nla_put_u64(m, PARTMOB_A_REGION_SIZE, a->size)) ||
 		  (a->flags >= 0 &&
 		   nla_put_u32(m, PARTMOB_A_REGION_FLAGS, a->flags)) ||
@@ -682,6 +684,21 @@ int pm_mig_start(struct tnl *t, const struct pm_mig_args *a)
 	if (!t->tb[PARTMOB_A_MIG_CTL_FD])
 		return -EBADMSG;
 	return (int)nla_get_u32(t->tb[PARTMOB_A_MIG_CTL_FD]);
+}
+
+int pm_mig_attach(struct tnl *t, const char *name, uint64_t id,
+		  uint32_t index, int fd)
+{
+	struct nl_msg *m = tnl_msg(t, PARTMOB_CMD_MIG_ATTACH, 0);
+
+	if (m && ((name && nla_put_string(m, PARTMOB_A_REGION_NAME, name)) ||
+		  nla_put_u64(m, PARTMOB_A_MIG_ID, id) ||
+		  (index && nla_put_u32(m, PARTMOB_A_MIG_STREAM, index)) ||
+		  (fd >= 0 && nla_put_u32(m, PARTMOB_A_MIG_FD, fd)))) {
+		nlmsg_free(m);
+		m = NULL;
+	}
+	return tnl_request(t, m);
 }
 
 static void str_attr(struct nlattr *a, char *buf, size_t n)
@@ -731,6 +748,7 @@ static int mig_get(struct tnl *t, const char *name, int ctlfd,
 	U64(PARTMOB_A_MIG_SETUP_NS, setup_ns);
 	U64(PARTMOB_A_MIG_TOTAL_NS, total_ns);
 	U64(PARTMOB_A_MIG_DOWNTIME_NS, downtime_ns);
+	U32(PARTMOB_A_MIG_STREAMS, streams);
 #undef U64
 #undef U32
 	mi->have_state = !!tb[PARTMOB_A_MIG_STATE];

@@ -85,6 +85,7 @@ struct pm_mig_args {
 	uint64_t max_bandwidth;		/* 0: leave out */
 	uint32_t timeout_ms;		/* 0: leave out */
 	uint32_t mig_flags;		/* PARTMOB_A_MIG_FLAGS; 0: leave out */
+	uint32_t streams;		/* PARTMOB_A_MIG_STREAMS; 0: leave out */
 	/* destination only */
 	uint64_t size;
 	int64_t flags, uid, gid, mode;	/* < 0: leave out */
@@ -100,6 +101,7 @@ struct pm_mig_info {
 	uint64_t total_bytes, transferred, remaining, pages_normal, pages_zero,
 		 round_bytes, round_ns, round_dirtied, throughput, dirty_rate,
 		 setup_ns, total_ns, downtime_ns;
+	uint32_t streams;
 	int have_state;
 };
 
@@ -109,6 +111,9 @@ int pm_mig_get(struct tnl *t, const char *name, struct pm_mig_info *mi);
 /* The same by control fd: works after the region is gone. */
 int pm_mig_get_fd(struct tnl *t, int ctlfd, struct pm_mig_info *mi);
 int pm_mig_control(struct tnl *t, const char *name, uint32_t action);
+/* PARTMOB_CMD_MIG_ATTACH; @fd < 0 or @index 0 leave the attribute out. */
+int pm_mig_attach(struct tnl *t, const char *name, uint64_t id,
+		  uint32_t index, int fd);
 /* PARTMOB_CMD_MIG_COMMIT of the held source migration of @name alone. */
 int pm_mig_commit(struct tnl *t, const char *name);
 const char *pm_mig_state_name(uint32_t state);

@@ -877,7 +877,13 @@ TEST_F_TIMEOUT(mig, idle_region_identical_insecure, 180)
 
 /* ---- a running workload ------------------------------------------------- */
 
-TEST_F_TIMEOUT(mig, running_workload_moves, 180)
+/*
+ * A workload's region moves while it writes (over @streams connections)
+ * and the workload resumes on the destination from exactly where it was
+ * frozen, nothing lost.
+ */
+static void workload_moves(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(mig) *self, const char *streams)
 {
 	size_t npages = wl_npages(self->page), size = npages * self->page;
 	uint64_t s[WL_THREADS], s2[WL_THREADS], p1[WL_THREADS];
@@ -889,7 +895,8 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 	 * switch over. What is checked holds whatever the rounds were.
 	 */
 	const char *const bounded[] = { "--max-rounds", "6", "--on-stall",
-					"switchover", NULL };
+					"switchover", "--streams", streams,
+					NULL };
 	char hook[512], exe[256], idbuf[40];
 	unsigned char *rw, *sp, *dp;
 	struct pm_mig_info ms, md;
@@ -971,6 +978,10 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 	EXPECT_EQ(0, ret);
 	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, ms.state);
 	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, md.state);
+	EXPECT_EQ(strtoul(streams, NULL, 10), ms.streams);
+	EXPECT_EQ(strtoul(streams, NULL, 10), md.streams);
+	TH_LOG("%u connections, %llu pages in %u rounds", md.streams,
+	       (unsigned long long)md.pages_normal, md.round);
 	for (t = 0; t < WL_THREADS; t++) {
 		volatile uint64_t *sl = wl_log(sp, self->page, t);
 		volatile uint64_t *dl = wl_log(dp, self->page, t);
@@ -1027,6 +1038,21 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 	       pm_now_ms() < end)
 		pm_sleep_ms(50);	/* the resumed instance is exiting */
 	EXPECT_EQ(0, ret) TH_LOG("%s", self->t.extack);
+}
+
+TEST_F_TIMEOUT(mig, running_workload_moves, 180)
+{
+	workload_moves(_metadata, self, "1");
+}
+
+/*
+ * start --streams: the pages of each round spread over three connections,
+ * a receiving thread each; a page of a later round never overtakes its
+ * earlier copy (the workload's logs would show it).
+ */
+TEST_F_TIMEOUT(mig, running_workload_moves_streams, 180)
+{
+	workload_moves(_metadata, self, "3");
 }
 
 /* ---- convergence ------------------------------------------------------- */
@@ -2095,6 +2121,164 @@ TEST_F_TIMEOUT(kmig, rounds_then_switchover, 120)
 	EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages, self->page));
 	munmap(p, KSIZE);
 	munmap(q, KSIZE);
+}
+
+/*
+ * Three connections: the destination's two more are attached first (it
+ * receives on them at once), the source's before it sends. Every refusal
+ * of PARTMOB_CMD_MIG_ATTACH on the way.
+ */
+TEST_F_TIMEOUT(kmig, streams, 120)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1, .id = KID, .streams = 3 };
+	size_t npages = KSIZE / self->page;
+	int fds[3][2], pipefd[2], k, ret;
+	struct pm_mig_info ms, md;
+	unsigned char *p, *q;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	for (k = 0; k < 3; k++) {
+		ret = pm_tcp_pair(-1, -1, fds[k]);
+		ASSERT_EQ(0, ret) TH_LOG("loopback pair: %s", strerror(-ret));
+	}
+	ASSERT_EQ(0, pipe(pipefd));
+	/* No migration yet. */
+	EXPECT_EQ(-ENOENT, pm_mig_attach(&self->t, SRC, KID, 1, fds[1][0]));
+	a.name = DST;
+	a.role = PARTMOB_MIG_DEST;
+	a.fd = fds[0][1];
+	a.size = KSIZE;
+	self->dctl = pm_mig_start(&self->t, &a);
+	ASSERT_LE(0, self->dctl) TH_LOG("%s", self->t.extack);
+	EXPECT_EQ(-ESRCH, pm_mig_attach(&self->t, DST, KID + 1, 1, fds[1][1]));
+	EXPECT_EQ(-ERANGE, pm_mig_attach(&self->t, DST, KID, 3, fds[1][1]));
+	/* The first connection is MIG_START's; none past the maximum. */
+	EXPECT_EQ(-EINVAL, pm_mig_attach(&self->t, DST, KID, 0, fds[1][1]));
+	EXPECT_EQ(-ERANGE, pm_mig_attach(&self->t, DST, KID,
+					 PARTMOB_MIG_STREAMS_MAX, fds[1][1]));
+	EXPECT_EQ(-EINVAL, pm_mig_attach(&self->t, DST, KID, 1, -1));
+	EXPECT_EQ(-ENOTSOCK, pm_mig_attach(&self->t, DST, KID, 1, pipefd[0]));
+	EXPECT_EQ(-ENOENT, pm_mig_attach(&self->t, PFX "none", KID, 1,
+					 fds[1][1]));
+	for (k = 1; k < 3; k++)
+		ASSERT_EQ(0, pm_mig_attach(&self->t, DST, KID, k, fds[k][1]))
+			TH_LOG("%s", self->t.extack);
+	EXPECT_EQ(-EEXIST, pm_mig_attach(&self->t, DST, KID, 2, fds[2][1]));
+
+	memset(&a, 0, sizeof(a));
+	a.flags = a.uid = a.gid = a.mode = -1;
+	a.name = SRC;
+	a.role = PARTMOB_MIG_SOURCE;
+	a.fd = fds[0][0];
+	a.id = KID;
+	a.streams = 3;
+	self->sctl = pm_mig_start(&self->t, &a);
+	ASSERT_LE(0, self->sctl) TH_LOG("%s", self->t.extack);
+	/* It waits for its other connections: nothing is sent yet. */
+	pm_sleep_ms(300);
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &ms));
+	EXPECT_EQ(0, ms.transferred);
+	EXPECT_EQ(3, ms.streams);
+	for (k = 1; k < 3; k++)
+		ASSERT_EQ(0, pm_mig_attach(&self->t, SRC, KID, k, fds[k][0]))
+			TH_LOG("%s", self->t.extack);
+	for (k = 0; k < 3; k++) {
+		close(fds[k][0]);
+		close(fds[k][1]);
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+	/* Pages written now are what the next rounds carry. */
+	p = pm_region_map(SRC, KSIZE, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	for (k = 0; k < (int)npages; k += 3)
+		pm_fill_page(p + k * self->page, self->page, 11, k);
+	munmap(p, KSIZE);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ROUND));
+	do {
+		ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &ms));
+		pm_sleep_ms(10);
+	} while (ms.round < 2 && ms.state != PARTMOB_MIG_S_FAILED);
+	kwait(_metadata, SRC, PARTMOB_MIG_S_WAITING);
+	p = pm_region_map(SRC, KSIZE, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, p);
+	for (k = 0; k < (int)npages; k += 2)
+		pm_fill_page(p + k * self->page, self->page, 12, k);
+	munmap(p, KSIZE);
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC,
+				    PARTMOB_MIG_A_SWITCHOVER));
+	kboth_end(_metadata, self);
+	ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &ms));
+	ASSERT_EQ(0, pm_mig_get(&self->t, DST, &md));
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, ms.state) TH_LOG("%s", ms.error);
+	EXPECT_EQ(PARTMOB_MIG_S_COMPLETED, md.state) TH_LOG("%s", md.error);
+	EXPECT_EQ(3, md.streams);
+	EXPECT_EQ(ms.pages_normal, md.pages_normal);
+	/* Ended: no more connections. */
+	ret = pm_tcp_pair(-1, -1, fds[0]);
+	ASSERT_EQ(0, ret);
+	EXPECT_EQ(-EALREADY, pm_mig_attach(&self->t, DST, KID, 1, fds[0][1]));
+	close(fds[0][0]);
+	close(fds[0][1]);
+	p = pm_region_map(SRC, KSIZE, PROT_READ);
+	q = pm_region_map(DST, KSIZE, PROT_READ);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages, self->page));
+	munmap(p, KSIZE);
+	munmap(q, KSIZE);
+}
+
+/*
+ * A connection that never comes: the source waits for its own, then
+ * fails; a destination whose other connection never comes fails at the
+ * end of round 1. Either way the source runs on intact.
+ */
+TEST_F_TIMEOUT(kmig, stream_missing, 90)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1, .id = KID, .timeout_ms = 1500 };
+	struct pm_mig_info mi;
+	int fds[2], side, ret;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	for (side = 0; side < 2; side++) {
+		ret = pm_tcp_pair(-1, -1, fds);
+		ASSERT_EQ(0, ret);
+		a.name = DST;
+		a.role = PARTMOB_MIG_DEST;
+		a.fd = fds[1];
+		a.size = KSIZE;
+		a.streams = side ? 2 : 0;
+		self->dctl = pm_mig_start(&self->t, &a);
+		ASSERT_LE(0, self->dctl) TH_LOG("%s", self->t.extack);
+		a.name = SRC;
+		a.role = PARTMOB_MIG_SOURCE;
+		a.fd = fds[0];
+		a.size = 0;
+		a.flags = -1;
+		a.streams = side ? 0 : 2;
+		self->sctl = pm_mig_start(&self->t, &a);
+		ASSERT_LE(0, self->sctl) TH_LOG("%s", self->t.extack);
+		a.flags = -1;
+		close(fds[0]);
+		close(fds[1]);
+		kfailed(_metadata, self, KSIZE, 1);
+		ASSERT_EQ(0, pm_mig_get_fd(&self->t, side ? self->dctl :
+					   self->sctl, &mi));
+		TH_LOG("%s: %s", side ? "destination" : "source", mi.error);
+		EXPECT_NE(NULL, strstr(mi.error, side ? "not every connection" :
+				       "connections were handed over"));
+		close(self->sctl);
+		close(self->dctl);
+		self->sctl = self->dctl = -1;
+	}
 }
 
 TEST_F_TIMEOUT(kmig, abort_while_waiting, 60)

@@ -691,6 +691,59 @@ TEST_F(nlh, mig_get_and_control)
 	nothing_left(_metadata, self->before);
 }
 
+/* MIG_ATTACH: its four attributes, each missing, mistyped, out of range. */
+TEST_F(nlh, mig_attach)
+{
+#define ATT_ID A_U64(PARTMOB_A_MIG_ID, 1)
+#define ATT_IX A_U32(PARTMOB_A_MIG_STREAM, 1)
+#define ATT_FD A_U32(PARTMOB_A_MIG_FD, 0)
+	const struct bad cases[] = {
+		{ "no name", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { ATT_ID, ATT_IX, ATT_FD }, -EINVAL, NONE,
+		  PARTMOB_A_REGION_NAME },
+		{ "no id", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_NAME, ATT_IX, ATT_FD }, -EINVAL, NONE,
+		  PARTMOB_A_MIG_ID },
+		{ "no index", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_NAME, ATT_ID, ATT_FD }, -EINVAL, NONE,
+		  PARTMOB_A_MIG_STREAM },
+		{ "no fd", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_NAME, ATT_ID, ATT_IX }, -EINVAL, NONE,
+		  PARTMOB_A_MIG_FD },
+		{ "index 0", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_NAME, ATT_ID, A_U32(PARTMOB_A_MIG_STREAM, 0), ATT_FD },
+		  -ERANGE, PARTMOB_A_MIG_STREAM, NONE },
+		{ "index past the last", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_NAME, ATT_ID,
+		    A_U32(PARTMOB_A_MIG_STREAM, PARTMOB_MIG_STREAMS_MAX),
+		    ATT_FD }, -ERANGE, PARTMOB_A_MIG_STREAM, NONE },
+		{ "index as u64", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_NAME, ATT_ID, A_U64(PARTMOB_A_MIG_STREAM, 1), ATT_FD },
+		  -EINVAL, PARTMOB_A_MIG_STREAM, NONE },
+		{ "id as u32", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_NAME, A_U32(PARTMOB_A_MIG_ID, 1), ATT_IX, ATT_FD },
+		  -EINVAL, PARTMOB_A_MIG_ID, NONE },
+		{ "fd above INT_MAX", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_NAME, ATT_ID, ATT_IX,
+		    A_U32(PARTMOB_A_MIG_FD, 0xffffffffU) }, -ERANGE,
+		  PARTMOB_A_MIG_FD, NONE },
+		{ "no such region", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_STR(PARTMOB_A_REGION_NAME, NOPE), ATT_ID, ATT_IX,
+		    ATT_FD }, -ENOENT, PARTMOB_A_REGION_NAME, NONE },
+		{ "a region without a migration", PARTMOB_CMD_MIG_ATTACH, 0,
+		  { A_NAME, ATT_ID, ATT_IX, ATT_FD }, -ENOENT, ANY, NONE },
+		{ "as a dump", PARTMOB_CMD_MIG_ATTACH, 1,
+		  { A_NAME, ATT_ID, ATT_IX, ATT_FD }, -EOPNOTSUPP, NONE,
+		  CORE },
+	};
+#undef ATT_ID
+#undef ATT_IX
+#undef ATT_FD
+
+	RUN(cases);
+	nothing_left(_metadata, self->before);
+}
+
 /* MIG_COMMIT: the group of regions, nested. */
 TEST_F(nlh, mig_commit)
 {
@@ -800,6 +853,10 @@ static const struct priv_case every_command[] = {
 	  { A_NAME, A_U32(PARTMOB_A_MIG_ACTION, PARTMOB_MIG_A_ABORT) } },
 	{ "MIG_COMMIT", PARTMOB_CMD_MIG_COMMIT, 0,
 	  { A_NEST(PARTMOB_A_MIG_GROUP), A_NAME, A_NEST_END } },
+	{ "MIG_ATTACH", PARTMOB_CMD_MIG_ATTACH, 0,
+	  { A_NAME, A_U64(PARTMOB_A_MIG_ID, 1),
+	    A_U32(PARTMOB_A_MIG_STREAM, 1),
+	    A_U32(PARTMOB_A_MIG_FD, 1000000) } },
 };
 
 #define N_COMMANDS (sizeof(every_command) / sizeof(every_command[0]))
@@ -978,6 +1035,7 @@ TEST_F(nlh, other_network_namespace)
 		case PARTMOB_CMD_MIG_GET:
 		case PARTMOB_CMD_MIG_CONTROL:
 		case PARTMOB_CMD_MIG_COMMIT:
+		case PARTMOB_CMD_MIG_ATTACH:
 			want = c->dump && c->cmd != PARTMOB_CMD_REGION_DIRTY ?
 			       0 : -ENOENT;
 			break;
