@@ -23,6 +23,10 @@
  *   openssl_aes128gcm_mbps    `openssl speed -evp aes-128-gcm` (the host's
  *                             openssl through /host), 16 KiB blocks: what
  *                             AES-GCM costs in this guest (emulated)
+ *   partmob_streams_bulk_mbps the same with --streams 2 (two connections,
+ *                             a receiving thread each), run by run with the
+ *                             plain one; partmob_streams_cpu_s_per_gib its
+ *                             CPU seconds per GiB
  *   partmob_idle_downtime_ms  the same migrations' downtime
  *   partmob_cpu_s_per_gib     their CPU seconds per GiB
  *   zero_speedup              time of 1 GiB random / 1 GiB of written zeros
@@ -635,8 +639,11 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 {
 	double bulk[PMB_RUNS], idle[PMB_RUNS], cpu[PMB_RUNS], zero[PMB_RUNS];
 	double link[PMB_RUNS], link_cpu[PMB_RUNS], tls[PMB_RUNS], ratio[PMB_RUNS];
+	double multi[PMB_RUNS], multi_cpu[PMB_RUNS];
+	const char *const two[] = { "--streams", "2", NULL };
 	const char *missing = iperf3_missing();
 	char why[420] = "", zwhy[420] = "", lwhy[300] = "", twhy[420] = "";
+	char swhy[420] = "";
 	struct peer_runs peers;
 	struct mig_run m, z, s;
 	unsigned char *p;
@@ -663,6 +670,14 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 		idle[r] = m.downtime_ms;
 		cpu[r] = m.cpu_s / ((double)size / (1 << 30));
 
+		p = source(size, FILL_RANDOM, 1, 1000 + r);
+		migrate(SRC, DST, two, &s);
+		check_and_delete(p, size, 1, &s);
+		if (s.why[0] && !swhy[0])
+			snprintf(swhy, sizeof(swhy), "%s", s.why);
+		multi[r] = size / 1e6 / s.wall_s;
+		multi_cpu[r] = s.cpu_s / ((double)size / (1 << 30));
+
 		p = source(size, FILL_ZERO, 1, 0);
 		migrate(SRC, DST, NULL, &z);
 		check_and_delete(p, size, 1, &z);
@@ -684,6 +699,8 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 	peers_bulk_emit(&peers);
 	if (why[0]) {
 		emit_skip("partmob_bulk_mbps", why);
+		emit_skip("partmob_streams_bulk_mbps", why);
+		emit_skip("partmob_streams_cpu_s_per_gib", why);
 		emit_skip("partmob_tls_bulk_mbps", why);
 		emit_skip("tls_ratio", why);
 		emit_skip("partmob_idle_downtime_ms", why);
@@ -692,6 +709,8 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 		return 0;
 	}
 	emit("partmob_bulk_mbps", bulk);
+	emit_unless("partmob_streams_bulk_mbps", multi, swhy);
+	emit_unless("partmob_streams_cpu_s_per_gib", multi_cpu, swhy);
 	emit_unless("partmob_tls_bulk_mbps", tls, twhy);
 	emit_unless("tls_ratio", ratio, twhy);
 	emit("partmob_idle_downtime_ms", idle);
