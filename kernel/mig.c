@@ -789,6 +789,7 @@ out_put:
 static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 {
 	u64 now = ktime_get_ns(), end, send_ns, start;
+	u32 k;
 
 	memset(s, 0, sizeof(*s));
 	memcpy(s->name, m->name, sizeof(s->name));
@@ -827,16 +828,22 @@ static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 	s->err = m->err;
 	memcpy(s->errmsg, m->errmsg, sizeof(s->errmsg));
 	/*
-	 * m->r and m->sock are referenced while set; partmob_mig_end()
-	 * clears them under the lock. Remaining: what is logged, what round
-	 * 1 has still to send, and what the socket still holds.
+	 * m->r, m->sock and the other connections' sockets are referenced
+	 * while set; partmob_mig_end() clears them under the lock.
+	 * Remaining: what is logged, what round 1 has still to send, and
+	 * what the sockets still hold.
 	 */
 	if (m->role == PARTMOB_MIG_SOURCE && m->r)
 		s->remaining = (u64)(atomic64_read(&m->r->log.logged) +
 				     atomic64_read(&m->pass_left)) <<
 			       PAGE_SHIFT;
-	if (m->role == PARTMOB_MIG_SOURCE && m->r && m->sock)
+	if (m->role == PARTMOB_MIG_SOURCE && m->r && m->sock) {
 		s->remaining += READ_ONCE(m->sock->sk->sk_wmem_queued);
+		for (k = 1; k < m->nstreams; k++)
+			if (m->streams[k].sock)
+				s->remaining +=
+					READ_ONCE(m->streams[k].sock->sk->sk_wmem_queued);
+	}
 	spin_unlock(&m->lock);
 }
 

@@ -2281,6 +2281,58 @@ TEST_F_TIMEOUT(kmig, stream_missing, 90)
 	}
 }
 
+/*
+ * One of three connections breaks in the middle of round 1 (the
+ * destination's end shut down): the whole migration fails, the source
+ * runs on intact and the destination region is gone.
+ */
+TEST_F_TIMEOUT(kmig, stream_cut, 90)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1, .id = KID, .streams = 3 };
+	int fds[3][2], k, ret;
+	struct pm_mig_info mi;
+
+	if (self->skip[0])
+		SKIP(return, "%s", self->skip);
+	kregion(_metadata, self, SRC, KSIZE);
+	for (k = 0; k < 3; k++) {
+		ret = pm_tcp_pair(-1, -1, fds[k]);
+		ASSERT_EQ(0, ret) TH_LOG("loopback pair: %s", strerror(-ret));
+	}
+	a.name = DST;
+	a.role = PARTMOB_MIG_DEST;
+	a.fd = fds[0][1];
+	a.size = KSIZE;
+	self->dctl = pm_mig_start(&self->t, &a);
+	ASSERT_LE(0, self->dctl) TH_LOG("%s", self->t.extack);
+	for (k = 1; k < 3; k++)
+		ASSERT_EQ(0, pm_mig_attach(&self->t, DST, KID, k, fds[k][1]));
+	a.name = SRC;
+	a.role = PARTMOB_MIG_SOURCE;
+	a.fd = fds[0][0];
+	a.size = 0;
+	a.flags = -1;
+	a.max_bandwidth = KSIZE / 4;	/* round 1 takes about 4 s */
+	self->sctl = pm_mig_start(&self->t, &a);
+	ASSERT_LE(0, self->sctl) TH_LOG("%s", self->t.extack);
+	for (k = 1; k < 3; k++)
+		ASSERT_EQ(0, pm_mig_attach(&self->t, SRC, KID, k, fds[k][0]));
+	do {
+		ASSERT_EQ(0, pm_mig_get(&self->t, SRC, &mi));
+		pm_sleep_ms(10);
+	} while (mi.transferred < KSIZE / 8 &&
+		 mi.state != PARTMOB_MIG_S_FAILED);
+	ASSERT_EQ(PARTMOB_MIG_S_ROUND, mi.state)
+		TH_LOG("%s %s", pm_mig_state_name(mi.state), mi.error);
+	ASSERT_EQ(0, shutdown(fds[2][1], SHUT_RDWR));
+	for (k = 0; k < 3; k++) {
+		close(fds[k][0]);
+		close(fds[k][1]);
+	}
+	kfailed(_metadata, self, KSIZE, 1);
+}
+
 TEST_F_TIMEOUT(kmig, abort_while_waiting, 60)
 {
 	if (self->skip[0])
