@@ -67,8 +67,17 @@ struct rx {
 };
 
 /* Fail @m on a receive error @ret, in words for the errors of kTLS. */
-static void recv_failed(struct partmob_mig *m, int ret, const char *where)
+static void recv_failed(struct rx *rx, int ret, const char *what)
 {
+	struct partmob_mig *m = rx->m;
+	char where[64];
+
+	/* Which connection, when there are several (stream.c). */
+	if (rx->stream)
+		snprintf(where, sizeof(where), "%s on connection %u", what,
+			 rx->stream + 1);
+	else
+		strscpy(where, what, sizeof(where));
 	if (ret == -EBADMSG)
 		partmob_mig_fail(m, ret,
 				 "%s: a TLS record from the source did not authenticate (changed or damaged in transit)",
@@ -99,16 +108,23 @@ static int recv_frame(struct rx *rx, struct partmob_rx_frame *f)
 
 	ret = partmob_sock_recv(rx->sock, &w, sizeof(w));
 	if (ret) {
-		if (ret == -ETIMEDOUT)
+		if (ret == -ETIMEDOUT && rx->stream)
+			partmob_mig_fail(m, ret,
+					 "the source sent nothing on connection %u for %u ms",
+					 rx->stream + 1, m->timeout_ms);
+		else if (ret == -ETIMEDOUT)
 			partmob_mig_fail(m, ret,
 					 "the source sent nothing for %u ms",
 					 m->timeout_ms);
 		else
-			recv_failed(m, ret, "between frames");
+			recv_failed(rx, ret, "between frames");
 		return ret;
 	}
 	ret = partmob_frame_check(&rx->st, &w, f, rx->why, sizeof(rx->why));
-	if (ret)
+	if (ret && rx->stream)
+		partmob_mig_fail(m, ret, "connection %u: %s", rx->stream + 1,
+				 rx->why);
+	else if (ret)
 		partmob_mig_fail(m, ret, "%s", rx->why);
 	return ret;
 }
@@ -162,7 +178,7 @@ static int recv_pages(struct rx *rx, u32 n)
 	}
 	ret = partmob_sock_recv_pages(rx->sock, rx->pages, n);
 	if (ret) {
-		recv_failed(m, ret, "inside a PAGES or SCATTER frame");
+		recv_failed(rx, ret, "inside a PAGES or SCATTER frame");
 		goto out;
 	}
 	rx->round_bytes += (u64)n << PAGE_SHIFT;
@@ -196,7 +212,7 @@ static int recv_scatter(struct rx *rx, const struct partmob_rx_frame *f)
 	ret = partmob_sock_recv(rx->sock, rx->list,
 				f->count * sizeof(rx->list[0]));
 	if (ret) {
-		recv_failed(m, ret, "inside a SCATTER frame's list");
+		recv_failed(rx, ret, "inside a SCATTER frame's list");
 		return ret;
 	}
 	ret = partmob_frame_check_list(&rx->st, f, rx->list, rx->offs,

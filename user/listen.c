@@ -808,6 +808,7 @@ static void attach_stream(struct conn *c, struct pm_nl *nl,
 	}
 	snprintf(why, sizeof(why), "connection %u of migration %016" PRIx64,
 		 h->streams + 1, h->mig_id);
+	lg("%s from %s: %s", h->region, c->peer, why);
 	reply(c, r, PARTMOB_HS_OK, why);
 	/* The module holds its own reference to the socket. */
 	close(c->fd);

@@ -2016,6 +2016,7 @@ static void vm_connect(struct vmgroup *g, const struct pm_hs_hello *h)
 	int i, ret;
 
 	dh.op = PARTMOB_HS_OP_DEVICE_STATE;
+	dh.streams = 0;
 	dh.npaths = (uint32_t)g->n;
 	for (i = 0; i < g->n; i++) {
 		dh.paths[i].size = PM_MIG(&g->runs[i].m, TOTAL_BYTES);
@@ -2277,9 +2278,9 @@ static void start_help(FILE *f)
 		"                         take no data before the migration fails\n"
 		"                         (default %d)\n"
 		"  --streams N            send the pages over N connections (1 to %d,\n"
-		"                         default 1), received by a kernel thread each on\n"
-		"                         the destination: for links that one receiving\n"
-		"                         CPU cannot keep up with\n"
+		"                         default %d), received by a kernel thread each on\n"
+		"                         the destination: one receiving CPU cannot keep up\n"
+		"                         with a fast link\n"
 		"  --on-stall abort|switchover\n"
 		"                         on a stall, abort (default) or switch over anyway\n"
 		"  --freeze-cgroup PATH   freeze this cgroup v2 before the switchover, thaw\n"
@@ -2307,7 +2308,8 @@ static void start_help(FILE *f)
 		"aborted (the region runs here), 7 committed but unconfirmed.\n"
 		"Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.\n",
 		pm_prog, PARTMOB_HS_PORT, PARTMOB_MIG_TIMEOUT_MS_DEFAULT,
-		PARTMOB_MIG_STREAMS_MAX, PARTMOB_HS_PATHS_MAX);
+		PARTMOB_MIG_STREAMS_MAX, PM_STREAMS_DEFAULT,
+		PARTMOB_HS_PATHS_MAX);
 }
 
 /*
@@ -2422,7 +2424,7 @@ int cmd_start(int argc, char **argv, struct pm_opts *o)
 {
 	struct src_opts so = {
 		.cmd = "start", .downtime_ms = 300, .max_rounds = 30,
-		.timeout_s = 600, .streams = 1,
+		.timeout_s = 600, .streams = PM_STREAMS_DEFAULT,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sigaction old_int, old_term;

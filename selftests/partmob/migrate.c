@@ -770,10 +770,17 @@ static void idle_region(struct __test_metadata *_metadata,
 	start(_metadata, self, &self->st, "start", SRC, DST, 0, NULL);
 	ASSERT_EQ(0, finish(_metadata, &self->st, "start", 150));
 	ASSERT_EQ(0, finish(_metadata, &self->lis, "listen --once", 30));
-	/* Through kernel TLS in both directions on both ends, or not at all. */
+	ms = mig_get(&self->t, SRC, &ret);
+	ASSERT_EQ(0, ret);
+	/* start's default: several connections. */
+	EXPECT_LT(1, ms.streams);
+	/*
+	 * Through kernel TLS in both directions on both ends, every
+	 * connection, or not at all.
+	 */
 	for (i = 0; i < 2; i++) {
 		long want = self->insecure ? tls[i] :
-			    tls[i] < 0 ? 2 : tls[i] + 2;
+			    (tls[i] < 0 ? 0 : tls[i]) + 2 * (long)ms.streams;
 
 		tls_after = tls_stat(self, i, NULL);
 		EXPECT_EQ(want, tls_after)
@@ -1053,6 +1060,25 @@ TEST_F_TIMEOUT(mig, running_workload_moves, 180)
 TEST_F_TIMEOUT(mig, running_workload_moves_streams, 180)
 {
 	workload_moves(_metadata, self, "3");
+}
+
+/* --streams out of its range, or not a number: a usage error, nothing sent. */
+TEST_F_TIMEOUT(mig, start_streams_usage, 60)
+{
+	static const char *const bad[] = { "0", "9", "two", "" };
+	const char *argv[] = { "start", SRC, "--to", B_ADDR, "--insecure",
+			       "--streams", NULL, NULL };
+	size_t i;
+
+	MIG_SKIP();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		argv[6] = bad[i];
+		EXPECT_EQ(2, ctl_run(_metadata, self, 0, argv, &self->aux[0]))
+			TH_LOG("--streams '%s'", bad[i]);
+		EXPECT_NE(NULL, strstr(self->aux[0].err, "--streams"));
+		pm_proc_stop(&self->aux[0], SIGKILL);
+	}
+	EXPECT_EQ(0, pm_region_exists(DST));
 }
 
 /* ---- convergence ------------------------------------------------------- */
@@ -2331,6 +2357,10 @@ TEST_F_TIMEOUT(kmig, stream_cut, 90)
 		close(fds[k][1]);
 	}
 	kfailed(_metadata, self, KSIZE, 1);
+	/* The destination says which connection failed. */
+	ASSERT_EQ(0, pm_mig_get_fd(&self->t, self->dctl, &mi));
+	EXPECT_NE(NULL, strstr(mi.error, "connection 3")) TH_LOG("%s",
+								 mi.error);
 }
 
 TEST_F_TIMEOUT(kmig, abort_while_waiting, 60)
@@ -3937,6 +3967,7 @@ static void tamper_proxy(FIXTURE_DATA(mig) *self, int l, int port,
 
 TEST_F_TIMEOUT(mig, tls_tampered_stream_fails, 150)
 {
+	static const char *const one_stream[] = { "--streams", "1", NULL };
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_port = htons(7799) };
 	long errors;
@@ -3957,8 +3988,8 @@ TEST_F_TIMEOUT(mig, tls_tampered_stream_fails, 150)
 	if (!proxy)
 		tamper_proxy(self, l, 7800, SWEEP_SIZE / 2);
 	close(l);
-	/* --to B:7799, the proxy. */
-	start(_metadata, self, &self->st, "start", SRC, DST, 7799, NULL);
+	/* --to B:7799, the proxy, which carries one connection. */
+	start(_metadata, self, &self->st, "start", SRC, DST, 7799, one_stream);
 	EXPECT_EQ(6, finish(_metadata, &self->st, "start", 100));
 	EXPECT_EQ(6, finish(_metadata, &self->lis, "listen --once", 60));
 	kill(proxy, SIGKILL);
