@@ -2576,6 +2576,8 @@ static void status_text(const struct pm_mig *m)
 	if (m->has[PARTMOB_A_MIG_THROUGHPUT])
 		printf("  throughput:        %s/s\n",
 		       pm_human(PM_MIG(m, THROUGHPUT), b[0], sizeof(b[0])));
+	if (m->has[PARTMOB_A_MIG_STREAMS])
+		printf("  connections:       %" PRIu64 "\n", PM_MIG(m, STREAMS));
 	if (m->has[PARTMOB_A_MIG_DIRTY_RATE])
 		printf("  dirty rate:        %s/s\n",
 		       pm_human(PM_MIG(m, DIRTY_RATE), b[0], sizeof(b[0])));

@@ -968,6 +968,10 @@ static void workload_moves(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, ctl_run(_metadata, self, 1, wait_argv, &self->aux[0]));
 	EXPECT_EQ(0, ctl_run(_metadata, self, 0, status_argv, &self->aux[1]));
 	EXPECT_NE(NULL, strstr(self->aux[1].out, SRC));
+	/* status says how many connections it ran over. */
+	snprintf(idbuf, sizeof(idbuf), "connections:       %s\n", streams);
+	EXPECT_NE(NULL, strstr(self->aux[1].out, idbuf))
+		TH_LOG("%s", self->aux[1].out);
 	dp = pm_region_map(DST, size, PROT_READ);
 	ASSERT_NE(MAP_FAILED, dp);
 	dh = (struct wl_hdr *)dp;
