@@ -452,22 +452,9 @@ int partmob_mig_start(const struct partmob_mig_params *p,
 	struct file *file;
 	int fd, ret;
 
-	sock = sockfd_lookup(p->fd, &ret);
-	if (!sock) {
-		NL_SET_ERR_MSG_MOD(extack, "the file descriptor is not a socket");
-		return ret;
-	}
-	ret = partmob_sock_check(sock);
-	if (ret == -ENOKEY) {
-		NL_SET_ERR_MSG_MOD(extack,
-				   "the socket's kernel TLS needs keys in both directions (TLS_TX and TLS_RX)");
-		goto err_sock;
-	}
-	if (ret) {
-		NL_SET_ERR_MSG_MOD(extack,
-				   "the socket is not an established TCP connection (plain or kernel TLS)");
-		goto err_sock;
-	}
+	sock = partmob_sock_lookup(p->fd, extack);
+	if (IS_ERR(sock))
+		return PTR_ERR(sock);
 	m = mig_alloc(p);
 	if (!m) {
 		ret = -ENOMEM;

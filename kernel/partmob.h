@@ -186,6 +186,7 @@ int partmob_region_thaw(struct partmob_region *r, bool mig);
 
 /* sock.c: the migration socket */
 int partmob_sock_check(struct socket *sock);
+struct socket *partmob_sock_lookup(int fd, struct netlink_ext_ack *extack);
 void partmob_sock_setup(struct socket *sock, u32 timeout_ms);
 int partmob_sock_send_frame(struct socket *sock, u16 type, u16 flags,
 			    u32 count, u64 offset, u64 arg, int msg_flags);

@@ -30,6 +30,7 @@
 #include <linux/sizes.h>
 #include <linux/tcp.h>
 #include <net/inet_connection_sock.h>
+#include <net/netlink.h>
 #include <net/sock.h>
 #include <net/tcp.h>
 #include <net/tls.h>
@@ -78,6 +79,38 @@ int partmob_sock_check(struct socket *sock)
 	}
 	release_sock(sk);
 	return ret;
+}
+
+/**
+ * partmob_sock_lookup() - the socket of a descriptor, fit for a migration
+ * @fd: the caller's descriptor
+ * @extack: for error messages
+ *
+ * Context: the caller's process (netlink: MIG_START, MIG_ATTACH).
+ * Return: the socket, referenced (sockfd_put()), checked by
+ * partmob_sock_check(), or an ERR_PTR() of its error or sockfd_lookup()'s.
+ */
+struct socket *partmob_sock_lookup(int fd, struct netlink_ext_ack *extack)
+{
+	struct socket *sock;
+	int ret;
+
+	sock = sockfd_lookup(fd, &ret);
+	if (!sock) {
+		NL_SET_ERR_MSG_MOD(extack, "the file descriptor is not a socket");
+		return ERR_PTR(ret);
+	}
+	ret = partmob_sock_check(sock);
+	if (!ret)
+		return sock;
+	if (ret == -ENOKEY)
+		NL_SET_ERR_MSG_MOD(extack,
+				   "the socket's kernel TLS needs keys in both directions (TLS_TX and TLS_RX)");
+	else
+		NL_SET_ERR_MSG_MOD(extack,
+				   "the socket is not an established TCP connection (plain or kernel TLS)");
+	sockfd_put(sock);
+	return ERR_PTR(ret);
 }
 
 /*

@@ -56,22 +56,9 @@ int partmob_stream_attach(struct partmob_mig *m, u32 index, int fd,
 				   "the migration has no connection of that index");
 		return -ERANGE;
 	}
-	sock = sockfd_lookup(fd, &ret);
-	if (!sock) {
-		NL_SET_ERR_MSG_MOD(extack, "the file descriptor is not a socket");
-		return ret;
-	}
-	ret = partmob_sock_check(sock);
-	if (ret == -ENOKEY) {
-		NL_SET_ERR_MSG_MOD(extack,
-				   "the socket's kernel TLS needs keys in both directions (TLS_TX and TLS_RX)");
-		goto err_sock;
-	}
-	if (ret) {
-		NL_SET_ERR_MSG_MOD(extack,
-				   "the socket is not an established TCP connection (plain or kernel TLS)");
-		goto err_sock;
-	}
+	sock = partmob_sock_lookup(fd, extack);
+	if (IS_ERR(sock))
+		return PTR_ERR(sock);
 	partmob_sock_setup(sock, m->timeout_ms);
 
 	spin_lock(&m->lock);

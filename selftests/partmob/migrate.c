@@ -2071,11 +2071,26 @@ static int retired_migrates(FIXTURE_DATA(kmig) *self)
 	return ret;
 }
 
+/* The destination region holds what the source region holds. */
+static void kidentical(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(kmig) *self)
+{
+	unsigned char *p = pm_region_map(SRC, KSIZE, PROT_READ);
+	unsigned char *q = pm_region_map(DST, KSIZE, PROT_READ);
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(0, count_mismatches(_metadata, p, q, KSIZE / self->page,
+				      self->page));
+	munmap(p, KSIZE);
+	munmap(q, KSIZE);
+}
+
 TEST_F_TIMEOUT(kmig, rounds_then_switchover, 120)
 {
 	size_t npages = KSIZE / self->page;
 	struct pm_mig_info ms, md;
-	unsigned char *p, *q;
+	unsigned char *p;
 	uint64_t n = 0;
 	int i, ret;
 
@@ -2144,13 +2159,31 @@ TEST_F_TIMEOUT(kmig, rounds_then_switchover, 120)
 					    PARTMOB_MIG_A_ABORT));
 	EXPECT_EQ(-EALREADY, pm_mig_control(&self->t, DST,
 					    PARTMOB_MIG_A_ABORT));
-	p = pm_region_map(SRC, KSIZE, PROT_READ);
-	q = pm_region_map(DST, KSIZE, PROT_READ);
-	ASSERT_NE(MAP_FAILED, p);
-	ASSERT_NE(MAP_FAILED, q);
-	EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages, self->page));
-	munmap(p, KSIZE);
-	munmap(q, KSIZE);
+	kidentical(_metadata, self);
+}
+
+/*
+ * The region SRC, three loopback pairs @fds, and the destination DST
+ * started on the first with three connections (the others not attached).
+ */
+static void kstreams_dest(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(kmig) *self, int fds[3][2])
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1, .id = KID, .streams = 3 };
+	int k, ret;
+
+	kregion(_metadata, self, SRC, KSIZE);
+	for (k = 0; k < 3; k++) {
+		ret = pm_tcp_pair(-1, -1, fds[k]);
+		ASSERT_EQ(0, ret) TH_LOG("loopback pair: %s", strerror(-ret));
+	}
+	a.name = DST;
+	a.role = PARTMOB_MIG_DEST;
+	a.fd = fds[0][1];
+	a.size = KSIZE;
+	self->dctl = pm_mig_start(&self->t, &a);
+	ASSERT_LE(0, self->dctl) TH_LOG("%s", self->t.extack);
 }
 
 /*
@@ -2165,24 +2198,14 @@ TEST_F_TIMEOUT(kmig, streams, 120)
 	size_t npages = KSIZE / self->page;
 	int fds[3][2], pipefd[2], k, ret;
 	struct pm_mig_info ms, md;
-	unsigned char *p, *q;
+	unsigned char *p;
 
 	if (self->skip[0])
 		SKIP(return, "%s", self->skip);
-	kregion(_metadata, self, SRC, KSIZE);
-	for (k = 0; k < 3; k++) {
-		ret = pm_tcp_pair(-1, -1, fds[k]);
-		ASSERT_EQ(0, ret) TH_LOG("loopback pair: %s", strerror(-ret));
-	}
+	kstreams_dest(_metadata, self, fds);
 	ASSERT_EQ(0, pipe(pipefd));
-	/* No migration yet. */
+	/* No migration of SRC yet. */
 	EXPECT_EQ(-ENOENT, pm_mig_attach(&self->t, SRC, KID, 1, fds[1][0]));
-	a.name = DST;
-	a.role = PARTMOB_MIG_DEST;
-	a.fd = fds[0][1];
-	a.size = KSIZE;
-	self->dctl = pm_mig_start(&self->t, &a);
-	ASSERT_LE(0, self->dctl) TH_LOG("%s", self->t.extack);
 	EXPECT_EQ(-ESRCH, pm_mig_attach(&self->t, DST, KID + 1, 1, fds[1][1]));
 	EXPECT_EQ(-ERANGE, pm_mig_attach(&self->t, DST, KID, 3, fds[1][1]));
 	/* The first connection is MIG_START's; none past the maximum. */
@@ -2254,13 +2277,7 @@ TEST_F_TIMEOUT(kmig, streams, 120)
 	EXPECT_EQ(-EALREADY, pm_mig_attach(&self->t, DST, KID, 1, fds[0][1]));
 	close(fds[0][0]);
 	close(fds[0][1]);
-	p = pm_region_map(SRC, KSIZE, PROT_READ);
-	q = pm_region_map(DST, KSIZE, PROT_READ);
-	ASSERT_NE(MAP_FAILED, p);
-	ASSERT_NE(MAP_FAILED, q);
-	EXPECT_EQ(0, count_mismatches(_metadata, p, q, npages, self->page));
-	munmap(p, KSIZE);
-	munmap(q, KSIZE);
+	kidentical(_metadata, self);
 }
 
 /*
@@ -2320,29 +2337,17 @@ TEST_F_TIMEOUT(kmig, stream_cut, 90)
 {
 	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
 				 .mode = -1, .id = KID, .streams = 3 };
-	int fds[3][2], k, ret;
+	int fds[3][2], k;
 	struct pm_mig_info mi;
 
 	if (self->skip[0])
 		SKIP(return, "%s", self->skip);
-	kregion(_metadata, self, SRC, KSIZE);
-	for (k = 0; k < 3; k++) {
-		ret = pm_tcp_pair(-1, -1, fds[k]);
-		ASSERT_EQ(0, ret) TH_LOG("loopback pair: %s", strerror(-ret));
-	}
-	a.name = DST;
-	a.role = PARTMOB_MIG_DEST;
-	a.fd = fds[0][1];
-	a.size = KSIZE;
-	self->dctl = pm_mig_start(&self->t, &a);
-	ASSERT_LE(0, self->dctl) TH_LOG("%s", self->t.extack);
+	kstreams_dest(_metadata, self, fds);
 	for (k = 1; k < 3; k++)
 		ASSERT_EQ(0, pm_mig_attach(&self->t, DST, KID, k, fds[k][1]));
 	a.name = SRC;
 	a.role = PARTMOB_MIG_SOURCE;
 	a.fd = fds[0][0];
-	a.size = 0;
-	a.flags = -1;
 	a.max_bandwidth = KSIZE / 4;	/* round 1 takes about 4 s */
 	self->sctl = pm_mig_start(&self->t, &a);
 	ASSERT_LE(0, self->sctl) TH_LOG("%s", self->t.extack);
