@@ -54,6 +54,9 @@ hostname partmob-guest
 for m in virtio_pci 9pnet_virtio 9p; do modprobe -q "$m" 2>/dev/null; done
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host 2>/dev/null || rmdir /host
+# ppc64le: the target's kernel image, for vm_linux's inner Linux guest.
+mkdir -p /kboot
+mount -t 9p -o trans=virtio,version=9p2000.L,ro kboot /kboot 2>/dev/null || rmdir /kboot
 ip link set lo up 2>/dev/null
 # Kernel TLS and the AES-GCM it encrypts with (accelerated where the CPU
 # model has it). Loaded here: the guest has no modules.alias, so the

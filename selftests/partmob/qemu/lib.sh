@@ -111,7 +111,8 @@ pm_accel()
 # in idle, [swapper/1:0]; once in vm_linux, once in vm), which loses every
 # test after it; it was never seen on x86_64-6.12, which keeps nested KVM.
 # Its inner guests run under TCG until the cause is known; so do those of
-# x86_64-6.1-debug (the same kernel, slower still).
+# x86_64-6.1-debug (the same kernel, slower still). vm_linux skips there:
+# a Linux guest under TCG inside the TCG test guest does not boot in time.
 pm_inner_accel()
 {
 	case "${PARTMOB_INNER_ACCEL:-}" in
@@ -162,6 +163,10 @@ pm_qemu_args()
 		# pseries guest with it, chrooted there as on x86_64's /host.
 		if [ "${PARTMOB_HOSTFS:-1}" = 1 ] && [ -d "$PARTMOB_CACHE/qemu-ppc64el" ]; then
 			PM_QEMU_ARGS+=(-virtfs "local,path=$PARTMOB_CACHE/qemu-ppc64el,mount_tag=host,security_model=none,readonly=on,multidevs=remap")
+			# The target's own kernel image, read-only at /kboot:
+			# vm_linux boots it as its inner Linux guest (x86_64
+			# guests find theirs in the host's /boot).
+			PM_QEMU_ARGS+=(-virtfs "local,path=$(dirname "$KIMAGE"),mount_tag=kboot,security_model=none,readonly=on,multidevs=remap")
 		fi
 		;;
 	*)
