@@ -30,7 +30,7 @@
  * @received: destination: its pages so far, for the barrier's patience
  * @ended: destination: its END arrived
  * @sent: source: pages sent on it, its END frame's count (the sending
- *	thread's own)
+ *	thread's own; kept for the first connection too, in @streams[0])
  */
 struct partmob_stream {
 	struct socket *sock;
@@ -76,7 +76,8 @@ struct partmob_stream {
  * @wq: the thread waits here for @action or @abort_err; control files
  *	poll here. Stream threads and attaches wake it too.
  * @nstreams: connections, 1 to PARTMOB_MIG_STREAMS_MAX; fixed at start.
- * @streams: the extra ones, index 1 to @nstreams - 1 (0 is @sock).
+ * @streams: the extra ones, index 1 to @nstreams - 1; of @streams[0]
+ *	(whose socket is @sock) only @sent is used.
  * @streams_closed: set under @lock before the main thread ends the
  *	migration; no attach is taken after it.
  * @stream_threads: destination: stream receiving threads not yet

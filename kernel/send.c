@@ -56,9 +56,6 @@
  * @batch_off: their offsets in the region
  * @nbatch: pages in @batch
  * @scatter: a SCATTER frame and its list, as sent
- * @sent: PAGES and SCATTER payload pages sent on the first connection,
- *	all rounds (its END frame's check; the others count in
- *	@m->streams[k].sent)
  * @round_bytes: payload bytes of the round being sent
  * @bw_ns: start of the bandwidth window
  * @bw_bytes: bytes sent in the bandwidth window
@@ -78,7 +75,6 @@ struct tx {
 		struct partmob_frame f;
 		__be32 list[PARTMOB_FRAME_PAGES_MAX];
 	} scatter;
-	u64 sent;
 	u64 round_bytes;
 	u64 bw_ns;
 	u64 bw_bytes;
@@ -250,10 +246,7 @@ static int flush_batch(struct tx *tx)
 	drop_batch(tx, ret);
 	if (ret)
 		return ret;
-	if (k)
-		m->streams[k].sent += n;
-	else
-		tx->sent += n;
+	m->streams[k].sent += n;
 	atomic64_add(n, &m->pages_normal);
 	atomic64_add((u64)n << PAGE_SHIFT, &m->transferred);
 	tx->round_bytes += (u64)n << PAGE_SHIFT;
@@ -451,21 +444,23 @@ static int wait_round_done(struct tx *tx, u32 round)
 }
 
 /*
- * A frame on every other connection (HELLO, ROUND; END with the pages
- * each one carried), before the first one's.
+ * A frame on every connection, the first one last: HELLO, ROUND, and END
+ * with the count of PAGES and SCATTER payload pages that connection
+ * carried as its argument. @flags and @more go with the first one's.
  */
-static int send_streams(struct tx *tx, u16 type, u64 offset, u32 count,
-			u64 arg)
+static int send_frame_all(struct tx *tx, u16 type, u16 flags, u64 offset,
+			  u32 count, u64 arg, bool more)
 {
 	struct partmob_mig *m = tx->m;
-	unsigned int k;
+	unsigned int k = m->nstreams;
 	int ret;
 
-	for (k = 1; k < m->nstreams; k++) {
-		ret = partmob_sock_send_frame(partmob_stream_sock(m, k), type, 0,
-					      count, offset,
+	while (k--) {
+		ret = partmob_sock_send_frame(partmob_stream_sock(m, k), type,
+					      k ? 0 : flags, count, offset,
 					      type == PARTMOB_FRAME_END ?
-					      m->streams[k].sent : arg, 0);
+					      m->streams[k].sent : arg,
+					      !k && more ? MSG_MORE : 0);
 		if (ret)
 			return ret;
 	}
@@ -493,9 +488,7 @@ static int send_round(struct tx *tx, bool first_pass)
 	if (ret)
 		return ret;
 	round = m->round + 1;
-	ret = send_streams(tx, PARTMOB_FRAME_ROUND, 0, 0, round);
-	if (!ret)
-		ret = send_frame(tx, PARTMOB_FRAME_ROUND, 0, 0, round, false);
+	ret = send_frame_all(tx, PARTMOB_FRAME_ROUND, 0, 0, 0, round, false);
 	if (!ret)
 		ret = wait_round_done(tx, round);
 	if (ret)
@@ -616,12 +609,8 @@ static int stop_copy(struct tx *tx, u64 *freeze_ns, bool *frozen)
 	m->round++;
 	spin_unlock(&m->lock);
 	partmob_mig_set_state(m, PARTMOB_MIG_S_PREPARING);
-	ret = send_streams(tx, PARTMOB_FRAME_END, 0, 0, 0);
-	if (ret)
-		return ret;
-	ret = partmob_sock_send_frame(m->sock, PARTMOB_FRAME_END,
-				      verify ? PARTMOB_FRAME_F_VERIFY : 0, 0, 0,
-				      tx->sent, 0);
+	ret = send_frame_all(tx, PARTMOB_FRAME_END,
+			     verify ? PARTMOB_FRAME_F_VERIFY : 0, 0, 0, 0, false);
 	if (ret)
 		return ret;
 	start = ktime_get_ns();
@@ -676,11 +665,8 @@ static u32 run(struct tx *tx)
 
 	ret = partmob_stream_wait_attached(m);
 	if (!ret)
-		ret = send_streams(tx, PARTMOB_FRAME_HELLO, m->id, PAGE_SIZE,
-				   tx->r->npages);
-	if (!ret)
-		ret = send_frame(tx, PARTMOB_FRAME_HELLO, m->id, PAGE_SIZE,
-				 tx->r->npages, true);
+		ret = send_frame_all(tx, PARTMOB_FRAME_HELLO, 0, m->id,
+				     PAGE_SIZE, tx->r->npages, true);
 	if (ret)
 		goto fail;
 	atomic64_set(&m->setup_ns, ktime_get_ns() - m->start_ns);

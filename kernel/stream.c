@@ -236,6 +236,35 @@ int partmob_stream_barrier(struct partmob_mig *m, u32 round, bool end)
 	return -ETIMEDOUT;
 }
 
+/*
+ * The extra connections' sockets, taken under @m->lock into @socks: each
+ * with a file reference of its own, or with @detach, cleared from @m
+ * (whose references pass to the caller) and no more attaches taken.
+ * Returns how many.
+ */
+static unsigned int collect_socks(struct partmob_mig *m,
+				  struct socket **socks, bool detach)
+{
+	unsigned int k, n = 0;
+
+	spin_lock(&m->lock);
+	if (detach)
+		m->streams_closed = true;
+	for (k = 1; k < m->nstreams; k++) {
+		struct socket *sock = m->streams[k].sock;
+
+		if (!sock)
+			continue;
+		if (detach)
+			m->streams[k].sock = NULL;
+		else
+			get_file(sock->file);
+		socks[n++] = sock;
+	}
+	spin_unlock(&m->lock);
+	return n;
+}
+
 /**
  * partmob_stream_shutdown() - shut the extra connections down
  * @m: the migration
@@ -246,16 +275,8 @@ int partmob_stream_barrier(struct partmob_mig *m, u32 round, bool end)
 void partmob_stream_shutdown(struct partmob_mig *m)
 {
 	struct socket *socks[PARTMOB_MIG_STREAMS_MAX];
-	unsigned int k, n = 0;
+	unsigned int k, n = collect_socks(m, socks, false);
 
-	spin_lock(&m->lock);
-	for (k = 1; k < m->nstreams; k++) {
-		if (m->streams[k].sock) {
-			socks[n] = m->streams[k].sock;
-			get_file(socks[n++]->file);
-		}
-	}
-	spin_unlock(&m->lock);
 	for (k = 0; k < n; k++) {
 		kernel_sock_shutdown(socks[k], SHUT_RDWR);
 		sockfd_put(socks[k]);
@@ -292,16 +313,8 @@ void partmob_stream_close(struct partmob_mig *m, bool failed)
 void partmob_stream_release(struct partmob_mig *m, bool failed)
 {
 	struct socket *socks[PARTMOB_MIG_STREAMS_MAX];
-	unsigned int k, n = 0;
+	unsigned int k, n = collect_socks(m, socks, true);
 
-	spin_lock(&m->lock);
-	m->streams_closed = true;
-	for (k = 1; k < m->nstreams; k++) {
-		if (m->streams[k].sock)
-			socks[n++] = m->streams[k].sock;
-		m->streams[k].sock = NULL;
-	}
-	spin_unlock(&m->lock);
 	for (k = 0; k < n; k++) {
 		if (failed)
 			sock_no_linger(socks[k]->sk);
