@@ -794,6 +794,9 @@ static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 	s->setup_ns = atomic64_read(&m->setup_ns);
 	s->downtime_ns = atomic64_read(&m->downtime_ns);
 	s->verify_ns = atomic64_read(&m->verify_ns);
+	s->harvest_ns = atomic64_read(&m->harvest_ns);
+	s->sock_ns = atomic64_read(&m->sock_ns);
+	s->wait_ns = atomic64_read(&m->wait_ns);
 	s->streams = m->nstreams;
 	end = atomic64_read(&m->end_ns);
 	s->total_ns = (end ?: now) - m->start_ns;

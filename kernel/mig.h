@@ -87,7 +87,11 @@ struct partmob_stream {
  * Counters are atomics written by the thread and read by netlink at any
  * time; times are ktime_get_ns() values. @round_start_ns is the start of
  * the round being sent (0 between rounds); @pass_left the pages round 1
- * has still to send, estimated from the page cache when it starts.
+ * has still to send, estimated from the page cache when it starts. Where
+ * a source's time goes, all rounds: @harvest_ns in harvests of the dirty
+ * log (their re-arm included), @sock_ns in sends of page batches (waiting
+ * for room in a full socket included), @wait_ns waiting for the
+ * destination's answers (ROUND_DONE, PREPARED, RESUMED).
  */
 struct partmob_mig {
 	struct kref ref;
@@ -137,6 +141,9 @@ struct partmob_mig {
 	atomic64_t freeze_ns;
 	atomic64_t downtime_ns;
 	atomic64_t verify_ns;
+	atomic64_t harvest_ns;
+	atomic64_t sock_ns;
+	atomic64_t wait_ns;
 };
 
 void partmob_mig_set_state(struct partmob_mig *m, u32 state);

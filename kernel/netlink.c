@@ -690,6 +690,9 @@ static int fill_mig(struct sk_buff *skb, const struct partmob_mig_snap *s)
 	    put_u64(skb, PARTMOB_A_MIG_TOTAL_NS, s->total_ns) ||
 	    put_u64(skb, PARTMOB_A_MIG_DOWNTIME_NS, s->downtime_ns) ||
 	    put_u64(skb, PARTMOB_A_MIG_VERIFY_NS, s->verify_ns) ||
+	    put_u64(skb, PARTMOB_A_MIG_HARVEST_NS, s->harvest_ns) ||
+	    put_u64(skb, PARTMOB_A_MIG_SOCK_NS, s->sock_ns) ||
+	    put_u64(skb, PARTMOB_A_MIG_WAIT_NS, s->wait_ns) ||
 	    nla_put_u32(skb, PARTMOB_A_MIG_STREAMS, s->streams))
 		return -EMSGSIZE;
 	if (s->err &&

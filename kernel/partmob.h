@@ -252,6 +252,9 @@ struct partmob_mig_snap {
 	u64 total_ns;
 	u64 downtime_ns;
 	u64 verify_ns;
+	u64 harvest_ns;
+	u64 sock_ns;
+	u64 wait_ns;
 	u32 streams;
 	int err;
 	char errmsg[PARTMOB_MIG_ERROR_MAX + 1];

@@ -218,10 +218,12 @@ static int flush_batch(struct tx *tx)
 	unsigned int i, n = tx->nbatch, k;
 	pgoff_t first = tx->batch_off[0];
 	struct socket *sock;
+	u64 start;
 	int ret;
 
 	if (!n)
 		return 0;
+	start = ktime_get_ns();
 	k = m->nstreams > 1 ? partmob_stream_pick(m) : 0;
 	sock = partmob_stream_sock(m, k);
 	if (tx->batch_off[n - 1] - first == n - 1) {
@@ -243,6 +245,7 @@ static int flush_batch(struct tx *tx)
 	}
 	if (!ret)
 		ret = partmob_sock_send_pages(sock, tx->batch, n, true);
+	atomic64_add(ktime_get_ns() - start, &m->sock_ns);
 	drop_batch(tx, ret);
 	if (ret)
 		return ret;
@@ -347,8 +350,11 @@ static int send_dirty(struct tx *tx)
 	int ret;
 
 	do {
+		u64 start = ktime_get_ns();
+
 		tx->nwords = 0;
 		ret = partmob_dirty_harvest_some(tx->r, 0, &cursor, collect, tx);
+		atomic64_add(ktime_get_ns() - start, &tx->m->harvest_ns);
 		if (ret < 0)
 			return ret;
 		for (i = 0; i < tx->nwords; i++) {
@@ -375,10 +381,12 @@ static int send_all(struct tx *tx)
 {
 	struct address_space *mapping = tx->mapping;
 	unsigned long index = 0;
+	u64 start = ktime_get_ns();
 	pgoff_t first;
 	int ret;
 
 	ret = partmob_dirty_harvest(tx->r, 0, NULL, NULL);
+	atomic64_add(ktime_get_ns() - start, &tx->m->harvest_ns);
 	if (ret < 0)
 		return ret;
 	/* For the remaining bytes shown while round 1 runs: an estimate. */
@@ -403,10 +411,13 @@ static int send_all(struct tx *tx)
 	return ret;
 }
 
+/* The destination's next answer; the time it took counts as waiting. */
 static int recv_frame(struct tx *tx, struct partmob_frame *f)
 {
+	u64 start = ktime_get_ns();
 	int ret = partmob_sock_recv(tx->m->sock, f, sizeof(*f));
 
+	atomic64_add(ktime_get_ns() - start, &tx->m->wait_ns);
 	if (!ret && f->flags) {
 		partmob_mig_fail(tx->m, -EPROTO,
 				 "the destination sent frame type %u with flags %#x",

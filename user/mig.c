@@ -466,6 +466,9 @@ static const struct {
 	{ PARTMOB_A_MIG_TOTAL_NS, true, "total_ns" },
 	{ PARTMOB_A_MIG_DOWNTIME_NS, true, "downtime_ns" },
 	{ PARTMOB_A_MIG_VERIFY_NS, true, "verify_ns" },
+	{ PARTMOB_A_MIG_HARVEST_NS, true, "harvest_ns" },
+	{ PARTMOB_A_MIG_SOCK_NS, true, "sock_ns" },
+	{ PARTMOB_A_MIG_WAIT_NS, true, "wait_ns" },
 	{ PARTMOB_A_MIG_STREAMS, false, "streams" },
 	{ PARTMOB_A_MIG_ERRNO, false, "errno" },
 };
@@ -1947,6 +1950,9 @@ static void result_json(struct run *r, const char *result)
 		json_u64(&j, "verify_ms", ns_to_ms(PM_MIG(m, VERIFY_NS)));
 	json_u64(&j, "total_ms", ns_to_ms(total));
 	json_u64(&j, "setup_ms", ns_to_ms(PM_MIG(m, SETUP_NS)));
+	json_u64(&j, "harvest_ms", ns_to_ms(PM_MIG(m, HARVEST_NS)));
+	json_u64(&j, "sock_ms", ns_to_ms(PM_MIG(m, SOCK_NS)));
+	json_u64(&j, "wait_ms", ns_to_ms(PM_MIG(m, WAIT_NS)));
 	json_u64(&j, "rounds", PM_MIG(m, ROUND));
 	json_u64(&j, "transferred_bytes", PM_MIG(m, TRANSFERRED));
 	json_u64(&j, "pages_zero", PM_MIG(m, PAGES_ZERO));
@@ -2596,6 +2602,12 @@ static void status_text(const struct pm_mig *m)
 	if (PM_MIG(m, VERIFY_NS))
 		printf("  verify:            %s\n",
 		       ms_text(PM_MIG(m, VERIFY_NS), b[0], sizeof(b[0])));
+	if (PM_MIG(m, ROLE) == PARTMOB_MIG_SOURCE &&
+	    m->has[PARTMOB_A_MIG_HARVEST_NS])
+		printf("  time spent:        harvest %s, sending %s, waiting for the destination %s\n",
+		       ms_text(PM_MIG(m, HARVEST_NS), b[0], sizeof(b[0])),
+		       ms_text(PM_MIG(m, SOCK_NS), b[1], sizeof(b[1])),
+		       ms_text(PM_MIG(m, WAIT_NS), b[2], sizeof(b[2])));
 	if (m->error[0] || m->has[PARTMOB_A_MIG_ERRNO])
 		printf("  error:             %s%s%s%s\n",
 		       m->error[0] ? m->error : "",

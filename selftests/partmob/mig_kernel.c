@@ -57,6 +57,7 @@ static int tcp_pair(int fds[2])
 struct mig_state {
 	uint32_t state, round, role;
 	uint64_t transferred, remaining, pages_normal, pages_zero, verify_ns;
+	uint64_t total_ns, harvest_ns, sock_ns, wait_ns;
 	char error[256];
 };
 
@@ -85,6 +86,10 @@ static int mig_get_by(struct tnl *t, const char *name, int ctl,
 	s->pages_normal = nla_get_u64(t->tb[PARTMOB_A_MIG_PAGES_NORMAL]);
 	s->pages_zero = nla_get_u64(t->tb[PARTMOB_A_MIG_PAGES_ZERO]);
 	s->verify_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_VERIFY_NS]);
+	s->total_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_TOTAL_NS]);
+	s->harvest_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_HARVEST_NS]);
+	s->sock_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_SOCK_NS]);
+	s->wait_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_WAIT_NS]);
 	if (t->tb[PARTMOB_A_MIG_ERROR])
 		snprintf(s->error, sizeof(s->error), "%s",
 			 nla_get_string(t->tb[PARTMOB_A_MIG_ERROR]));
@@ -321,6 +326,16 @@ TEST_F(mig, idle_exact)
 	EXPECT_GE(touched, resident);
 	EXPECT_EQ(-1, compare(self->src, dst, NPAGES));
 	EXPECT_GE(s.pages_zero, (uint64_t)NPAGES / 7);
+	/*
+	 * Where the source's time went: it harvested, sent and waited, one
+	 * after the other in one thread, so within its total; the
+	 * destination reports none of it.
+	 */
+	EXPECT_LT(0, s.harvest_ns);
+	EXPECT_LT(0, s.sock_ns);
+	EXPECT_LT(0, s.wait_ns);
+	EXPECT_GE(s.total_ns, s.harvest_ns + s.sock_ns + s.wait_ns);
+	EXPECT_EQ(0, d.harvest_ns + d.sock_ns + d.wait_ns);
 	/* The source is retired: it cannot be thawed; the dest runs. */
 	EXPECT_EQ(-EBUSY, pm_region_cmd(&self->t, PARTMOB_CMD_REGION_THAW, SRC));
 	ASSERT_EQ(0, pm_region_get(&self->t, DST, &ri));

@@ -1177,6 +1177,10 @@ TEST_F_TIMEOUT(mig, fast_writer_switched_over, 120)
 	}
 	ASSERT_NE(NULL, last);
 	EXPECT_NE(NULL, strstr(last, "\"result\"")) TH_LOG("%s", last);
+	/* and where the source's time went */
+	EXPECT_NE(NULL, strstr(last, "\"harvest_ms\": ")) TH_LOG("%s", last);
+	EXPECT_NE(NULL, strstr(last, "\"sock_ms\": ")) TH_LOG("%s", last);
+	EXPECT_NE(NULL, strstr(last, "\"wait_ms\": ")) TH_LOG("%s", last);
 	gen = pm_load64(&self->prog[0]);
 	EXPECT_FALSE(pm_advances(&self->prog[0], 500));
 	p = pm_region_map(SRC, SWEEP_SIZE, PROT_READ);

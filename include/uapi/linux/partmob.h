@@ -185,7 +185,13 @@
  *    the destination's acknowledgment of its resume; destination: END to
  *    resume; 0 when unknown, e.g. resumed by an operator), _MIG_VERIFY_NS
  *    (source with PARTMOB_MIG_F_VERIFY: the time the comparison added to
- *    the downtime), and _MIG_ERROR
+ *    the downtime), _MIG_HARVEST_NS, _MIG_SOCK_NS and _MIG_WAIT_NS
+ *    (source, all rounds: time spent harvesting the dirty log and
+ *    write-protecting its pages, sending page batches into the sockets,
+ *    waiting for blocked sends included, and waiting for the
+ *    destination's ROUND_DONE, PREPARED and RESUMED; 0 on a
+ *    destination), and
+ *    _MIG_ERROR
  *    (NLA_NUL_STRING) with _MIG_ERRNO (NLA_U32) when something went
  *    wrong: a failure, a destination in doubt, or a COMPLETED source
  *    whose destination did not confirm its resume (it may be in doubt).
@@ -321,6 +327,9 @@ enum partmob_attr {
 	PARTMOB_A_MIG_GROUP,
 	PARTMOB_A_MIG_STREAMS,
 	PARTMOB_A_MIG_STREAM,
+	PARTMOB_A_MIG_HARVEST_NS,
+	PARTMOB_A_MIG_SOCK_NS,
+	PARTMOB_A_MIG_WAIT_NS,
 
 	__PARTMOB_A_MAX
 };

@@ -284,6 +284,7 @@ struct mig_run {
 	double downtime_ms;	/* the module's, source side (ns precision) */
 	double dst_downtime_ms;	/* the destination's: end of rounds to resume */
 	double module_ms;	/* the module's total time */
+	double setup_ms, harvest_ms, sock_ms, wait_ms;	/* where it went */
 	unsigned int rounds;
 	uint64_t pages_normal, pages_zero;
 	char why[400];		/* set: it failed */
@@ -382,6 +383,10 @@ static void migrate_sec(const char *src, const char *dst,
 	}
 	r->downtime_ms = mi.downtime_ns / 1e6;
 	r->module_ms = mi.total_ns / 1e6;
+	r->setup_ms = mi.setup_ns / 1e6;
+	r->harvest_ms = mi.harvest_ns / 1e6;
+	r->sock_ms = mi.sock_ns / 1e6;
+	r->wait_ms = mi.wait_ns / 1e6;
 	r->rounds = mi.round;
 	r->pages_normal = mi.pages_normal;
 	r->pages_zero = mi.pages_zero;
@@ -402,8 +407,9 @@ out:
 		printf("\n--- start stdout (tail)\n%s\n--- start stderr\n%s\n--- listen stderr\n%s\n---\n",
 		       out ? out : "", st.err, lis.err);
 	} else {
-		progress("%s -> %s: %.3f s (module %.0f ms), downtime %.2f ms (destination's part %.2f), %u rounds, %llu pages + %llu zero, cpu %.2f s",
-			 src, dst, r->wall_s, r->module_ms, r->downtime_ms,
+		progress("%s -> %s: %.3f s (module %.0f ms: setup %.0f, harvest %.0f, sending %.0f, waiting %.0f), downtime %.2f ms (destination's part %.2f), %u rounds, %llu pages + %llu zero, cpu %.2f s",
+			 src, dst, r->wall_s, r->module_ms, r->setup_ms,
+			 r->harvest_ms, r->sock_ms, r->wait_ms, r->downtime_ms,
 			 r->dst_downtime_ms, r->rounds, (unsigned long long)r->pages_normal,
 			 (unsigned long long)r->pages_zero, r->cpu_s);
 	}
