@@ -145,31 +145,28 @@ static int recv_frame(struct rx *rx, struct partmob_rx_frame *f)
  * that a failed receive left unfilled (the migration fails then; nothing
  * stale can be read).
  *
- * The inode's i_rwsem is held for write_begin only, not across the read
- * and write_end as for write(2): the threads of several connections
- * (stream.c) receive into one region at once. What i_rwsem guards for
- * shmem here, the seals and the size, cannot change: the size is sealed
- * and the region is the module's. Holding it only while taking page
- * locks, never while waiting for the peer, also means that a hostile
- * peer sending one page on two connections can stall a receiver until
- * the link timeout, not deadlock two of them.
+ * The inode's i_rwsem is not taken, unlike write(2): what it guards for
+ * shmem's write_begin and write_end, the seals and the size, cannot
+ * change here, since the size is sealed and the file is the module's.
+ * The threads of several connections (stream.c) so receive into one
+ * region at once without waiting for (or spinning on) each other's page
+ * allocations. Each takes its frame's page locks in ascending order, so
+ * a hostile peer sending one page on two connections can stall a
+ * receiver until the link timeout, not deadlock two of them.
  */
 static int recv_pages(struct rx *rx, u32 n)
 {
 	struct partmob_mig *m = rx->m;
 	struct file *file = rx->r->backing;
-	struct inode *inode = file_inode(file);
 	u32 i, got = 0;
 	int ret = 0;
 
-	inode_lock(inode);
 	for (; got < n; got++) {
 		ret = partmob_write_begin(file, rx->offs[got], &rx->pages[got],
 					  &rx->fsdata[got]);
 		if (ret)
 			break;
 	}
-	inode_unlock(inode);
 	if (ret) {
 		partmob_mig_fail(m, ret,
 				 "no memory for page %llu of the region (%d)",

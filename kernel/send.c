@@ -332,6 +332,21 @@ out:
 	return ret;
 }
 
+/*
+ * Harvest (and re-arm) the next part of the log from @cursor, its words
+ * handed to @fn (may be NULL); timed. 0 or -errno.
+ */
+static int harvest_some(struct tx *tx, unsigned long *cursor,
+			partmob_harvest_fn fn)
+{
+	u64 start = ktime_get_ns();
+	int ret;
+
+	ret = partmob_dirty_harvest_some(tx->r, 0, cursor, fn, tx);
+	atomic64_add(ktime_get_ns() - start, &tx->m->harvest_ns);
+	return ret < 0 ? ret : 0;
+}
+
 static int collect(struct partmob_region *r, pgoff_t first,
 		   unsigned long mask, void *arg)
 {
@@ -350,12 +365,9 @@ static int send_dirty(struct tx *tx)
 	int ret;
 
 	do {
-		u64 start = ktime_get_ns();
-
 		tx->nwords = 0;
-		ret = partmob_dirty_harvest_some(tx->r, 0, &cursor, collect, tx);
-		atomic64_add(ktime_get_ns() - start, &tx->m->harvest_ns);
-		if (ret < 0)
+		ret = harvest_some(tx, &cursor, collect);
+		if (ret)
 			return ret;
 		for (i = 0; i < tx->nwords; i++) {
 			ret = send_window(tx, tx->first[i], tx->mask[i], false);
@@ -376,35 +388,47 @@ static int send_dirty(struct tx *tx)
 	return flush_batch(tx);
 }
 
-/* Round 1: re-arm everything, then send every present page. */
+/*
+ * Round 1: every present page. The log is harvested (and its pages
+ * re-armed) a batch of words at a time, and the present pages below the
+ * harvest's cursor are sent before the next batch: a page is read only
+ * after its word was taken, which is all the order needs (a page that is
+ * not logged is write-protected already), and the destination receives
+ * while the source re-arms the next batch, instead of idling through a
+ * re-arm of the whole log first (a sparse region's scattered pages cost a
+ * folio_mkclean() each).
+ */
 static int send_all(struct tx *tx)
 {
 	struct address_space *mapping = tx->mapping;
-	unsigned long index = 0;
-	u64 start = ktime_get_ns();
-	pgoff_t first;
+	pgoff_t npages = tx->r->npages, first, limit;
+	unsigned long cursor = 0, index = 0;
 	int ret;
 
-	ret = partmob_dirty_harvest(tx->r, 0, NULL, NULL);
-	atomic64_add(ktime_get_ns() - start, &tx->m->harvest_ns);
-	if (ret < 0)
-		return ret;
 	/* For the remaining bytes shown while round 1 runs: an estimate. */
 	atomic64_set(&tx->m->pass_left, mapping->nrpages +
 		     READ_ONCE(SHMEM_I(mapping->host)->swapped));
-	while (index < tx->r->npages) {
-		if (!xa_find(&mapping->i_pages, &index, tx->r->npages - 1,
-			     XA_PRESENT))
-			break;
-		first = round_down(index, WINDOW);
-		ret = send_window(tx, first, ~0UL, true);
+	while (index < npages) {
+		ret = harvest_some(tx, &cursor, NULL);
 		if (ret)
 			return ret;
-		ret = partmob_mig_aborted(tx->m);
-		if (ret)
-			return ret;
-		index = first + WINDOW;
-		cond_resched();
+		/* Windows are words of the log: limit is a window's start. */
+		limit = cursor < tx->r->log.nwords ?
+			(pgoff_t)cursor * BITS_PER_LONG : npages;
+		while (index < limit &&
+		       xa_find(&mapping->i_pages, &index, limit - 1,
+			       XA_PRESENT)) {
+			first = round_down(index, WINDOW);
+			ret = send_window(tx, first, ~0UL, true);
+			if (ret)
+				return ret;
+			ret = partmob_mig_aborted(tx->m);
+			if (ret)
+				return ret;
+			index = first + WINDOW;
+			cond_resched();
+		}
+		index = limit;
 	}
 	ret = flush_batch(tx);
 	atomic64_set(&tx->m->pass_left, 0);
