@@ -154,8 +154,8 @@ int pm_link_timeout_opt(const char *cmd, const char *arg, uint64_t *ms);
 
 /*
  * start --streams: connections per migration unless told (make bench:
- * two receiving threads ran a bulk migration 1.3 to 2.6 times as fast as
- * one).
+ * two receiving threads ran a bulk migration from one to 2.6 times as
+ * fast as one, at more CPU per GiB; Documentation/design.rst).
  */
 #define PM_STREAMS_DEFAULT	2
 

@@ -190,11 +190,10 @@
  *    write-protecting its pages, sending page batches into the sockets,
  *    waiting for blocked sends included, and waiting for the
  *    destination's ROUND_DONE, PREPARED and RESUMED; 0 on a
- *    destination), and
- *    _MIG_ERROR
- *    (NLA_NUL_STRING) with _MIG_ERRNO (NLA_U32) when something went
- *    wrong: a failure, a destination in doubt, or a COMPLETED source
- *    whose destination did not confirm its resume (it may be in doubt).
+ *    destination), and _MIG_ERROR (NLA_NUL_STRING) with _MIG_ERRNO
+ *    (NLA_U32) when something went wrong: a failure, a destination in
+ *    doubt, or a COMPLETED source whose destination did not confirm its
+ *    resume (it may be in doubt).
  *
  * PARTMOB_CMD_MIG_CONTROL: PARTMOB_A_REGION_NAME and PARTMOB_A_MIG_ACTION
  *    (NLA_U32, enum partmob_mig_action). Errors: -ENOENT (no migration),
