@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
-#include "lib.h"
+#include "mig_lib.h"
 
 #define SRC "mk-src"
 #define DST "mk-dst"
@@ -54,60 +54,18 @@ static int tcp_pair(int fds[2])
 	return 0;
 }
 
-struct mig_state {
-	uint32_t state, round, role;
-	uint64_t transferred, remaining, pages_normal, pages_zero, verify_ns;
-	uint64_t total_ns, harvest_ns, sock_ns, wait_ns;
-	char error[256];
-};
-
-/* MIG_GET by region name, or by control fd when @name is NULL. */
-static int mig_get_by(struct tnl *t, const char *name, int ctl,
-		      struct mig_state *s)
+/*
+ * MIG_GET by region name, or by control fd when @name is NULL, parsed by
+ * mig_lib; a reply without the state or the round is malformed.
+ */
+static int mig_get_checked(struct tnl *t, const char *name, int ctl,
+			   struct pm_mig_info *mi)
 {
-	struct nl_msg *msg = tnl_msg(t, PARTMOB_CMD_MIG_GET, 0);
-	int ret;
+	int ret = name ? pm_mig_get(t, name, mi) : pm_mig_get_fd(t, ctl, mi);
 
-	if (name)
-		nla_put_string(msg, PARTMOB_A_REGION_NAME, name);
-	else
-		nla_put_u32(msg, PARTMOB_A_MIG_CTL_FD, ctl);
-	ret = tnl_request(t, msg);
-	if (ret)
-		return ret;
-	memset(s, 0, sizeof(*s));
-	if (!t->tb[PARTMOB_A_MIG_STATE] || !t->tb[PARTMOB_A_MIG_ROUND])
+	if (!ret && (!mi->have_state || !mi->have_round))
 		return -EBADMSG;
-	s->state = nla_get_u32(t->tb[PARTMOB_A_MIG_STATE]);
-	s->round = nla_get_u32(t->tb[PARTMOB_A_MIG_ROUND]);
-	s->role = nla_get_u32(t->tb[PARTMOB_A_MIG_ROLE]);
-	s->transferred = nla_get_u64(t->tb[PARTMOB_A_MIG_TRANSFERRED]);
-	s->remaining = nla_get_u64(t->tb[PARTMOB_A_MIG_REMAINING]);
-	s->pages_normal = nla_get_u64(t->tb[PARTMOB_A_MIG_PAGES_NORMAL]);
-	s->pages_zero = nla_get_u64(t->tb[PARTMOB_A_MIG_PAGES_ZERO]);
-	s->verify_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_VERIFY_NS]);
-	s->total_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_TOTAL_NS]);
-	s->harvest_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_HARVEST_NS]);
-	s->sock_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_SOCK_NS]);
-	s->wait_ns = nla_get_u64(t->tb[PARTMOB_A_MIG_WAIT_NS]);
-	if (t->tb[PARTMOB_A_MIG_ERROR])
-		snprintf(s->error, sizeof(s->error), "%s",
-			 nla_get_string(t->tb[PARTMOB_A_MIG_ERROR]));
-	return 0;
-}
-
-static int mig_get(struct tnl *t, const char *name, struct mig_state *s)
-{
-	return mig_get_by(t, name, -1, s);
-}
-
-static int mig_control(struct tnl *t, const char *name, uint32_t action)
-{
-	struct nl_msg *msg = tnl_msg(t, PARTMOB_CMD_MIG_CONTROL, 0);
-
-	nla_put_string(msg, PARTMOB_A_REGION_NAME, name);
-	nla_put_u32(msg, PARTMOB_A_MIG_ACTION, action);
-	return tnl_request(t, msg);
+	return ret;
 }
 
 /* Start one side; returns the control fd or -errno. */
@@ -152,7 +110,7 @@ static int is_final(uint32_t state)
  * (or abort when @abort_at_round is reached). Returns the final state.
  */
 static int drive(struct tnl *t, int ctl, int rounds, int abort_at_round,
-		 struct mig_state *s)
+		 struct pm_mig_info *s)
 {
 	struct pollfd p = { .fd = ctl, .events = POLLIN };
 	uint64_t n;
@@ -163,18 +121,18 @@ static int drive(struct tnl *t, int ctl, int rounds, int abort_at_round,
 			return -ETIMEDOUT;
 		if (p.revents & POLLIN)
 			(void)!read(ctl, &n, sizeof(n));
-		if (mig_get(t, SRC, s))
+		if (mig_get_checked(t, SRC, -1, s))
 			return -EIO;
 		if (is_final(s->state))
 			return s->state;
 		if (s->state != PARTMOB_MIG_S_WAITING)
 			continue;
 		if (abort_at_round && (int)s->round >= abort_at_round)
-			mig_control(t, SRC, PARTMOB_MIG_A_ABORT);
+			pm_mig_control(t, SRC, PARTMOB_MIG_A_ABORT);
 		else
-			mig_control(t, SRC, (int)s->round > rounds ?
-				    PARTMOB_MIG_A_SWITCHOVER :
-				    PARTMOB_MIG_A_ROUND);
+			pm_mig_control(t, SRC, (int)s->round > rounds ?
+				       PARTMOB_MIG_A_SWITCHOVER :
+				       PARTMOB_MIG_A_ROUND);
 	}
 	return -ELOOP;
 }
@@ -183,7 +141,7 @@ static int drive(struct tnl *t, int ctl, int rounds, int abort_at_round,
  * Wait until the control fd says the migration ended (POLLHUP) and return
  * its final state, read through the fd (the region may be gone).
  */
-static int wait_end(struct tnl *t, int ctl, struct mig_state *s)
+static int wait_end(struct tnl *t, int ctl, struct pm_mig_info *s)
 {
 	struct pollfd p = { .fd = ctl, .events = POLLIN };
 	uint64_t n;
@@ -197,7 +155,7 @@ static int wait_end(struct tnl *t, int ctl, struct mig_state *s)
 		if (p.revents & POLLIN)
 			(void)!read(ctl, &n, sizeof(n));
 	}
-	if (mig_get_by(t, NULL, ctl, s))
+	if (mig_get_checked(t, NULL, ctl, s))
 		return -EIO;
 	return s->state;
 }
@@ -305,7 +263,7 @@ static void start_both(struct __test_metadata *_metadata,
 TEST_F(mig, idle_exact)
 {
 	struct pm_region_info ri;
-	struct mig_state s, d;
+	struct pm_mig_info s, d;
 	unsigned char *dst;
 	unsigned char vec[NPAGES];
 	size_t i, resident = 0, touched = 0;
@@ -350,7 +308,7 @@ TEST_F(mig, idle_exact)
 TEST_F(mig, writer_exact)
 {
 	volatile uint64_t *counter;
-	struct mig_state s, d;
+	struct pm_mig_info s, d;
 	unsigned char *dst;
 	uint64_t before;
 
@@ -400,7 +358,7 @@ TEST_F(mig, writer_exact)
 /* Abort after a round: the source resumes, the destination is gone. */
 TEST_F(mig, abort_resumes_source)
 {
-	struct mig_state s, d;
+	struct pm_mig_info s, d;
 
 	start_both(_metadata, self);
 	ASSERT_EQ(PARTMOB_MIG_S_FAILED, drive(&self->t, self->sctl, 5, 2, &s));
@@ -410,20 +368,21 @@ TEST_F(mig, abort_resumes_source)
 	/* Writable again, and its data is intact. */
 	self->src[0] ^= 1;
 	self->src[0] ^= 1;
-	EXPECT_EQ(-EALREADY, mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+	EXPECT_EQ(-EALREADY, pm_mig_control(&self->t, SRC,
+					    PARTMOB_MIG_A_ABORT));
 }
 
 /* Closing the control file before the decision aborts. */
 TEST_F(mig, ctl_close_aborts)
 {
-	struct mig_state s, d;
+	struct pm_mig_info s, d;
 	int i;
 
 	start_both(_metadata, self);
 	close(self->sctl);
 	self->sctl = -1;
 	for (i = 0; i < 300; i++) {
-		ASSERT_EQ(0, mig_get(&self->t, SRC, &s));
+		ASSERT_EQ(0, mig_get_checked(&self->t, SRC, -1, &s));
 		if (s.state == PARTMOB_MIG_S_FAILED)
 			break;
 		usleep(100000);
@@ -438,12 +397,12 @@ TEST_F(mig, ctl_close_aborts)
 /* Control actions that do not apply are refused. */
 TEST_F(mig, control_errors)
 {
-	EXPECT_EQ(-ENOENT, mig_control(&self->t, SRC, PARTMOB_MIG_A_ROUND));
-	EXPECT_EQ(-ENOENT, mig_control(&self->t, "mk-none",
-				       PARTMOB_MIG_A_ROUND));
+	EXPECT_EQ(-ENOENT, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ROUND));
+	EXPECT_EQ(-ENOENT, pm_mig_control(&self->t, "mk-none",
+					  PARTMOB_MIG_A_ROUND));
 	start_both(_metadata, self);
-	EXPECT_EQ(-EINVAL, mig_control(&self->t, DST, PARTMOB_MIG_A_ROUND));
-	EXPECT_EQ(-EINVAL, mig_control(&self->t, SRC, PARTMOB_MIG_A_RESUME));
+	EXPECT_EQ(-EINVAL, pm_mig_control(&self->t, DST, PARTMOB_MIG_A_ROUND));
+	EXPECT_EQ(-EINVAL, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_RESUME));
 	/* A second migration of a migrating region is refused. */
 	EXPECT_EQ(-EBUSY, mig_start(&self->t, SRC, PARTMOB_MIG_SOURCE,
 				    self->fds[0], 0, 0));
@@ -451,13 +410,13 @@ TEST_F(mig, control_errors)
 	EXPECT_EQ(-EBUSY, pm_region_cmd(&self->t, PARTMOB_CMD_REGION_FREEZE,
 					SRC));
 	EXPECT_EQ(-EBUSY, pm_region_delete(&self->t, DST));
-	EXPECT_EQ(0, mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+	EXPECT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
 }
 
 /* --verify: both ends hash their copy; equal copies commit. */
 TEST_F(mig, verify_commits_equal_copies)
 {
-	struct mig_state s, d;
+	struct pm_mig_info s, d;
 	unsigned char *dst;
 
 	start_flags = PARTMOB_MIG_F_VERIFY;
@@ -480,7 +439,7 @@ TEST_F(mig, verify_commits_equal_copies)
 TEST_F(mig, verify_refuses_a_different_copy)
 {
 	struct pm_region_info ri;
-	struct mig_state s;
+	struct pm_mig_info s;
 	int status;
 	pid_t peer;
 
@@ -587,7 +546,7 @@ static int hook_lines(const char *dir, int wait_ms)
 TEST_F(mig, restarted_listener_picks_up)
 {
 	char dir[] = "/tmp/pm-state-XXXXXX";
-	struct mig_state s, d;
+	struct pm_mig_info s, d;
 	pid_t l;
 
 	ASSERT_NE(NULL, mkdtemp(dir));
@@ -656,7 +615,7 @@ TEST_F(mig, hostile_frames)
 		{ "silence", 0, 0, 0, 0, 0, 2 },
 	};
 	unsigned char before[64];
-	struct mig_state d;
+	struct pm_mig_info d;
 	size_t i;
 
 	memcpy(before, self->src, sizeof(before));
@@ -718,17 +677,17 @@ static int mig_commit(struct tnl *t, const char *const *names, int n)
  * Be the policy of a held source: switch over after the first round and
  * return the state it settles in: PREPARED, or a final one.
  */
-static int drive_held(struct tnl *t, const char *name, struct mig_state *s)
+static int drive_held(struct tnl *t, const char *name, struct pm_mig_info *s)
 {
 	int i;
 
 	for (i = 0; i < 3000; i++) {
-		if (mig_get(t, name, s))
+		if (mig_get_checked(t, name, -1, s))
 			return -EIO;
 		if (s->state == PARTMOB_MIG_S_PREPARED || is_final(s->state))
 			return s->state;
 		if (s->state == PARTMOB_MIG_S_WAITING)
-			mig_control(t, name, PARTMOB_MIG_A_SWITCHOVER);
+			pm_mig_control(t, name, PARTMOB_MIG_A_SWITCHOVER);
 		usleep(10000);
 	}
 	return -ETIMEDOUT;
@@ -786,7 +745,7 @@ FIXTURE_TEARDOWN(group)
 static void group_prepare(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(group) *self, uint32_t timeout_ms)
 {
-	struct mig_state s;
+	struct pm_mig_info s;
 	int i;
 
 	start_flags = PARTMOB_MIG_F_HOLD;
@@ -811,7 +770,7 @@ static void group_prepare(struct __test_metadata *_metadata,
 /* Held sources do not commit on prepared; one command commits both. */
 TEST_F(group, commit_all)
 {
-	struct mig_state s, d;
+	struct pm_mig_info s, d;
 	unsigned char *dst;
 	int i;
 
@@ -819,9 +778,9 @@ TEST_F(group, commit_all)
 	/* Held: neither side goes on by itself. */
 	usleep(300000);
 	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(0, mig_get(&self->t, group_src[i], &s));
+		ASSERT_EQ(0, mig_get_checked(&self->t, group_src[i], -1, &s));
 		EXPECT_EQ(PARTMOB_MIG_S_PREPARED, s.state);
-		ASSERT_EQ(0, mig_get(&self->t, group_dst[i], &d));
+		ASSERT_EQ(0, mig_get_checked(&self->t, group_dst[i], -1, &d));
 		EXPECT_EQ(PARTMOB_MIG_S_PREPARED, d.state);
 	}
 	ASSERT_EQ(0, mig_commit(&self->t, group_src, 2))
@@ -852,17 +811,17 @@ TEST_F(group, commit_all)
  */
 TEST_F(group, all_or_none)
 {
-	struct mig_state s, d;
+	struct pm_mig_info s, d;
 	int i;
 
 	group_prepare(_metadata, self, 0);
-	ASSERT_EQ(0, mig_control(&self->t, SRC2, PARTMOB_MIG_A_ABORT));
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC2, PARTMOB_MIG_A_ABORT));
 	EXPECT_EQ(-EALREADY, mig_commit(&self->t, group_src, 2));
 	EXPECT_NE(NULL, strstr(self->t.extack, "aborted"))
 		TH_LOG("extack: %s", self->t.extack);
-	ASSERT_EQ(0, mig_get(&self->t, SRC, &s));
+	ASSERT_EQ(0, mig_get_checked(&self->t, SRC, -1, &s));
 	EXPECT_EQ(PARTMOB_MIG_S_PREPARED, s.state);
-	ASSERT_EQ(0, mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+	ASSERT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
 	for (i = 0; i < 2; i++) {
 		EXPECT_EQ(PARTMOB_MIG_S_FAILED,
 			  wait_end(&self->t, self->sctl[i], &s));
@@ -879,7 +838,7 @@ TEST_F(group, all_or_none)
 /* A held source that gets no decision in time aborts; the dest discards. */
 TEST_F(group, hold_times_out)
 {
-	struct mig_state s, d;
+	struct pm_mig_info s, d;
 
 	group_prepare(_metadata, self, 1000);
 	EXPECT_EQ(PARTMOB_MIG_S_FAILED, wait_end(&self->t, self->sctl[0], &s));
@@ -925,21 +884,21 @@ TEST_F(group, commit_errors)
 	EXPECT_EQ(-EINVAL, mig_commit(&self->t, dup, 2));
 	/* A destination is not a member either. */
 	EXPECT_EQ(-EINVAL, mig_commit(&self->t, group_dst, 1));
-	EXPECT_EQ(0, mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+	EXPECT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
 }
 
 /* Held but not prepared yet: refused, and nothing is decided. */
 TEST_F(group, commit_before_prepared)
 {
-	struct mig_state s;
+	struct pm_mig_info s;
 
 	group_start_first(_metadata, self, PARTMOB_MIG_F_HOLD);
 	EXPECT_EQ(-EINVAL, mig_commit(&self->t, group_src, 1));
 	EXPECT_NE(NULL, strstr(self->t.extack, "not prepared"))
 		TH_LOG("extack: %s", self->t.extack);
-	ASSERT_EQ(0, mig_get(&self->t, SRC, &s));
+	ASSERT_EQ(0, mig_get_checked(&self->t, SRC, -1, &s));
 	EXPECT_NE(PARTMOB_MIG_S_COMMITTED, s.state);
-	EXPECT_EQ(0, mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
+	EXPECT_EQ(0, pm_mig_control(&self->t, SRC, PARTMOB_MIG_A_ABORT));
 }
 
 TEST_HARNESS_MAIN

@@ -748,6 +748,7 @@ static int mig_get(struct tnl *t, const char *name, int ctlfd,
 	U64(PARTMOB_A_MIG_SETUP_NS, setup_ns);
 	U64(PARTMOB_A_MIG_TOTAL_NS, total_ns);
 	U64(PARTMOB_A_MIG_DOWNTIME_NS, downtime_ns);
+	U64(PARTMOB_A_MIG_VERIFY_NS, verify_ns);
 	U64(PARTMOB_A_MIG_HARVEST_NS, harvest_ns);
 	U64(PARTMOB_A_MIG_SOCK_NS, sock_ns);
 	U64(PARTMOB_A_MIG_WAIT_NS, wait_ns);
@@ -755,6 +756,7 @@ static int mig_get(struct tnl *t, const char *name, int ctlfd,
 #undef U64
 #undef U32
 	mi->have_state = !!tb[PARTMOB_A_MIG_STATE];
+	mi->have_round = !!tb[PARTMOB_A_MIG_ROUND];
 	return 0;
 }
 

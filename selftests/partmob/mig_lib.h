@@ -100,9 +100,10 @@ struct pm_mig_info {
 	uint32_t role, state, round, err_no;
 	uint64_t total_bytes, transferred, remaining, pages_normal, pages_zero,
 		 round_bytes, round_ns, round_dirtied, throughput, dirty_rate,
-		 setup_ns, total_ns, downtime_ns, harvest_ns, sock_ns, wait_ns;
+		 setup_ns, total_ns, downtime_ns, verify_ns, harvest_ns,
+		 sock_ns, wait_ns;
 	uint32_t streams;
-	int have_state;
+	int have_state, have_round;
 };
 
 /* PARTMOB_CMD_MIG_START: the control fd, or -errno (t->extack). */
