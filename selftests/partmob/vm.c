@@ -10,9 +10,10 @@
  * runs on at the source. Built three times: vm (one memory backend),
  * vm_group (PM_VM_GROUP=1: two backends as NUMA nodes, two regions with
  * one decision; and an abort during pre-copy), and vm_linux
- * (PM_VM_GROUP=2: a small Linux guest, the host's kernel with a busybox
+ * (PM_VM_GROUP=2: a small Linux guest, the target's kernel with a busybox
  * initramfs and kvmclock, whose uptime and a file in its tmpfs must
- * survive the move).
+ * survive the move; and a source host, such a guest with partmob.ko, that
+ * reboots while the destination is in doubt).
  *
  * On ppc64le the guest is guest/pmguest_ppc.c, a pseries guest (VOF, no
  * SLOF) run by Debian's ppc64el qemu-system-ppc64, which the harness
@@ -47,6 +48,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <poll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -98,9 +104,25 @@
 
 static char self_path[256];
 static char linux_kernel[320];	/* vm_linux: the kernel, as QEMU sees it */
+static int linux_kernel_own;	/* ... and it is this kernel's release */
 
 #define LINUX (PM_VM_GROUP == 2)
 #define LINUX_RAM "256M"
+/* linux_source_host_reboots: the source host, its region and ports */
+#define RB_SRC "vm-rb-src"
+#define RB_DST "vm-rb-dst"
+#define RB_SIZE (4u << 20)
+#define RB_PORT 7795		/* the destination's socket, 127.0.0.1 here */
+#define RB_FWD "7796"		/* forwarded to the source host's listener */
+#define RB_ID 0x7265626f6f740001ULL
+#define RB_BOOT_LEN 40		/* a boot id, zero-padded, each way */
+#if PPC
+#define RB_NIC "spapr-vlan,netdev=n"
+#define RB_NIC_MOD "ibmveth"
+#else
+#define RB_NIC "virtio-net-pci,netdev=n,romfile="
+#define RB_NIC_MOD "virtio_net"
+#endif
 /* Where its kernel is found (find_linux_kernel()), and its console. */
 #if PPC
 #define KERNEL_DIR "/kboot"
@@ -232,10 +254,11 @@ static int copy_file(const char *from, const char *to)
 }
 
 /*
- * The Linux guest's kernel: on x86_64 one in the host's /boot, as the
- * chrooted QEMU sees it; on ppc64le the target's own image, which the
- * harness offers at /kboot, copied to TDIR where that QEMU sees it (once:
- * the destination's hook finds the copy). 0, or -ENOENT.
+ * The Linux guest's kernel: the target's own image, which the harness
+ * offers at /kboot, copied to TDIR where the chrooted QEMU sees it (once:
+ * the destination's hook finds the copy); without it, on x86_64, one in
+ * the host's /boot. linux_kernel_own says whether it is this kernel's
+ * release, so that this guest's partmob.ko loads there. 0, or -ENOENT.
  */
 static int find_linux_kernel(void)
 {
@@ -244,12 +267,15 @@ static int find_linux_kernel(void)
 	struct dirent *e;
 	DIR *d;
 
-	if (PPC) {
-		snprintf(linux_kernel, sizeof(linux_kernel), TDIR "/vmlinux");
-		if (!access(linux_kernel, R_OK))
-			return 0;
-	}
+	snprintf(linux_kernel, sizeof(linux_kernel), TDIR "/vmlinux");
+	if (!access(linux_kernel, R_OK))
+		return 0;
 	uname(&u);
+	snprintf(p, sizeof(p), "/kboot/" KERNEL_PREFIX "%s", u.release);
+	if (!access(p, R_OK)) {
+		linux_kernel_own = 1;
+		return copy_file(p, linux_kernel) ? -ENOENT : 0;
+	}
 	snprintf(p, sizeof(p), KERNEL_DIR "/" KERNEL_PREFIX "%s", u.release);
 	if (access(p, R_OK)) {
 		p[0] = '\0';
@@ -266,6 +292,8 @@ static int find_linux_kernel(void)
 		closedir(d);
 		if (!p[0])
 			return -ENOENT;
+	} else {
+		linux_kernel_own = 1;
 	}
 	if (PPC)
 		return copy_file(p, linux_kernel) ? -ENOENT : 0;
@@ -659,6 +687,14 @@ FIXTURE_TEARDOWN(vm)
 	if (dst > 0)
 		kill(dst, SIGKILL);
 	pm_proc_stop(&self->listener, SIGTERM);
+	if (LINUX && pm_region_frozen(RB_DST) == 1) {
+		/* linux_source_host_reboots failed with it in doubt */
+		const char *const discard[] = { "recover", RB_DST, "--discard",
+						NULL };
+		struct run_result r;
+
+		pm_run_ctl(&r, 0, discard);
+	}
 	/*
 	 * A killed QEMU unmaps its RAM as it exits, which takes a while for
 	 * a big guest: until then its regions cannot be deleted (and the
@@ -899,6 +935,375 @@ TEST_F_TIMEOUT(vm, linux_moves_and_continues, 290)
 	EXPECT_EQ(0, pm_region_frozen(DST));
 	pm_proc_stop(&p, SIGKILL);
 }
+
+/*
+ * The source host reboots while the destination is in doubt. The source
+ * host is a Linux guest of its own here (the target's kernel, its
+ * partmob.ko and partmobctl, the libraries they need, in a busybox
+ * initramfs, user networking): its region RB_SRC moves to RB_DST in this
+ * guest, driven through the kernel at both ends, the source held
+ * (PARTMOB_MIG_F_HOLD) in PREPARED. Then the source host loses power
+ * (QEMU killed): the destination, prepared and without a decision, is in
+ * doubt; recover cannot reach the source and leaves it so. The host boots
+ * again (a new boot id, the module loaded afresh, partmobctl listen):
+ * recover learns that it rebooted, so its copy is gone, and resumes the
+ * region here with every page.
+ */
+
+/* The source host's /init: "pmrb=source" runs the source, else listen. */
+static const char rb_init[] =
+	"#!/bin/busybox sh\n"
+	"/bin/busybox --install -s /bin\n"
+	"mount -t proc proc /proc\n"
+	"mount -t sysfs sys /sys\n"
+	"mount -t devtmpfs dev /dev\n"
+	"mount -t tmpfs tmpfs /tmp\n"
+	"mount -t tmpfs tmpfs /run\n"
+	"modprobe virtio_pci 2>/dev/null\n"
+	"modprobe " RB_NIC_MOD "\n"
+	"ip link set lo up\n"
+	"ip link set eth0 up\n"
+	"ip addr add 10.0.2.15/24 dev eth0\n"
+	"ip route add default via 10.0.2.2\n"
+	"insmod /lib/partmob.ko || echo RB FAIL insmod\n"
+	"echo \"RB BOOT $(cat /proc/sys/kernel/random/boot_id)\"\n"
+	"if grep -q pmrb=source /proc/cmdline; then\n"
+	"  /bin/pmvm --inner-source\n"
+	"else\n"
+	"  partmobctl listen --insecure --port 7780 --state-dir /run/pm &\n"
+	"  for i in $(seq 30); do\n"
+	"    netstat -ltn | grep -q ':7780 ' && break; sleep 1\n"
+	"  done\n"
+	"  echo RB LISTENING\n"
+	"fi\n"
+	"while true; do sleep 10; done\n";
+
+/*
+ * TDIR/rb.cpio: busybox, rb_init, this program, partmobctl (both linked
+ * statically), partmob.ko and this guest's modules.
+ */
+static int rb_initramfs(void)
+{
+	const char *ko = getenv("PARTMOB_KO"), *ctl = getenv("PARTMOBCTL");
+	char cmd[2048];
+	struct utsname u;
+	FILE *f;
+
+	uname(&u);
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; r=" TDIR "/rb; rm -rf $r; mkdir -p $r/bin $r/proc $r/sys $r/tmp $r/run $r/dev $r/lib/modules $r/etc; "
+		 "cp /bin/busybox $r/bin/busybox; mknod $r/dev/console c 5 1; "
+		 "cp %s $r/lib/partmob.ko; cp %s $r/bin/partmobctl; cp %s $r/bin/pmvm; "
+		 "cp -a /lib/modules/%s $r/lib/modules/",
+		 ko ? ko : "/lib/partmob/partmob.ko",
+		 ctl ? ctl : "/usr/sbin/partmobctl", self_path, u.release);
+	if (system(cmd))
+		return -1;
+	f = fopen(TDIR "/rb/init", "w");
+	if (!f)
+		return -1;
+	fputs(rb_init, f);
+	if (fclose(f) || chmod(TDIR "/rb/init", 0755))
+		return -1;
+	return system("cd " TDIR "/rb && find . | cpio -o -H newc > " TDIR
+		      "/rb.cpio 2>/dev/null") ? -1 : 0;
+}
+
+/* Boot the source host, as "source" or "listen" (@mode). */
+static pid_t rb_qemu(const char *mode, const char *serial, const char *log)
+{
+	char ser[160], append[160];
+	const char *argv[40];
+	int n = 0;
+
+	snprintf(ser, sizeof(ser), "file:%s", serial);
+	snprintf(append, sizeof(append), KERNEL_CONSOLE " quiet panic=-1 pmrb=%s",
+		 mode);
+	argv[n++] = QEMU_BIN;
+	argv[n++] = "-accel";
+	argv[n++] = pm_inner_accel(NULL);
+	argv[n++] = "-display";
+	argv[n++] = "none";
+	argv[n++] = "-nodefaults";
+	argv[n++] = "-no-user-config";
+	argv[n++] = "-m";
+	argv[n++] = LINUX_RAM;
+#if PPC
+	argv[n++] = "-machine";
+	argv[n++] = sysconf(_SC_PAGESIZE) < 65536 ? PSERIES PSERIES_4K :
+						     PSERIES;
+	argv[n++] = "-cpu";
+	argv[n++] = strcmp(pm_inner_accel(NULL), "kvm") ? "power10" : "host";
+	argv[n++] = "-L";
+	argv[n++] = "/usr/share/qemu";
+#endif
+	argv[n++] = "-netdev";
+	argv[n++] = "user,id=n,hostfwd=tcp:127.0.0.1:" RB_FWD "-:7780";
+	argv[n++] = "-device";
+	argv[n++] = RB_NIC;
+	argv[n++] = "-kernel";
+	argv[n++] = linux_kernel;
+	argv[n++] = "-initrd";
+	argv[n++] = TDIR "/rb.cpio";
+	argv[n++] = "-append";
+	argv[n++] = append;
+	argv[n++] = "-serial";
+	argv[n++] = ser;
+	argv[n] = NULL;
+	return pm_host_spawn(argv, log);
+}
+
+/* The value of 8-byte word @i of the source's region. */
+static uint64_t rb_word(size_t i)
+{
+	return (i + 1) * 0x9e3779b97f4a7c15ULL;
+}
+
+/*
+ * The source host's side (run by its /init): RB_SRC filled, its migration
+ * to the destination at 10.0.2.2 (this guest, through user networking)
+ * started held, brought to PREPARED, "RB PREPARED" said; then it waits
+ * for the end (power loss). Boot ids are exchanged on the connection
+ * first, as the handshake would.
+ */
+static int inner_source(void)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1, .id = RB_ID, .timeout_ms = 60000 };
+	char boot[RB_BOOT_LEN] = "", peer[RB_BOOT_LEN + 1] = "";
+	struct pm_mig_info mi;
+	const char *why = "";
+	struct tnl t;
+	uint64_t *p;
+	size_t i;
+	int fd, ctl;
+
+	if (tnl_open(&t) ||
+	    pm_region_create(&t, RB_SRC, RB_SIZE, -1, -1, -1, 0600)) {
+		why = "region";
+		goto fail;
+	}
+	fd = open("/dev/partmob/" RB_SRC, O_RDWR);
+	p = fd < 0 ? MAP_FAILED : mmap(NULL, RB_SIZE, PROT_READ | PROT_WRITE,
+				       MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		why = "mmap";
+		goto fail;
+	}
+	for (i = 0; i < RB_SIZE / sizeof(*p); i++)
+		p[i] = rb_word(i);
+	munmap(p, RB_SIZE);
+	close(fd);
+	fd = pm_tcp_connect(-1, -1, "10.0.2.2", RB_PORT, 60000);
+	if (fd < 0) {
+		why = "connect";
+		goto fail;
+	}
+	pm_boot_id(boot, sizeof(boot));
+	if (write(fd, boot, sizeof(boot)) != sizeof(boot) ||
+	    recv(fd, peer, RB_BOOT_LEN, MSG_WAITALL) != RB_BOOT_LEN) {
+		why = "boot ids";
+		goto fail;
+	}
+	a.name = RB_SRC;
+	a.role = PARTMOB_MIG_SOURCE;
+	a.fd = fd;
+	a.peer = "10.0.2.2";
+	a.peer_boot_id = peer;
+	a.mig_flags = PARTMOB_MIG_F_HOLD;
+	ctl = pm_mig_start(&t, &a);
+	close(fd);
+	if (ctl < 0) {
+		why = t.extack;
+		goto fail;
+	}
+	if (pm_mig_wait_state(RB_SRC, PARTMOB_MIG_S_WAITING, 120000, &mi) ||
+	    pm_mig_control(&t, RB_SRC, PARTMOB_MIG_A_SWITCHOVER) ||
+	    pm_mig_wait_state(RB_SRC, PARTMOB_MIG_S_PREPARED, 120000, &mi)) {
+		why = mi.error;
+		goto fail;
+	}
+	printf("RB PREPARED\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+fail:
+	printf("RB FAIL %s: %s\n", why, strerror(errno));
+	fflush(stdout);
+	return 1;
+}
+
+/*
+ * Whether console @path has a line with @word (1), an "RB FAIL" line
+ * (-1), or neither (0); its "RB BOOT <id>" into @id (37 bytes) if given.
+ */
+static int rb_read(const char *path, const char *word, char *id)
+{
+	char line[256];
+	int found = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (id && sscanf(line, "RB BOOT %36s", id) == 1)
+			continue;
+		if (!strncmp(line, "RB FAIL", 7))
+			found = -1;
+		else if (strstr(line, word) && found >= 0)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* The tail of console @path, in the test's log. */
+static void rb_show(struct __test_metadata *_metadata, const char *path)
+{
+	char buf[2048];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	if (fseek(f, -(long)sizeof(buf) + 1, SEEK_END))
+		rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	TH_LOG("%s: ...%s", path, buf);
+}
+
+static int rb_wait(const char *path, const char *word, int timeout_ms)
+{
+	uint64_t end = pm_now_ms() + timeout_ms;
+	int ret;
+
+	do {
+		ret = rb_read(path, word, NULL);
+		if (ret)
+			return ret;
+		pm_sleep_ms(200);
+	} while (pm_now_ms() < end);
+	return 0;
+}
+
+TEST_F_TIMEOUT(vm, linux_source_host_reboots, 290)
+{
+	const char *const recover[] = { "recover", RB_DST, "--source",
+					"127.0.0.1:" RB_FWD, "--insecure",
+					NULL };
+	const char *const status[] = { "status", RB_DST, NULL };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(RB_PORT) };
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1, .id = RB_ID, .timeout_ms = 5000 };
+	char boot[RB_BOOT_LEN] = "", peer[RB_BOOT_LEN + 1] = "";
+	char id1[40] = "", id2[40] = "";
+	struct pollfd pfd = { .events = POLLIN };
+	struct pm_mig_info mi;
+	struct run_result r;
+	int l, fd, dctl, one = 1, i, bad = 0;
+	uint64_t *p;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	if (!pm_ctl_has("recover"))
+		SKIP(return, "partmobctl has no recover command");
+	if (!linux_kernel_own)
+		SKIP(return, "the source host needs this guest's kernel release, for its partmob.ko (the harness offers it at /kboot)");
+	ASSERT_EQ(0, rb_initramfs());
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, l);
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ASSERT_EQ(0, bind(l, (struct sockaddr *)&sin, sizeof(sin)));
+	ASSERT_EQ(0, listen(l, 1));
+
+	/* The source host boots and connects. */
+	self->src = rb_qemu("source", TDIR "/rb1.serial", TDIR "/rb1.log");
+	ASSERT_LT(0, self->src);
+	pfd.fd = l;
+	if (poll(&pfd, 1, 150000) != 1)
+		rb_show(_metadata, TDIR "/rb1.serial");
+	ASSERT_EQ(1, poll(&pfd, 1, 0)) TH_LOG("the source host did not connect");
+	fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	close(l);
+	ASSERT_LE(0, fd);
+	pm_boot_id(boot, sizeof(boot));
+	ASSERT_EQ(RB_BOOT_LEN, recv(fd, peer, RB_BOOT_LEN, MSG_WAITALL));
+	ASSERT_EQ(RB_BOOT_LEN, write(fd, boot, sizeof(boot)));
+	a.name = RB_DST;
+	a.role = PARTMOB_MIG_DEST;
+	a.fd = fd;
+	a.peer = "127.0.0.1";
+	a.peer_boot_id = peer;
+	a.size = RB_SIZE;
+	dctl = pm_mig_start(&self->t, &a);
+	close(fd);
+	ASSERT_LE(0, dctl) TH_LOG("destination: %s", self->t.extack);
+	ASSERT_EQ(0, pm_mig_wait_state(RB_DST, PARTMOB_MIG_S_PREPARED, 120000,
+				       &mi))
+		TH_LOG("destination: %s %s", pm_mig_state_name(mi.state),
+		       mi.error);
+	/* The source holds in PREPARED: no decision is on its way. */
+	if (rb_wait(TDIR "/rb1.serial", "RB PREPARED", 60000) != 1)
+		rb_show(_metadata, TDIR "/rb1.serial");
+	ASSERT_EQ(1, rb_read(TDIR "/rb1.serial", "RB PREPARED", NULL));
+
+	/* Power loss at the source host: the destination is in doubt. */
+	kill(self->src, SIGKILL);
+	waitpid(self->src, NULL, 0);
+	self->src = -1;
+	ASSERT_EQ(0, pm_mig_wait_state(RB_DST, PARTMOB_MIG_S_IN_DOUBT, 60000,
+				       &mi))
+		TH_LOG("destination: %s %s", pm_mig_state_name(mi.state),
+		       mi.error);
+	EXPECT_EQ(1, pm_region_frozen(RB_DST));
+	ASSERT_EQ(0, pm_run_ctl(&r, 0, status));
+	EXPECT_NE(NULL, strstr(r.out, "in-doubt")) TH_LOG("%s", r.out);
+	/* Nobody answers at the source: still in doubt. */
+	ASSERT_EQ(0, pm_run_ctl(&r, 0, recover));
+	EXPECT_EQ(7, r.status) TH_LOG("recover: %s%s", r.out, r.err);
+	EXPECT_EQ(1, pm_region_frozen(RB_DST));
+
+	/* It boots again: a new boot id, the module afresh, a listener. */
+	self->src = rb_qemu("listen", TDIR "/rb2.serial", TDIR "/rb2.log");
+	ASSERT_LT(0, self->src);
+	if (rb_wait(TDIR "/rb2.serial", "RB LISTENING", 150000) != 1)
+		rb_show(_metadata, TDIR "/rb2.serial");
+	ASSERT_EQ(1, rb_read(TDIR "/rb2.serial", "RB LISTENING", NULL))
+		TH_LOG("the source host's listener did not start");
+	rb_read(TDIR "/rb1.serial", "", id1);
+	rb_read(TDIR "/rb2.serial", "", id2);
+	TH_LOG("source host boot ids: %s, then %s", id1, id2);
+	EXPECT_STREQ(id1, peer);
+	EXPECT_STRNE(id1, id2);
+	for (i = 0; i < 30; i++) {
+		ASSERT_EQ(0, pm_run_ctl(&r, 0, recover));
+		if (r.status != 7)
+			break;
+		pm_sleep_ms(1000);
+	}
+	EXPECT_EQ(0, r.status) TH_LOG("recover: %s%s", r.out, r.err);
+	/* ... because the source host rebooted, as it says */
+	EXPECT_TRUE(strstr(r.out, "rebooted") || strstr(r.err, "rebooted"))
+		TH_LOG("recover: %s%s", r.out, r.err);
+	EXPECT_EQ(0, pm_ctl_wait_hup(dctl, 30000));
+	close(dctl);
+	EXPECT_EQ(0, pm_region_frozen(RB_DST));
+
+	/* Every page is the source's. */
+	fd = open("/dev/partmob/" RB_DST, O_RDONLY);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, RB_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < (int)(RB_SIZE / sizeof(*p)); i++)
+		bad += p[i] != rb_word(i);
+	munmap(p, RB_SIZE);
+	EXPECT_EQ(0, bad);
+}
 #elif !PM_VM_GROUP
 /* The guest moves and goes on counting there; the source QEMU quits. */
 TEST_F_TIMEOUT(vm, moves_and_continues, 290)
@@ -1000,6 +1405,10 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--dest-qemu"))
 		return dest_qemu();
+#if PM_VM_GROUP == 2
+	if (argc > 1 && !strcmp(argv[1], "--inner-source"))
+		return inner_source();
+#endif
 	if (!realpath(argv[0], self_path))
 		snprintf(self_path, sizeof(self_path), "%s", argv[0]);
 	return test_harness_run(argc, argv);

@@ -145,6 +145,9 @@ pm_qemu_args()
 		# qemu-system-x86_64 from it (PARTMOB_HOSTFS=0 to leave it out).
 		if [ "${PARTMOB_HOSTFS:-1}" = 1 ]; then
 			PM_QEMU_ARGS+=(-virtfs "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap")
+			# The target's own kernel image, read-only at /kboot:
+			# vm_linux boots it as its inner Linux guest.
+			PM_QEMU_ARGS+=(-virtfs "local,path=$(dirname "$KIMAGE"),mount_tag=kboot,security_model=none,readonly=on,multidevs=remap")
 		fi
 		;;
 	powerpc)
@@ -164,8 +167,7 @@ pm_qemu_args()
 		if [ "${PARTMOB_HOSTFS:-1}" = 1 ] && [ -d "$PARTMOB_CACHE/qemu-ppc64el" ]; then
 			PM_QEMU_ARGS+=(-virtfs "local,path=$PARTMOB_CACHE/qemu-ppc64el,mount_tag=host,security_model=none,readonly=on,multidevs=remap")
 			# The target's own kernel image, read-only at /kboot:
-			# vm_linux boots it as its inner Linux guest (x86_64
-			# guests find theirs in the host's /boot).
+			# vm_linux boots it as its inner Linux guest.
 			PM_QEMU_ARGS+=(-virtfs "local,path=$(dirname "$KIMAGE"),mount_tag=kboot,security_model=none,readonly=on,multidevs=remap")
 		fi
 		;;

@@ -14,7 +14,8 @@
 #   /lib/modules/KREL/            $PARTMOB_GUEST_MODULES (default: veth tls gcm
 #                                 ghash_generic ctr xts aesni_intel ghash_clmulni_intel
 #                                 vmx_crypto zram 9p 9pnet_virtio virtio_pci kvm
-#                                 kvm_amd kvm_hv)
+#                                 kvm_amd kvm_hv virtio_net ibmveth: the last
+#                                 two for vm_linux's source host)
 #                                 and their dependencies, for modprobe
 #   /etc/passwd, /etc/group       root and nobody (65534)
 #   /etc/partmob.conf             MODE (check | demo | shell, default check),
@@ -83,8 +84,8 @@ fi
 # Kernel modules the tests may modprobe, with their dependencies; compressed
 # ones are unpacked so that busybox modprobe needs no decompressor.
 moddir="${MODROOT:-/}/lib/modules/$KREL"
-if [ -f "$moddir/modules.dep" ] && [ -n "${PARTMOB_GUEST_MODULES-veth tls gcm ghash_generic ctr xts aesni_intel ghash_clmulni_intel vmx_crypto zram 9p 9pnet_virtio virtio_pci kvm kvm_amd kvm_hv}" ]; then
-	mods=$(awk -v want="${PARTMOB_GUEST_MODULES-veth tls gcm ghash_generic ctr xts aesni_intel ghash_clmulni_intel vmx_crypto zram 9p 9pnet_virtio virtio_pci kvm kvm_amd kvm_hv}" '
+if [ -f "$moddir/modules.dep" ] && [ -n "${PARTMOB_GUEST_MODULES-veth tls gcm ghash_generic ctr xts aesni_intel ghash_clmulni_intel vmx_crypto zram 9p 9pnet_virtio virtio_pci kvm kvm_amd kvm_hv virtio_net ibmveth}" ]; then
+	mods=$(awk -v want="${PARTMOB_GUEST_MODULES-veth tls gcm ghash_generic ctr xts aesni_intel ghash_clmulni_intel vmx_crypto zram 9p 9pnet_virtio virtio_pci kvm kvm_amd kvm_hv virtio_net ibmveth}" '
 		BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) wanted[w[i]] = 1 }
 		{
 			sub(":", "", $1)
