@@ -20,6 +20,10 @@
  *                             AES-128-GCM), run by run with the plain one
  *   tls_ratio                 partmob_tls_bulk_mbps / partmob_bulk_mbps
  *                             (median of the runs' ratios)
+ *   ktls_link_mbps            the veth's own ceiling with kernel TLS: 256
+ *                             MiB from memory over two kTLS connections at
+ *                             once (AES-128-GCM, as partmob's two
+ *                             streams), read and dropped at B, no partmob
  *   openssl_aes128gcm_mbps    `openssl speed -evp aes-128-gcm` (the host's
  *                             openssl through /host), 16 KiB blocks: what
  *                             AES-GCM costs in this guest (emulated)
@@ -45,6 +49,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,6 +63,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "../mig_lib.h"
 #include "pmbench.h"
@@ -580,6 +588,122 @@ out:
 	return ret;
 }
 
+/* One end of a kTLS connection of ktls_link_run(): sends or drains. */
+struct ktls_end {
+	pthread_t thread;
+	int fd, tx;
+	uint64_t bytes;
+	const unsigned char *buf;	/* the sender's, KTLS_BUF bytes */
+	int err;
+};
+
+#define KTLS_BUF (1 << 20)
+#define KTLS_CHUNK (64 << 10)
+#define KTLS_CONNS 2
+
+static void *ktls_io(void *arg)
+{
+	struct ktls_end *e = arg;
+	static __thread unsigned char sink[KTLS_CHUNK];
+	uint64_t done = 0;
+	ssize_t n;
+
+	while (done < e->bytes) {
+		size_t len = e->bytes - done < KTLS_CHUNK ?
+			     e->bytes - done : KTLS_CHUNK;
+
+		if (e->tx)
+			n = send(e->fd, e->buf + done % KTLS_BUF, len, 0);
+		else
+			n = recv(e->fd, sink, len, 0);
+		if (n <= 0) {
+			e->err = n ? errno : EPIPE;
+			break;
+		}
+		done += n;
+	}
+	return NULL;
+}
+
+/*
+ * The link's ceiling with kernel TLS, which partmob cannot beat: @size
+ * bytes of random content from memory over KTLS_CONNS connections from A
+ * to B at once, keyed for kTLS both ways (AES-128-GCM, pm_ktls_keys()),
+ * sent with send() and read and dropped at B. MB/s, or 0 with @why.
+ */
+static double ktls_link_run(uint64_t size, char *why, size_t whylen)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct ktls_end e[2 * KTLS_CONNS];
+	unsigned char *buf;
+	uint64_t seed = 77;
+	double t0, t = 0;
+	int i, l, fds[2], started = 0, ret = 0, one = 1;
+
+	memset(e, 0, sizeof(e));
+	for (i = 0; i < 2 * KTLS_CONNS; i++)
+		e[i].fd = -1;
+	buf = malloc(KTLS_BUF);
+	if (!buf)
+		die("malloc");
+	for (i = 0; i < KTLS_BUF / 8; i++)
+		((uint64_t *)buf)[i] = pm_xorshift(&seed);
+	sin.sin_port = htons(next_port++);
+	inet_pton(AF_INET, PM_HOST_B_ADDR, &sin.sin_addr);
+	l = pm_ns_socket(hosts.orig, hosts.ns[1], AF_INET, SOCK_STREAM);
+	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one,
+				sizeof(one)) ||
+	    bind(l, (struct sockaddr *)&sin, sizeof(sin)) || listen(l, 4)) {
+		snprintf(why, whylen, "kTLS link: listen: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < KTLS_CONNS; i++) {
+		fds[0] = pm_tcp_connect(hosts.orig, hosts.ns[0],
+					PM_HOST_B_ADDR, ntohs(sin.sin_port),
+					10000);
+		fds[1] = fds[0] < 0 ? -1 : accept(l, NULL, NULL);
+		e[2 * i].fd = fds[0];
+		e[2 * i + 1].fd = fds[1];
+		if (fds[1] < 0) {
+			snprintf(why, whylen, "kTLS link: connect: %s",
+				 strerror(fds[0] < 0 ? -fds[0] : errno));
+			goto out;
+		}
+		ret = pm_ktls_keys(fds, 0);
+		if (ret) {
+			snprintf(why, whylen, "kTLS link: keys: %s",
+				 strerror(-ret));
+			goto out;
+		}
+		e[2 * i].tx = 1;
+		e[2 * i].buf = buf;
+		e[2 * i].bytes = e[2 * i + 1].bytes = size / KTLS_CONNS;
+	}
+	t0 = pm_now_ms() / 1e3;
+	for (started = 0; started < 2 * KTLS_CONNS; started++)
+		if (pthread_create(&e[started].thread, NULL, ktls_io,
+				   &e[started]))
+			die("pthread_create");
+	for (i = 0; i < started; i++)
+		pthread_join(e[i].thread, NULL);
+	t = pm_now_ms() / 1e3 - t0;
+	for (i = 0; i < started; i++)
+		if (e[i].err && !why[0])
+			snprintf(why, whylen, "kTLS link: %s: %s",
+				 e[i].tx ? "send" : "recv", strerror(e[i].err));
+out:
+	if (l >= 0)
+		close(l);
+	for (i = 0; i < 2 * KTLS_CONNS; i++)
+		if (e[i].fd >= 0)
+			close(e[i].fd);
+	free(buf);
+	if (why[0] || !started)
+		return 0;
+	progress("kTLS link: %.1f MB/s", size / 1e6 / t);
+	return size / 1e6 / t;
+}
+
 /* The figure @key from @runs, or left out for @why if that is set. */
 static void emit_unless(const char *key, double runs[PMB_RUNS],
 			const char *why)
@@ -645,11 +769,11 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 {
 	double bulk[PMB_RUNS], idle[PMB_RUNS], cpu[PMB_RUNS], zero[PMB_RUNS];
 	double link[PMB_RUNS], link_cpu[PMB_RUNS], tls[PMB_RUNS], ratio[PMB_RUNS];
-	double multi[PMB_RUNS], multi_cpu[PMB_RUNS];
+	double multi[PMB_RUNS], multi_cpu[PMB_RUNS], klink[PMB_RUNS];
 	const char *const one[] = { "--streams", "1", NULL };
 	const char *missing = iperf3_missing();
 	char why[420] = "", zwhy[420] = "", lwhy[300] = "", twhy[420] = "";
-	char swhy[420] = "";
+	char swhy[420] = "", kwhy[300] = "";
 	struct peer_runs peers;
 	struct mig_run m, z, s;
 	unsigned char *p;
@@ -665,6 +789,9 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 			iperf3_run(link_secs, &link[r], &link_cpu[r], lwhy,
 				   sizeof(lwhy));
 		peers_bulk_run(size, 1000 + r, &peers, r);
+		if (!kwhy[0])
+			klink[r] = ktls_link_run(size < (256 << 20) ? size :
+						 256 << 20, kwhy, sizeof(kwhy));
 		if (!have_ctl)
 			continue;
 		p = source(size, FILL_RANDOM, 1, 1000 + r);
@@ -702,6 +829,7 @@ static double bench_bulk_zero(uint64_t size, double link_secs, int have_ctl)
 	}
 	emit_unless("link_iperf3_mbps", link, lwhy);
 	emit_unless("iperf3_cpu_s_per_gib", link_cpu, lwhy);
+	emit_unless("ktls_link_mbps", klink, kwhy);
 	peers_bulk_emit(&peers);
 	if (why[0]) {
 		emit_skip("partmob_bulk_mbps", why);
@@ -992,6 +1120,7 @@ void bench_migration(void)
 	ret = pm_hosts_setup(&hosts);
 	if (ret) {
 		skip_all(0, hosts.err);
+		emit_skip("ktls_link_mbps", hosts.err);
 		peers_skip_all(hosts.err);
 		return;
 	}

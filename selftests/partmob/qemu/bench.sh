@@ -127,6 +127,7 @@ table(("migration over the veth", "partmob", "link", "QEMU", "CRIU", "unit", "")
     ("16 GiB sparse (256 MiB touched) / 256 MiB", "sparse_ratio", None, None, None, "ratio", "time, ~1 is ideal"),
     ("1 GiB random / 1 GiB written zero pages", "zero_speedup", None, None, None, "ratio", "time, > 1"),
     ("  the same over TLS (kTLS, AES-128-GCM)", "partmob_tls_bulk_mbps", None, None, None, "MB/s", ""),
+    ("  kTLS over the veth alone, 2 connections", None, "ktls_link_mbps", None, None, "MB/s", "no partmob: the ceiling"),
     ("with kTLS / without", "tls_ratio", None, None, None, "ratio", ">= 0.7"),
     ("AES-128-GCM, openssl speed (16 KiB)", None, "openssl_aes128gcm_mbps", None, None, "MB/s", "userspace, emulated"),
     ("memcpy in page-size chunks (one host)", None, "memcpy_mbps", None, None, "MB/s", "physical limit"),
@@ -150,6 +151,10 @@ print("%-44s%10s%10s%10s  %s" % ("partmob CPU s/GiB / peer's",
 print("%-44s%10s%10s%10s  %s" % ("partmob downtime / peer's", "",
       ratio("partmob_idle_downtime_ms", "qemu_downtime_ms"),
       ratio("partmob_downtime_ms", "criu_downtime_ms"), "<= 0.2 (idle), 0.02 (writer)"))
+print("%-44s%10s%10s%10s  %s" % ("partmob over kTLS / kTLS link alone",
+      ratio("partmob_tls_bulk_mbps", "ktls_link_mbps"), "", "",
+      "kTLS link alone / partmob plain: " +
+      ratio("ktls_link_mbps", "partmob_bulk_mbps")))
 print()
 keys = ["criu_bulk_mbps", "criu_downtime_ms", "criu_total_s", "criu_cpu_s_per_gib",
         "qemu_bulk_mbps", "qemu_multifd_mbps", "qemu_downtime_ms", "qemu_cpu_s_per_gib"]
