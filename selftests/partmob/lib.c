@@ -653,6 +653,22 @@ pid_t pm_host_spawn(const char *const *argv, const char *log)
 	_exit(123);
 }
 
+int pm_qemu_argv_begin(const char **argv, const char *qemu, const char *ram)
+{
+	int n = 0;
+
+	argv[n++] = qemu;
+	argv[n++] = "-accel";
+	argv[n++] = pm_inner_accel(NULL);
+	argv[n++] = "-display";
+	argv[n++] = "none";
+	argv[n++] = "-nodefaults";
+	argv[n++] = "-no-user-config";
+	argv[n++] = "-m";
+	argv[n++] = ram;
+	return n;
+}
+
 int pm_qemu_argv_end(const char **argv, int n, const char *qmp, char *qmpbuf,
 		     int incoming)
 {

@@ -116,6 +116,12 @@ struct run_result {
 #define PM_HOST_QEMU "/usr/bin/qemu-system-x86_64"
 pid_t pm_host_spawn(const char *const *argv, const char *log);
 /*
+ * Begin a QEMU command line at @argv[0]: @qemu, the inner guests'
+ * accelerator (pm_inner_accel()), no display, no default devices, no
+ * user config, @ram ("-m"). Returns the count.
+ */
+int pm_qemu_argv_begin(const char **argv, const char *qemu, const char *ram);
+/*
  * End a QEMU command line at @argv[@n]: "-qmp unix:@qmp,server=on,
  * wait=off" (@qmpbuf holds it, 160 bytes), "-incoming defer -S" if
  * @incoming, and the NULL. Returns the new count.

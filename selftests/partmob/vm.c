@@ -159,7 +159,7 @@ static pid_t qemu(const char *name, const char *name2, const char *qmp,
 	char mem[160], mem2[160], qmpa[160], ser[128], elf[128];
 	char machine[160] __attribute__((unused));
 	const char *argv[48];
-	int n = 0;
+	int n;
 
 	snprintf(mem, sizeof(mem),
 		 "memory-backend-file,id=m,mem-path=/dev/partmob/%s,size=%s,share=on%s",
@@ -171,15 +171,8 @@ static pid_t qemu(const char *name, const char *name2, const char *qmp,
 		 incoming ? "" : PREALLOC);
 	snprintf(ser, sizeof(ser), "file:%s", serial);
 	snprintf(elf, sizeof(elf), TDIR "/pmguest.elf");
-	argv[n++] = QEMU_BIN;
-	argv[n++] = "-accel";
-	argv[n++] = pm_inner_accel(NULL);
-	argv[n++] = "-display";
-	argv[n++] = "none";
-	argv[n++] = "-nodefaults";
-	argv[n++] = "-no-user-config";
-	argv[n++] = "-m";
-	argv[n++] = name2 ? GROUP_RAM : LINUX ? LINUX_RAM : MB(RAM_MB);
+	n = pm_qemu_argv_begin(argv, QEMU_BIN, name2 ? GROUP_RAM :
+			       LINUX ? LINUX_RAM : MB(RAM_MB));
 	argv[n++] = "-object";
 	argv[n++] = mem;
 	if (name2) {
@@ -302,23 +295,33 @@ static int find_linux_kernel(void)
 	return 0;
 }
 
+/* Directory TDIR/@name with /init @init, as the initramfs TDIR/@name.cpio. */
+static int pack_initramfs(const char *name, const char *init)
+{
+	char path[160], cmd[320];
+	FILE *f;
+
+	snprintf(path, sizeof(path), TDIR "/%s/init", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs(init, f);
+	if (fclose(f) || chmod(path, 0755))
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "cd " TDIR "/%s && find . | cpio -o -H newc > " TDIR
+		 "/%s.cpio 2>/dev/null", name, name);
+	return system(cmd) ? -1 : 0;
+}
+
 /* The Linux guest's initramfs, TDIR/lg.cpio: busybox and linux_init. */
 static int build_linux_initramfs(void)
 {
-	FILE *f;
-
 	if (system("mkdir -p " TDIR "/lg/bin " TDIR "/lg/proc " TDIR "/lg/sys "
 		   TDIR "/lg/tmp " TDIR "/lg/dev && cp /bin/busybox " TDIR
 		   "/lg/bin/busybox && mknod " TDIR "/lg/dev/console c 5 1"))
 		return -1;
-	f = fopen(TDIR "/lg/init", "w");
-	if (!f)
-		return -1;
-	fputs(linux_init, f);
-	if (fclose(f) || chmod(TDIR "/lg/init", 0755))
-		return -1;
-	return system("cd " TDIR "/lg && find . | cpio -o -H newc > " TDIR
-		      "/lg.cpio 2>/dev/null") ? -1 : 0;
+	return pack_initramfs("lg", linux_init);
 }
 
 #if PPC
@@ -987,7 +990,6 @@ static int rb_initramfs(void)
 	const char *ko = getenv("PARTMOB_KO"), *ctl = getenv("PARTMOBCTL");
 	char cmd[2048];
 	struct utsname u;
-	FILE *f;
 
 	uname(&u);
 	snprintf(cmd, sizeof(cmd),
@@ -999,14 +1001,7 @@ static int rb_initramfs(void)
 		 ctl ? ctl : "/usr/sbin/partmobctl", self_path, u.release);
 	if (system(cmd))
 		return -1;
-	f = fopen(TDIR "/rb/init", "w");
-	if (!f)
-		return -1;
-	fputs(rb_init, f);
-	if (fclose(f) || chmod(TDIR "/rb/init", 0755))
-		return -1;
-	return system("cd " TDIR "/rb && find . | cpio -o -H newc > " TDIR
-		      "/rb.cpio 2>/dev/null") ? -1 : 0;
+	return pack_initramfs("rb", rb_init);
 }
 
 /* Boot the source host, as "source" or "listen" (@mode). */
@@ -1014,20 +1009,12 @@ static pid_t rb_qemu(const char *mode, const char *serial, const char *log)
 {
 	char ser[160], append[160];
 	const char *argv[40];
-	int n = 0;
+	int n;
 
 	snprintf(ser, sizeof(ser), "file:%s", serial);
 	snprintf(append, sizeof(append), KERNEL_CONSOLE " quiet panic=-1 pmrb=%s",
 		 mode);
-	argv[n++] = QEMU_BIN;
-	argv[n++] = "-accel";
-	argv[n++] = pm_inner_accel(NULL);
-	argv[n++] = "-display";
-	argv[n++] = "none";
-	argv[n++] = "-nodefaults";
-	argv[n++] = "-no-user-config";
-	argv[n++] = "-m";
-	argv[n++] = LINUX_RAM;
+	n = pm_qemu_argv_begin(argv, QEMU_BIN, LINUX_RAM);
 #if PPC
 	argv[n++] = "-machine";
 	argv[n++] = sysconf(_SC_PAGESIZE) < 65536 ? PSERIES PSERIES_4K :
@@ -1060,6 +1047,41 @@ static uint64_t rb_word(size_t i)
 }
 
 /*
+ * One end of linux_source_host_reboots' migration on connection @fd: the
+ * hosts' boot ids exchanged first (as the handshake would), then
+ * MIG_START of the source RB_SRC (held, to the test guest at 10.0.2.2)
+ * or of the destination RB_DST (from the source host, which this guest
+ * reaches at 127.0.0.1). @fd is closed. The control fd, or -errno.
+ */
+static int rb_mig_start(struct tnl *t, int fd, int source)
+{
+	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
+				 .mode = -1, .id = RB_ID,
+				 .timeout_ms = source ? 60000 : 5000 };
+	char boot[RB_BOOT_LEN] = "", peer[RB_BOOT_LEN + 1] = "";
+	int ret;
+
+	pm_boot_id(boot, sizeof(boot));
+	if (write(fd, boot, sizeof(boot)) != sizeof(boot) ||
+	    recv(fd, peer, RB_BOOT_LEN, MSG_WAITALL) != RB_BOOT_LEN) {
+		close(fd);
+		return -EPROTO;
+	}
+	a.name = source ? RB_SRC : RB_DST;
+	a.role = source ? PARTMOB_MIG_SOURCE : PARTMOB_MIG_DEST;
+	a.fd = fd;
+	a.peer = source ? "10.0.2.2" : "127.0.0.1";
+	a.peer_boot_id = peer;
+	if (source)
+		a.mig_flags = PARTMOB_MIG_F_HOLD;
+	else
+		a.size = RB_SIZE;
+	ret = pm_mig_start(t, &a);
+	close(fd);
+	return ret;
+}
+
+/*
  * The source host's side (run by its /init): RB_SRC filled, its migration
  * to the destination at 10.0.2.2 (this guest, through user networking)
  * started held, brought to PREPARED, "RB PREPARED" said; then it waits
@@ -1068,9 +1090,6 @@ static uint64_t rb_word(size_t i)
  */
 static int inner_source(void)
 {
-	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
-				 .mode = -1, .id = RB_ID, .timeout_ms = 60000 };
-	char boot[RB_BOOT_LEN] = "", peer[RB_BOOT_LEN + 1] = "";
 	struct pm_mig_info mi;
 	const char *why = "";
 	struct tnl t;
@@ -1099,20 +1118,7 @@ static int inner_source(void)
 		why = "connect";
 		goto fail;
 	}
-	pm_boot_id(boot, sizeof(boot));
-	if (write(fd, boot, sizeof(boot)) != sizeof(boot) ||
-	    recv(fd, peer, RB_BOOT_LEN, MSG_WAITALL) != RB_BOOT_LEN) {
-		why = "boot ids";
-		goto fail;
-	}
-	a.name = RB_SRC;
-	a.role = PARTMOB_MIG_SOURCE;
-	a.fd = fd;
-	a.peer = "10.0.2.2";
-	a.peer_boot_id = peer;
-	a.mig_flags = PARTMOB_MIG_F_HOLD;
-	ctl = pm_mig_start(&t, &a);
-	close(fd);
+	ctl = rb_mig_start(&t, fd, 1);
 	if (ctl < 0) {
 		why = t.extack;
 		goto fail;
@@ -1196,9 +1202,6 @@ TEST_F_TIMEOUT(vm, linux_source_host_reboots, 290)
 	const char *const status[] = { "status", RB_DST, NULL };
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 				   .sin_port = htons(RB_PORT) };
-	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
-				 .mode = -1, .id = RB_ID, .timeout_ms = 5000 };
-	char boot[RB_BOOT_LEN] = "", peer[RB_BOOT_LEN + 1] = "";
 	char id1[40] = "", id2[40] = "";
 	struct pollfd pfd = { .events = POLLIN };
 	struct pm_mig_info mi;
@@ -1230,17 +1233,7 @@ TEST_F_TIMEOUT(vm, linux_source_host_reboots, 290)
 	fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	close(l);
 	ASSERT_LE(0, fd);
-	pm_boot_id(boot, sizeof(boot));
-	ASSERT_EQ(RB_BOOT_LEN, recv(fd, peer, RB_BOOT_LEN, MSG_WAITALL));
-	ASSERT_EQ(RB_BOOT_LEN, write(fd, boot, sizeof(boot)));
-	a.name = RB_DST;
-	a.role = PARTMOB_MIG_DEST;
-	a.fd = fd;
-	a.peer = "127.0.0.1";
-	a.peer_boot_id = peer;
-	a.size = RB_SIZE;
-	dctl = pm_mig_start(&self->t, &a);
-	close(fd);
+	dctl = rb_mig_start(&self->t, fd, 0);
 	ASSERT_LE(0, dctl) TH_LOG("destination: %s", self->t.extack);
 	ASSERT_EQ(0, pm_mig_wait_state(RB_DST, PARTMOB_MIG_S_PREPARED, 120000,
 				       &mi))
@@ -1277,7 +1270,9 @@ TEST_F_TIMEOUT(vm, linux_source_host_reboots, 290)
 	rb_read(TDIR "/rb1.serial", "", id1);
 	rb_read(TDIR "/rb2.serial", "", id2);
 	TH_LOG("source host boot ids: %s, then %s", id1, id2);
-	EXPECT_STREQ(id1, peer);
+	/* the boot id the destination recorded is the first boot's */
+	ASSERT_EQ(0, pm_mig_get(&self->t, RB_DST, &mi));
+	EXPECT_STREQ(id1, mi.peer_boot_id);
 	EXPECT_STRNE(id1, id2);
 	for (i = 0; i < 30; i++) {
 		ASSERT_EQ(0, pm_run_ctl(&r, 0, recover));

@@ -691,7 +691,7 @@ static pid_t guest_qemu(const char *name, const char *qmp, const char *serial,
 {
 	char mem[128], qmpa[160], chr[160], fdpath[32];
 	const char *argv[40];
-	int n = 0;
+	int n;
 
 	snprintf(mem, sizeof(mem),
 		 "memory-backend-file,id=m,mem-path=/dev/partmob/%s,size=64M,share=on",
@@ -699,15 +699,7 @@ static pid_t guest_qemu(const char *name, const char *qmp, const char *serial,
 	snprintf(chr, sizeof(chr), "stdio,id=s0,signal=off,logfile=%s",
 		 serial);
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", out);
-	argv[n++] = PM_HOST_QEMU;
-	argv[n++] = "-accel";
-	argv[n++] = pm_inner_accel(NULL);
-	argv[n++] = "-display";
-	argv[n++] = "none";
-	argv[n++] = "-nodefaults";
-	argv[n++] = "-no-user-config";
-	argv[n++] = "-m";
-	argv[n++] = "64M";
+	n = pm_qemu_argv_begin(argv, PM_HOST_QEMU, "64M");
 	argv[n++] = "-machine";
 	argv[n++] = "pc,memory-backend=m";
 	argv[n++] = "-object";
