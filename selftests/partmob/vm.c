@@ -942,8 +942,7 @@ TEST_F_TIMEOUT(vm, linux_moves_and_continues, 290)
 /*
  * The source host reboots while the destination is in doubt. The source
  * host is a Linux guest of its own here (the target's kernel, its
- * partmob.ko and partmobctl, the libraries they need, in a busybox
- * initramfs, user networking): its region RB_SRC moves to RB_DST in this
+ * partmob.ko and partmobctl, in a busybox initramfs, user networking): its region RB_SRC moves to RB_DST in this
  * guest, driven through the kernel at both ends, the source held
  * (PARTMOB_MIG_F_HOLD) in PREPARED. Then the source host loses power
  * (QEMU killed): the destination, prepared and without a decision, is in
@@ -993,7 +992,7 @@ static int rb_initramfs(void)
 
 	uname(&u);
 	snprintf(cmd, sizeof(cmd),
-		 "set -e; r=" TDIR "/rb; rm -rf $r; mkdir -p $r/bin $r/proc $r/sys $r/tmp $r/run $r/dev $r/lib/modules $r/etc; "
+		 "set -e; r=" TDIR "/rb; rm -rf $r; mkdir -p $r/bin $r/proc $r/sys $r/tmp $r/run $r/dev $r/lib/modules; "
 		 "cp /bin/busybox $r/bin/busybox; mknod $r/dev/console c 5 1; "
 		 "cp %s $r/lib/partmob.ko; cp %s $r/bin/partmobctl; cp %s $r/bin/pmvm; "
 		 "cp -a /lib/modules/%s $r/lib/modules/",
@@ -1102,9 +1101,7 @@ static int inner_source(void)
 		why = "region";
 		goto fail;
 	}
-	fd = open("/dev/partmob/" RB_SRC, O_RDWR);
-	p = fd < 0 ? MAP_FAILED : mmap(NULL, RB_SIZE, PROT_READ | PROT_WRITE,
-				       MAP_SHARED, fd, 0);
+	p = pm_region_map(RB_SRC, RB_SIZE, PROT_READ | PROT_WRITE);
 	if (p == MAP_FAILED) {
 		why = "mmap";
 		goto fail;
@@ -1112,7 +1109,6 @@ static int inner_source(void)
 	for (i = 0; i < RB_SIZE / sizeof(*p); i++)
 		p[i] = rb_word(i);
 	munmap(p, RB_SIZE);
-	close(fd);
 	fd = pm_tcp_connect(-1, -1, "10.0.2.2", RB_PORT, 60000);
 	if (fd < 0) {
 		why = "connect";
@@ -1289,10 +1285,7 @@ TEST_F_TIMEOUT(vm, linux_source_host_reboots, 290)
 	EXPECT_EQ(0, pm_region_frozen(RB_DST));
 
 	/* Every page is the source's. */
-	fd = open("/dev/partmob/" RB_DST, O_RDONLY);
-	ASSERT_LE(0, fd);
-	p = mmap(NULL, RB_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
+	p = pm_region_map(RB_DST, RB_SIZE, PROT_READ);
 	ASSERT_NE(MAP_FAILED, p);
 	for (i = 0; i < (int)(RB_SIZE / sizeof(*p)); i++)
 		bad += p[i] != rb_word(i);
