@@ -9,6 +9,7 @@
  * PMB_RUNS runs, with every run under KEY_runs.
  *
  *   pmbench [small][,peers]      (peers: iperf3, CRIU and QEMU only)
+ *   pmbench [small,]tracking     the tracking figures only
  *   pmbench profile[,small]      perf profiles of first writes and
  *                                re-arms (partmob and soft-dirty), of a
  *                                bulk and a sparse migration and of
@@ -38,6 +39,7 @@ struct tnl t;
 int small;
 int peers_only;
 static int profile;	/* BENCH_PROFILE=1: perf profiles, no figures */
+static int tracking_only;	/* BENCH_ONLY=tracking: no migrations */
 /* The JSON object, printed at the end so that nothing interleaves. */
 static FILE *json;
 static char *json_buf;
@@ -495,7 +497,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "criu-workload"))
 		return criu_workload(argc, argv);
 	start_time = now();
-	/* pmbench [small][,peers] */
+	/* pmbench [small][,peers|,tracking] or profile[,small] */
 	for (arg = strtok(argc > 1 ? argv[1] : none, ","); arg;
 	     arg = strtok(NULL, ",")) {
 		if (!strcmp(arg, "small"))
@@ -504,6 +506,8 @@ int main(int argc, char **argv)
 			peers_only = 1;
 		else if (!strcmp(arg, "profile"))
 			profile = 1;
+		else if (!strcmp(arg, "tracking"))
+			tracking_only = 1;
 	}
 	/* CRIU restores processes under criu, which leaves: adopt them */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -543,8 +547,11 @@ int main(int argc, char **argv)
 		emit("softdirty_tracking_ratio_hot", sd_hot);
 	bench_scale(256ULL << 20, 4ULL << 30, 16, scale);
 	emit("harvest_scale_ratio", scale);
+	if (tracking_only)
+		goto done;
 migration:
 	bench_migration();
+done:
 	fprintf(json, "\n}\n");
 	fclose(json);
 	printf("### partmob-bench-begin\n%s### partmob-bench-end\n", json_buf);

@@ -13,6 +13,8 @@
 #                       are x86_64 programs and are left out there
 #   BENCH_SCALE=small   smaller sizes, for a quick look
 #   BENCH_ONLY=peers    iperf3, CRIU and QEMU only (a look at the peers)
+#   BENCH_ONLY=tracking the dirty-tracking figures only, no migration (a
+#                       look at first writes, re-arms, hot set and harvest)
 #   BENCH_PROFILE=1     no figures: perf profiles (the host's linux-perf,
 #                       through /host) of first writes and re-arms
 #                       (partmob, soft-dirty), of a bulk and a sparse
@@ -53,8 +55,8 @@ args=
 [ "${BENCH_SCALE:-}" = small ] && args=small
 case "${BENCH_ONLY:-}" in
 "") ;;
-peers) args=${args:+$args,}peers ;;
-*) pm_die "BENCH_ONLY must be empty or 'peers'" ;;
+peers | tracking) args=${args:+$args,}$BENCH_ONLY ;;
+*) pm_die "BENCH_ONLY must be empty, 'peers' or 'tracking'" ;;
 esac
 [ "${BENCH_PROFILE:-0}" = 1 ] && args=profile${args:+,$args}
 pm_load_env "$target"
@@ -85,9 +87,10 @@ problems=$(bash "$PM_QEMU_DIR/tap.sh" "$log" | grep -A 9 "^  FAIL.*kernel" || tr
 [ -z "$problems" ] || { echo "$problems" >&2; pm_die "kernel problems during bench (console: $log)"; }
 mv "$json.tmp" "$json"
 
-python3 - "$json" "${BENCH_SCALE:-}" "$target" <<'PY'
+python3 - "$json" "${BENCH_SCALE:-}" "$target" "${BENCH_ONLY:-}" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
+tracking_only = sys.argv[4] == "tracking"
 notes = []
 def cell(k):
     if k is None:
@@ -115,6 +118,10 @@ table(("figure", "partmob", "soft-dirty", "unit", "target"), [
     ("hot-set writer, tracked / untracked", "tracking_ratio_hot", "softdirty_tracking_ratio_hot", "ratio", ">= 0.8"),
     ("harvest cost, 4 GiB / 256 MiB region", "harvest_scale_ratio", None, "ratio", "<= 1.2"),
 ])
+if tracking_only:
+    print("BENCH_ONLY=tracking: no migration; medians of 3 runs, every run in the JSON under KEY_runs")
+    print("guest: %s" % sys.argv[3])
+    sys.exit(0)
 table(("migration over the veth", "partmob", "link", "QEMU", "CRIU", "unit", ""), [
     ("1 GiB random, no writer: throughput", "partmob_bulk_mbps", "link_iperf3_mbps", "qemu_bulk_mbps", "criu_bulk_mbps", "MB/s", "link: iperf3; CRIU: first pre-dump"),
     ("  the same, QEMU multifd (2 channels)", None, None, "qemu_multifd_mbps", None, "MB/s", "partmob: --streams 2, the default"),
