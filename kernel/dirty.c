@@ -5,10 +5,10 @@
  *
  * Invariant: a page of a region can be mapped writable only while its log
  * bit is set. page_mkwrite sets the bit under the folio lock before the
- * core makes the PTE writable; a harvest clears the bit, then takes the
- * folio lock (waiting for a fault in flight) and write-protects and cleans
- * every PTE of the folio with folio_mkclean() before anybody reads the
- * page. A write after the re-arm faults again and sets the bit again.
+ * core makes the PTE writable; a harvest clears the bit, then waits for a
+ * fault in flight (one that holds the folio lock) and write-protects and
+ * cleans every PTE of the folio before anybody reads the page. A write
+ * after the re-arm faults again and sets the bit again.
  */
 
 #include <linux/bitmap.h>
@@ -106,24 +106,27 @@ void partmob_dirty_log_word(struct partmob_region *r, pgoff_t first,
 
 /*
  * Re-arming: write-protect and clean every PTE that maps the pages of a
- * run, holding the folio locks of the run so that a write fault in flight
- * (which holds its folio lock from logging to making the PTE writable) is
- * either finished before the write-protect or logs its page again after
- * it. A run of one page uses folio_mkclean() (one rmap walk); longer runs
- * use wp_shared_mapping_range() and clean_record_shared_mapping_range()
- * with one walk, one TLB flush and one MMU-notifier call each for the
- * whole run. Those skip PMD mappings, so large folios also get
- * folio_mkclean(). A dirty PTE found when cleaning keeps the folio dirty.
- * Kernels built without CONFIG_MAPPING_DIRTY_HELPERS (Debian's ppc64le)
- * re-arm every folio with folio_mkclean() (see compat.h).
+ * run, so that a write fault in flight (which holds its folio lock from
+ * logging to making the PTE writable) is either finished before the
+ * write-protect or logs its page again after it. A run of one page uses
+ * folio_mkclean() under the folio lock (one rmap walk); longer runs use
+ * wp_shared_mapping_range() and clean_record_shared_mapping_range() with
+ * one walk, one TLB flush and one MMU-notifier call each for the whole
+ * run, and lock only the folios find_busy() names: the page cache is read
+ * under RCU, without a reference or a lock per folio for the rest. The
+ * walks skip PMD mappings, so large folios also get folio_mkclean(). A
+ * dirty PTE found when cleaning keeps the folio dirty. Kernels built
+ * without CONFIG_MAPPING_DIRTY_HELPERS (Debian's ppc64le) re-arm every
+ * folio with folio_mkclean() (see compat.h).
  */
 #define REARM_MAX 4096
 #define BATCH_WORDS (REARM_MAX / BITS_PER_LONG)
 
 /*
  * Scratch space of one harvest or freeze: up to BATCH_WORDS words taken
- * from the log, re-armed together (runs may cross words), and the folios
- * of the run being re-armed.
+ * from the log, re-armed together (runs may cross words), the folios of
+ * the run being re-armed that are locked, and two bitmaps over the run:
+ * the PTEs found dirty and the folios to lock.
  */
 struct rearm_run {
 	unsigned long w[BATCH_WORDS];
@@ -132,24 +135,26 @@ struct rearm_run {
 	struct folio *folios[REARM_MAX];
 	unsigned int nfolios;
 	DECLARE_BITMAP(recorded, REARM_MAX);
+	DECLARE_BITMAP(busy, REARM_MAX);
 };
 
 /*
  * References to @folio beyond the page cache's, one per mapping, and the
- * caller's one: someone in the kernel holds it. A folio off the LRU may
+ * caller's @ours: someone in the kernel holds it. A folio off the LRU may
  * owe one reference to a per-CPU LRU batch or to an isolation, which says
  * nothing about a writer: then only a second one counts. (A folio that
  * stays on the LRU while queued in another batch may count once too many:
  * it is sent once more, nothing is lost.)
  */
-static bool held_by_kernel(struct folio *folio)
+static bool held_by_kernel(struct folio *folio, int ours)
 {
 	int maps = partmob_folio_mapcount(folio);
 	int extra;
 
 	if (maps < 0)
 		return false;
-	extra = folio_ref_count(folio) - (int)folio_nr_pages(folio) - maps - 1;
+	extra = folio_ref_count(folio) - (int)folio_nr_pages(folio) - maps -
+		ours;
 	return extra >= (folio_test_lru(folio) ? 1 : 2);
 }
 
@@ -169,30 +174,30 @@ static bool held_by_kernel(struct folio *folio)
  */
 static void keep_pinned(struct partmob_region *r, struct folio *folio)
 {
-	if (folio_maybe_dma_pinned(folio) || held_by_kernel(folio)) {
+	if (folio_maybe_dma_pinned(folio) || held_by_kernel(folio, 1)) {
 		atomic64_add(folio_nr_pages(folio), &r->stats.pinned);
 		partmob_dirty_mark(r, folio->index, folio_nr_pages(folio));
 	}
 }
 
-static void rearm_run(struct partmob_region *r, pgoff_t first,
-		      unsigned long nr, u32 flags, struct rearm_run *run)
+/*
+ * Take a reference to the folio at @index of @mapping and lock it, in
+ * @run->folios. The large ones are re-armed here: the range walks skip
+ * PMD mappings. With @rearm_all, every folio is re-armed here.
+ */
+static void lock_folios(struct address_space *mapping, pgoff_t index,
+			pgoff_t last, bool rearm_all, struct rearm_run *run)
 {
-	struct address_space *mapping = r->backing->f_mapping;
-	bool rearm = !(flags & PARTMOB_DIRTY_F_NO_REARM);
-	bool batch = PARTMOB_HAVE_RANGE_REARM && nr > 1;
-	pgoff_t start, end, i, index = first;
 	struct folio_batch fbatch;
 	struct folio *folio;
 	unsigned int f;
 
-	run->nfolios = 0;
 	folio_batch_init(&fbatch);
 	/*
 	 * One lookup per batch of folios; holes and pages on swap are not
 	 * returned: they are not mapped, so there is nothing to arm.
 	 */
-	while (filemap_get_folios(mapping, &index, first + nr - 1, &fbatch)) {
+	while (filemap_get_folios(mapping, &index, last, &fbatch)) {
 		for (f = 0; f < folio_batch_count(&fbatch); f++) {
 			folio = fbatch.folios[f];
 			folio_lock(folio);
@@ -202,7 +207,7 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 				folio_put(folio);
 				continue;
 			}
-			if (rearm && (!batch || folio_test_large(folio)) &&
+			if ((rearm_all || folio_test_large(folio)) &&
 			    folio_mkclean(folio))
 				folio_mark_dirty(folio);
 			run->folios[run->nfolios++] = folio;
@@ -210,27 +215,109 @@ static void rearm_run(struct partmob_region *r, pgoff_t first,
 		/* The references moved to run->folios. */
 		folio_batch_init(&fbatch);
 	}
-	if (rearm && batch && run->nfolios) {
-		bitmap_zero(run->recorded, REARM_MAX);
-		start = nr;
-		end = 0;
-		wp_shared_mapping_range(mapping, first, nr);
-		if (clean_record_shared_mapping_range(mapping, first, nr, first,
-						      run->recorded, &start,
-						      &end)) {
-			for (f = 0; f < run->nfolios; f++) {
-				folio = run->folios[f];
-				i = max(folio->index, first) - first;
-				/*
-				 * Shmem folios are dirty already, but after
-				 * a swap-out.
-				 */
-				if (test_bit(i, run->recorded) &&
-				    !folio_test_dirty(folio))
-					folio_mark_dirty(folio);
-			}
+}
+
+/*
+ * The folios of a run that the range walks cannot re-arm without their
+ * lock, marked in @run->busy: locked ones (a write fault may be in flight
+ * on them, see below), large ones (the walks skip PMD mappings) and clean
+ * ones (a dirty PTE cleaned by the walk must make its folio dirty before
+ * reclaim can see the folio clean and drop it).
+ *
+ * Ordering: the caller took the pages' log bits with a fully ordered
+ * xchg() (harvest) or set r->frozen before smp_mb() (freeze); a write
+ * fault locks its folio, then logs the page with a fully ordered atomic
+ * (and checks r->frozen after smp_mb()), makes the PTE writable under the
+ * page-table lock, marks the folio dirty and unlocks it (release). So a
+ * fault whose logging was taken by this harvest, or that passed the frozen
+ * check, either holds the lock when it is read here, or finished making
+ * its PTE writable before: the smp_rmb() orders that read before the
+ * walks' PTE reads. A fault that logs its page after the xchg() leaves it
+ * logged for the next harvest, whatever the walks do.
+ */
+static void find_busy(struct address_space *mapping, pgoff_t first,
+		      pgoff_t last, struct rearm_run *run)
+{
+	XA_STATE(xas, &mapping->i_pages, first);
+	struct folio *folio;
+
+	bitmap_zero(run->busy, REARM_MAX);
+	rcu_read_lock();
+	xas_for_each(&xas, folio, last) {
+		if (xas_retry(&xas, folio) || xa_is_value(folio))
+			continue;
+		if (folio_test_locked(folio) || folio_test_large(folio) ||
+		    !folio_test_dirty(folio))
+			__set_bit(max(xas.xa_index, first) - first, run->busy);
+	}
+	rcu_read_unlock();
+	/* The flags read above before the walks' PTE reads (see above). */
+	smp_rmb();
+}
+
+/*
+ * keep_pinned() for the folios of a run that were not locked, read under
+ * RCU without a reference, after the write-protect (as keep_pinned()): a
+ * get_user_pages() that saw a writable PTE holds its reference by now,
+ * one that comes later faults and logs the page. A folio freed meanwhile
+ * may log its page once too often, which only sends it again.
+ */
+static void keep_pinned_unlocked(struct partmob_region *r,
+				 struct address_space *mapping, pgoff_t first,
+				 pgoff_t last, struct rearm_run *run)
+{
+	XA_STATE(xas, &mapping->i_pages, first);
+	struct folio *folio;
+
+	rcu_read_lock();
+	xas_for_each(&xas, folio, last) {
+		if (xas_retry(&xas, folio) || xa_is_value(folio) ||
+		    test_bit(max(xas.xa_index, first) - first, run->busy))
+			continue;
+		/* Small: find_busy() took the large ones. */
+		if (folio_maybe_dma_pinned(folio) || held_by_kernel(folio, 0)) {
+			atomic64_inc(&r->stats.pinned);
+			partmob_dirty_mark(r, xas.xa_index, 1);
 		}
 	}
+	rcu_read_unlock();
+}
+
+static void rearm_run(struct partmob_region *r, pgoff_t first,
+		      unsigned long nr, u32 flags, struct rearm_run *run)
+{
+	struct address_space *mapping = r->backing->f_mapping;
+	bool rearm = !(flags & PARTMOB_DIRTY_F_NO_REARM);
+	bool batch = PARTMOB_HAVE_RANGE_REARM && rearm && nr > 1;
+	pgoff_t start, end, i, last = first + nr - 1;
+	struct folio *folio;
+	unsigned long b;
+	unsigned int f;
+
+	run->nfolios = 0;
+	if (!batch) {
+		lock_folios(mapping, first, last, rearm, run);
+		goto unlock;
+	}
+	find_busy(mapping, first, last, run);
+	for_each_set_bit(b, run->busy, nr)
+		lock_folios(mapping, first + b, first + b, false, run);
+	bitmap_zero(run->recorded, REARM_MAX);
+	start = nr;
+	end = 0;
+	wp_shared_mapping_range(mapping, first, nr);
+	if (clean_record_shared_mapping_range(mapping, first, nr, first,
+					      run->recorded, &start, &end)) {
+		for (f = 0; f < run->nfolios; f++) {
+			folio = run->folios[f];
+			i = max(folio->index, first) - first;
+			if (test_bit(i, run->recorded) &&
+			    !folio_test_dirty(folio))
+				folio_mark_dirty(folio);
+		}
+	}
+	keep_pinned_unlocked(r, mapping, first, last, run);
+unlock:
 	for (f = 0; f < run->nfolios; f++) {
 		folio = run->folios[f];
 		keep_pinned(r, folio);
