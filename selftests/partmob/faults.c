@@ -106,7 +106,6 @@
 #define LINK_MS "3000"		/* --link-timeout of both ends */
 #define PORT 7790		/* the listener's, in the argvs too */
 
-#define DPORT 7791		/* the held migration's connection */
 #define PSK "/tmp/kst-flt.psk"	/* faults_tls: the hosts' key file */
 
 #ifndef PM_FAULTS_TLS
@@ -488,25 +487,13 @@ static void held_start(struct __test_metadata *_metadata,
 {
 	struct pm_mig_args a = { .flags = -1, .uid = -1, .gid = -1,
 				 .mode = -1, .id = ID, .timeout_ms = 3000 };
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-				   .sin_port = htons(DPORT) };
 	char boot[PARTMOB_BOOT_ID_MAX + 1];
-	int l, fds[2], one = 1;
+	int fds[2];
 
 	pm_boot_id(boot, sizeof(boot));
 	a.peer_boot_id = boot;
-	inet_pton(AF_INET, PM_HOST_B_ADDR, &sin.sin_addr);
-	l = pm_ns_socket(self->h.orig, self->h.ns[1], AF_INET, SOCK_STREAM);
-	ASSERT_LE(0, l);
-	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	ASSERT_EQ(0, bind(l, (struct sockaddr *)&sin, sizeof(sin)));
-	ASSERT_EQ(0, listen(l, 1));
-	fds[0] = pm_tcp_connect(self->h.orig, self->h.ns[0], PM_HOST_B_ADDR,
-				DPORT, 10000);
-	ASSERT_LE(0, fds[0]);
-	fds[1] = accept(l, NULL, NULL);
-	close(l);
-	ASSERT_LE(0, fds[1]);
+	ASSERT_EQ(0, pm_tcp_link(self->h.orig, self->h.ns[0], self->h.ns[1],
+				 PM_HOST_B_ADDR, fds));
 	if (relay) {
 		int pair[2];
 

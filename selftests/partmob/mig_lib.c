@@ -339,23 +339,26 @@ int pm_tcp_connect(int orig, int nsfd, const char *ip, int port,
 	}
 }
 
-int pm_tcp_pair(int orig, int nsfd, int fds[2])
+int pm_tcp_link(int orig, int ns_a, int ns_b, const char *addr_b,
+		int fds[2])
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t len = sizeof(sa);
 	int l, ret = 0;
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = pm_ns_socket(orig, nsfd, AF_INET, SOCK_STREAM);
+	fds[0] = fds[1] = -1;
+	if (inet_pton(AF_INET, addr_b, &sa.sin_addr) != 1)
+		return -EINVAL;
+	l = pm_ns_socket(orig, ns_b, AF_INET, SOCK_STREAM);
 	if (l < 0)
 		return l;
-	fds[0] = fds[1] = -1;
+	/* Port 0: the kernel picks a free one, reused by nobody else. */
 	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
 	    getsockname(l, (struct sockaddr *)&sa, &len)) {
 		ret = -errno;
 		goto out;
 	}
-	fds[0] = pm_ns_socket(orig, nsfd, AF_INET, SOCK_STREAM);
+	fds[0] = pm_ns_socket(orig, ns_a, AF_INET, SOCK_STREAM);
 	if (fds[0] < 0) {
 		ret = fds[0];
 		goto out;
@@ -375,6 +378,11 @@ out:
 	}
 	close(l);
 	return ret;
+}
+
+int pm_tcp_pair(int orig, int nsfd, int fds[2])
+{
+	return pm_tcp_link(orig, nsfd, nsfd, "127.0.0.1", fds);
 }
 
 /* ---- processes ------------------------------------------------------- */

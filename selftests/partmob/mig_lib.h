@@ -32,6 +32,12 @@ int pm_ns_socket(int orig, int nsfd, int domain, int type);
 /* A TCP connection from namespace @nsfd to @ip:@port: fd or -errno. */
 int pm_tcp_connect(int orig, int nsfd, const char *ip, int port,
 		   int timeout_ms);
+/*
+ * A TCP connection from namespace @ns_a (fds[0]) to @addr_b, a free port,
+ * in namespace @ns_b (fds[1]; -1: the current namespace): 0 or -errno.
+ */
+int pm_tcp_link(int orig, int ns_a, int ns_b, const char *addr_b,
+		int fds[2]);
 /* A connected pair of TCP sockets over 127.0.0.1 in namespace @nsfd. */
 int pm_tcp_pair(int orig, int nsfd, int fds[2]);
 

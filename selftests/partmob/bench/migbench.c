@@ -633,12 +633,11 @@ static void *ktls_io(void *arg)
  */
 static double ktls_link_run(uint64_t size, char *why, size_t whylen)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct ktls_end e[2 * KTLS_CONNS];
 	unsigned char *buf;
 	uint64_t seed = 77;
 	double t0, t = 0;
-	int i, l, fds[2], started = 0, ret = 0, one = 1;
+	int i, fds[2], started = 0, ret = 0;
 
 	memset(e, 0, sizeof(e));
 	for (i = 0; i < 2 * KTLS_CONNS; i++)
@@ -648,27 +647,16 @@ static double ktls_link_run(uint64_t size, char *why, size_t whylen)
 		die("malloc");
 	for (i = 0; i < KTLS_BUF / 8; i++)
 		((uint64_t *)buf)[i] = pm_xorshift(&seed);
-	sin.sin_port = htons(next_port++);
-	inet_pton(AF_INET, PM_HOST_B_ADDR, &sin.sin_addr);
-	l = pm_ns_socket(hosts.orig, hosts.ns[1], AF_INET, SOCK_STREAM);
-	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one,
-				sizeof(one)) ||
-	    bind(l, (struct sockaddr *)&sin, sizeof(sin)) || listen(l, 4)) {
-		snprintf(why, whylen, "kTLS link: listen: %s", strerror(errno));
-		goto out;
-	}
 	for (i = 0; i < KTLS_CONNS; i++) {
-		fds[0] = pm_tcp_connect(hosts.orig, hosts.ns[0],
-					PM_HOST_B_ADDR, ntohs(sin.sin_port),
-					10000);
-		fds[1] = fds[0] < 0 ? -1 : accept(l, NULL, NULL);
-		e[2 * i].fd = fds[0];
-		e[2 * i + 1].fd = fds[1];
-		if (fds[1] < 0) {
+		ret = pm_tcp_link(hosts.orig, hosts.ns[0], hosts.ns[1],
+				  PM_HOST_B_ADDR, fds);
+		if (ret) {
 			snprintf(why, whylen, "kTLS link: connect: %s",
-				 strerror(fds[0] < 0 ? -fds[0] : errno));
+				 strerror(-ret));
 			goto out;
 		}
+		e[2 * i].fd = fds[0];
+		e[2 * i + 1].fd = fds[1];
 		ret = pm_ktls_keys(fds, 0);
 		if (ret) {
 			snprintf(why, whylen, "kTLS link: keys: %s",
@@ -692,8 +680,6 @@ static double ktls_link_run(uint64_t size, char *why, size_t whylen)
 			snprintf(why, whylen, "kTLS link: %s: %s",
 				 e[i].tx ? "send" : "recv", strerror(e[i].err));
 out:
-	if (l >= 0)
-		close(l);
 	for (i = 0; i < 2 * KTLS_CONNS; i++)
 		if (e[i].fd >= 0)
 			close(e[i].fd);
