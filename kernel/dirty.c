@@ -41,9 +41,16 @@ int partmob_dirty_init(struct partmob_dirty_log *log, pgoff_t npages)
 				GFP_KERNEL_ACCOUNT);
 	if (!log->summary)
 		goto err_summary;
-	atomic64_set(&log->logged, 0);
+	log->pcpu = alloc_percpu_gfp(struct partmob_dirty_pcpu,
+				     GFP_KERNEL_ACCOUNT);
+	if (!log->pcpu)
+		goto err_pcpu;
+	atomic64_set(&log->taken, 0);
 	return 0;
 
+err_pcpu:
+	kvfree(log->summary);
+	log->summary = NULL;
 err_summary:
 	kvfree(log->bits);
 	log->bits = NULL;
@@ -57,6 +64,7 @@ err_bits:
  */
 void partmob_dirty_free(struct partmob_dirty_log *log)
 {
+	free_percpu(log->pcpu);
 	kvfree(log->summary);
 	kvfree(log->bits);
 }
@@ -80,13 +88,36 @@ void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
 	end = min_t(pgoff_t, first + nr, r->npages);
 	for (i = first; i < end; i++) {
 		/* Fully ordered: the page bit is visible before the summary. */
-		if (!test_and_set_bit(i, log->bits)) {
-			atomic64_inc(&log->logged);
-			atomic64_inc(&r->stats.dirtied);
-		}
+		if (!test_and_set_bit(i, log->bits))
+			this_cpu_inc(log->pcpu->dirtied);
 		if (!test_bit(i / BITS_PER_LONG, log->summary))
 			set_bit(i / BITS_PER_LONG, log->summary);
 	}
+}
+
+/**
+ * partmob_dirty_counts() - the counts of a region's write path
+ * @log: the region's log
+ * @faults: page_mkwrite calls
+ * @dirtied: page bits set from clear
+ * @logged: pages logged now (approximate while writers or a harvest run)
+ */
+void partmob_dirty_counts(struct partmob_dirty_log *log, u64 *faults,
+			  u64 *dirtied, u64 *logged)
+{
+	const struct partmob_dirty_pcpu *c;
+	u64 f = 0, d = 0, taken;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		c = per_cpu_ptr(log->pcpu, cpu);
+		f += READ_ONCE(c->faults);
+		d += READ_ONCE(c->dirtied);
+	}
+	taken = atomic64_read(&log->taken);
+	*faults = f;
+	*dirtied = d;
+	*logged = d > taken ? d - taken : 0;
 }
 
 /**
@@ -433,7 +464,7 @@ int partmob_dirty_harvest_some(struct partmob_region *r, u32 flags,
 		word = xchg(&log->bits[w], 0);
 		if (!word)
 			continue;
-		atomic64_sub(hweight_long(word), &log->logged);
+		atomic64_add(hweight_long(word), &log->taken);
 		run->w[run->nwords] = w;
 		run->word[run->nwords++] = word;
 		if (run->nwords == BATCH_WORDS) {

@@ -775,7 +775,7 @@ out_put:
 
 static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 {
-	u64 now = ktime_get_ns(), end, send_ns, start;
+	u64 now = ktime_get_ns(), end, send_ns, start, faults, dirtied, logged;
 	u32 k;
 
 	memset(s, 0, sizeof(*s));
@@ -823,10 +823,11 @@ static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 	 * Remaining: what is logged, what round 1 has still to send, and
 	 * what the sockets still hold.
 	 */
-	if (m->role == PARTMOB_MIG_SOURCE && m->r)
-		s->remaining = (u64)(atomic64_read(&m->r->log.logged) +
-				     atomic64_read(&m->pass_left)) <<
+	if (m->role == PARTMOB_MIG_SOURCE && m->r) {
+		partmob_dirty_counts(&m->r->log, &faults, &dirtied, &logged);
+		s->remaining = (logged + atomic64_read(&m->pass_left)) <<
 			       PAGE_SHIFT;
+	}
 	if (m->role == PARTMOB_MIG_SOURCE && m->r && m->sock) {
 		s->remaining += READ_ONCE(m->sock->sk->sk_wmem_queued);
 		for (k = 1; k < m->nstreams; k++)

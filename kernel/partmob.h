@@ -47,12 +47,27 @@ struct socket;
 struct page;
 
 /**
+ * struct partmob_dirty_pcpu - one CPU's counts of a region's write path
+ * @faults: page_mkwrite calls
+ * @dirtied: page bits set from clear (a page logged again counts again)
+ *
+ * Written with this_cpu_inc() only; read by summing every possible CPU.
+ */
+struct partmob_dirty_pcpu {
+	u64 faults;
+	u64 dirtied;
+};
+
+/**
  * struct partmob_dirty_log - which pages were written since the last harvest
  * @bits: one bit per page of the region
  * @summary: one bit per word of @bits that may have a bit set, so that a
  *	harvest costs in proportion to the dirty pages, not the region size
  * @nwords: words in @bits
- * @logged: pages whose bit is set now (approximate while writers run)
+ * @pcpu: counts of the write path, per CPU so that a write fault does no
+ *	atomic operation for them; summed by partmob_dirty_counts()
+ * @taken: page bits taken by harvests (atomic; with @pcpu's @dirtied, the
+ *	pages logged now, approximate while writers run)
  *
  * Ordering: a writer sets the page bit (fully ordered RMW) before the
  * summary bit; a harvester clears the summary bit before it takes the
@@ -63,15 +78,14 @@ struct partmob_dirty_log {
 	unsigned long *bits;
 	unsigned long *summary;
 	unsigned long nwords;
-	atomic64_t logged;
+	struct partmob_dirty_pcpu __percpu *pcpu;
+	atomic64_t taken;
 };
 
 /**
  * struct partmob_stats - per-region counters, reported over netlink
  */
 struct partmob_stats {
-	atomic64_t faults;
-	atomic64_t dirtied;
 	atomic64_t harvests;
 	atomic64_t harvested;
 	atomic64_t frozen_waits;
@@ -171,6 +185,8 @@ int partmob_dirty_init(struct partmob_dirty_log *log, pgoff_t npages);
 void partmob_dirty_free(struct partmob_dirty_log *log);
 void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
 			unsigned long nr);
+void partmob_dirty_counts(struct partmob_dirty_log *log, u64 *faults,
+			  u64 *dirtied, u64 *logged);
 /* Pages @first + i for every bit i set in @mask were harvested. */
 typedef int (*partmob_harvest_fn)(struct partmob_region *r, pgoff_t first,
 				  unsigned long mask, void *arg);

@@ -509,11 +509,11 @@ static int send_frame_all(struct tx *tx, u16 type, u16 flags, u64 offset,
 static int send_round(struct tx *tx, bool first_pass)
 {
 	struct partmob_mig *m = tx->m;
-	u64 start = ktime_get_ns(), dirtied, ns;
+	u64 start = ktime_get_ns(), faults, dirtied, dirtied_end, logged, ns;
 	u32 round;
 	int ret;
 
-	dirtied = atomic64_read(&tx->r->stats.dirtied);
+	partmob_dirty_counts(&tx->r->log, &faults, &dirtied, &logged);
 	tx->round_bytes = 0;
 	tx->bw_ns = start;
 	tx->bw_bytes = 0;
@@ -533,8 +533,8 @@ static int send_round(struct tx *tx, bool first_pass)
 	atomic64_set(&m->round_bytes, tx->round_bytes);
 	atomic64_set(&m->round_ns, ns);
 	atomic64_add(ns, &m->send_ns);
-	atomic64_set(&m->round_dirtied,
-		     atomic64_read(&tx->r->stats.dirtied) - dirtied);
+	partmob_dirty_counts(&tx->r->log, &faults, &dirtied_end, &logged);
+	atomic64_set(&m->round_dirtied, dirtied_end - dirtied);
 	spin_lock(&m->lock);
 	m->round = round;
 	spin_unlock(&m->lock);

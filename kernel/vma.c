@@ -67,7 +67,7 @@ static vm_fault_t region_page_mkwrite(struct vm_fault *vmf)
 	pgoff_t first;
 	unsigned long nr;
 
-	atomic64_inc(&r->stats.faults);
+	this_cpu_inc(r->log.pcpu->faults);
 again:
 	folio_lock(folio);
 	if (folio->mapping != vma->vm_file->f_mapping) {
