@@ -98,26 +98,25 @@ void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
 /**
  * partmob_dirty_counts() - the counts of a region's write path
  * @log: the region's log
- * @faults: page_mkwrite calls
- * @dirtied: page bits set from clear
- * @logged: pages logged now (approximate while writers or a harvest run)
+ * @c: filled with the sums of every CPU's counts, and the pages logged
+ *	now (approximate while writers or a harvest run)
  */
-void partmob_dirty_counts(struct partmob_dirty_log *log, u64 *faults,
-			  u64 *dirtied, u64 *logged)
+void partmob_dirty_counts(struct partmob_dirty_log *log,
+			  struct partmob_dirty_counts *c)
 {
-	const struct partmob_dirty_pcpu *c;
-	u64 f = 0, d = 0, taken;
+	const struct partmob_dirty_pcpu *p;
+	u64 taken;
 	int cpu;
 
+	c->faults = 0;
+	c->dirtied = 0;
 	for_each_possible_cpu(cpu) {
-		c = per_cpu_ptr(log->pcpu, cpu);
-		f += READ_ONCE(c->faults);
-		d += READ_ONCE(c->dirtied);
+		p = per_cpu_ptr(log->pcpu, cpu);
+		c->faults += READ_ONCE(p->faults);
+		c->dirtied += READ_ONCE(p->dirtied);
 	}
 	taken = atomic64_read(&log->taken);
-	*faults = f;
-	*dirtied = d;
-	*logged = d > taken ? d - taken : 0;
+	c->logged = c->dirtied > taken ? c->dirtied - taken : 0;
 }
 
 /**

@@ -775,7 +775,8 @@ out_put:
 
 static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 {
-	u64 now = ktime_get_ns(), end, send_ns, start, faults, dirtied, logged;
+	u64 now = ktime_get_ns(), end, send_ns, start;
+	struct partmob_dirty_counts c;
 	u32 k;
 
 	memset(s, 0, sizeof(*s));
@@ -824,8 +825,8 @@ static void snapshot(struct partmob_mig *m, struct partmob_mig_snap *s)
 	 * what the sockets still hold.
 	 */
 	if (m->role == PARTMOB_MIG_SOURCE && m->r) {
-		partmob_dirty_counts(&m->r->log, &faults, &dirtied, &logged);
-		s->remaining = (logged + atomic64_read(&m->pass_left)) <<
+		partmob_dirty_counts(&m->r->log, &c);
+		s->remaining = (c.logged + atomic64_read(&m->pass_left)) <<
 			       PAGE_SHIFT;
 	}
 	if (m->role == PARTMOB_MIG_SOURCE && m->r && m->sock) {

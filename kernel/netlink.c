@@ -295,9 +295,9 @@ static int put_u64(struct sk_buff *skb, int type, s64 val)
 static int fill_region(struct sk_buff *skb, struct partmob_region *r)
 {
 	const struct partmob_stats *st = &r->stats;
-	u64 faults, dirtied, logged;
+	struct partmob_dirty_counts c;
 
-	partmob_dirty_counts(&r->log, &faults, &dirtied, &logged);
+	partmob_dirty_counts(&r->log, &c);
 	if (nla_put_string(skb, PARTMOB_A_REGION_NAME, r->name) ||
 	    put_u64(skb, PARTMOB_A_REGION_SIZE, r->size) ||
 	    nla_put_u32(skb, PARTMOB_A_REGION_FLAGS, r->flags) ||
@@ -308,8 +308,8 @@ static int fill_region(struct sk_buff *skb, struct partmob_region *r)
 	    nla_put_u32(skb, PARTMOB_A_REGION_MODE, r->mode) ||
 	    nla_put_u32(skb, PARTMOB_A_REGION_USERS, atomic_read(&r->users)) ||
 	    nla_put_u8(skb, PARTMOB_A_REGION_FROZEN, READ_ONCE(r->frozen)) ||
-	    put_u64(skb, PARTMOB_A_REGION_STAT_FAULTS, faults) ||
-	    put_u64(skb, PARTMOB_A_REGION_STAT_DIRTIED, dirtied) ||
+	    put_u64(skb, PARTMOB_A_REGION_STAT_FAULTS, c.faults) ||
+	    put_u64(skb, PARTMOB_A_REGION_STAT_DIRTIED, c.dirtied) ||
 	    put_u64(skb, PARTMOB_A_REGION_STAT_HARVESTS,
 		    atomic64_read(&st->harvests)) ||
 	    put_u64(skb, PARTMOB_A_REGION_STAT_HARVESTED,
@@ -320,7 +320,7 @@ static int fill_region(struct sk_buff *skb, struct partmob_region *r)
 		    atomic64_read(&st->pinned)) ||
 	    put_u64(skb, PARTMOB_A_REGION_STAT_REMOVED,
 		    atomic64_read(&st->removed)) ||
-	    put_u64(skb, PARTMOB_A_REGION_DIRTY, logged))
+	    put_u64(skb, PARTMOB_A_REGION_DIRTY, c.logged))
 		return -EMSGSIZE;
 	return 0;
 }

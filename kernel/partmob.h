@@ -185,8 +185,15 @@ int partmob_dirty_init(struct partmob_dirty_log *log, pgoff_t npages);
 void partmob_dirty_free(struct partmob_dirty_log *log);
 void partmob_dirty_mark(struct partmob_region *r, pgoff_t first,
 			unsigned long nr);
-void partmob_dirty_counts(struct partmob_dirty_log *log, u64 *faults,
-			  u64 *dirtied, u64 *logged);
+/* What partmob_dirty_counts() reads of a log. */
+struct partmob_dirty_counts {
+	u64 faults;	/* page_mkwrite calls */
+	u64 dirtied;	/* page bits set from clear */
+	u64 logged;	/* pages logged now (approximate while writers run) */
+};
+
+void partmob_dirty_counts(struct partmob_dirty_log *log,
+			  struct partmob_dirty_counts *c);
 /* Pages @first + i for every bit i set in @mask were harvested. */
 typedef int (*partmob_harvest_fn)(struct partmob_region *r, pgoff_t first,
 				  unsigned long mask, void *arg);

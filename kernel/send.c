@@ -509,11 +509,12 @@ static int send_frame_all(struct tx *tx, u16 type, u16 flags, u64 offset,
 static int send_round(struct tx *tx, bool first_pass)
 {
 	struct partmob_mig *m = tx->m;
-	u64 start = ktime_get_ns(), faults, dirtied, dirtied_end, logged, ns;
+	struct partmob_dirty_counts before, after;
+	u64 start = ktime_get_ns(), ns;
 	u32 round;
 	int ret;
 
-	partmob_dirty_counts(&tx->r->log, &faults, &dirtied, &logged);
+	partmob_dirty_counts(&tx->r->log, &before);
 	tx->round_bytes = 0;
 	tx->bw_ns = start;
 	tx->bw_bytes = 0;
@@ -533,8 +534,8 @@ static int send_round(struct tx *tx, bool first_pass)
 	atomic64_set(&m->round_bytes, tx->round_bytes);
 	atomic64_set(&m->round_ns, ns);
 	atomic64_add(ns, &m->send_ns);
-	partmob_dirty_counts(&tx->r->log, &faults, &dirtied_end, &logged);
-	atomic64_set(&m->round_dirtied, dirtied_end - dirtied);
+	partmob_dirty_counts(&tx->r->log, &after);
+	atomic64_set(&m->round_dirtied, after.dirtied - before.dirtied);
 	spin_lock(&m->lock);
 	m->round = round;
 	spin_unlock(&m->lock);

@@ -942,14 +942,15 @@ TEST_F_TIMEOUT(vm, linux_moves_and_continues, 290)
 /*
  * The source host reboots while the destination is in doubt. The source
  * host is a Linux guest of its own here (the target's kernel, its
- * partmob.ko and partmobctl, in a busybox initramfs, user networking): its region RB_SRC moves to RB_DST in this
- * guest, driven through the kernel at both ends, the source held
- * (PARTMOB_MIG_F_HOLD) in PREPARED. Then the source host loses power
- * (QEMU killed): the destination, prepared and without a decision, is in
- * doubt; recover cannot reach the source and leaves it so. The host boots
- * again (a new boot id, the module loaded afresh, partmobctl listen):
- * recover learns that it rebooted, so its copy is gone, and resumes the
- * region here with every page.
+ * partmob.ko and partmobctl, in a busybox initramfs, user networking):
+ * its region RB_SRC moves to RB_DST in this guest, driven through the
+ * kernel at both ends, the source held (PARTMOB_MIG_F_HOLD) in PREPARED.
+ * Then the source host loses power (QEMU killed): the destination,
+ * prepared and without a decision, is in doubt; recover cannot reach the
+ * source and leaves it so. The host boots again (a new boot id, the
+ * module loaded afresh, partmobctl listen): recover learns that it
+ * rebooted, so its copy is gone, and resumes the region here with every
+ * page.
  */
 
 /* The source host's /init: "pmrb=source" runs the source, else listen. */
